@@ -1,0 +1,3 @@
+from podtap.cli.main import app
+
+app()

@@ -1,0 +1,191 @@
+"""The node: the process that *is* the local cluster.
+
+Started by `podtap local up` inside its own network and mount namespaces (and a user
+namespace when not root), it runs the controller, cluster DNS, and an HTTP API on a Unix
+socket in the state directory. Everything it creates lives in those namespaces and dies
+with it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from podtap.backends.local.cluster import Cluster, run_pod_plan
+from podtap.backends.local.dns import serve_dns
+from podtap.backends.local.forward import ForwardServer
+from podtap.backends.local.manifests import Manifest, ManifestError, check
+from podtap.backends.local.models import Container, PodSpec
+from podtap.backends.local.network import GATEWAY, setup_node
+from podtap.backends.local.paths import ClusterPaths
+from podtap.net.tasks import TaskSet
+
+log = logging.getLogger("podtap.node")
+
+
+def _manifests(body: dict[str, Any]) -> list[Manifest]:
+    out, problems = [], []
+    for i, item in enumerate(body.get("manifests", [])):
+        try:
+            out.append(check(item["raw"], source=item.get("source", "request"), index=i))
+        except ManifestError as exc:
+            problems += exc.problems
+    if problems:
+        raise ManifestError(problems)
+    return out
+
+
+class Node:
+    def __init__(self, paths: ClusterPaths, cluster: Cluster) -> None:
+        self.paths = paths
+        self.cluster = cluster
+        self.stopping = asyncio.Event()
+        self.started = asyncio.get_running_loop().time()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.add_routes(
+            [
+                web.get("/healthz", self.healthz),
+                web.post("/apply", self.apply),
+                web.post("/delete", self.delete),
+                web.get("/objects", self.objects),
+                web.get("/pods", self.pods),
+                web.get("/run", self.run_pod),
+                web.get("/watch", self.watch),
+                web.post("/shutdown", self.shutdown),
+            ]
+        )
+        return app
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "ok": True,
+                "pid": os.getpid(),
+                "name": self.paths.name,
+                "netns": f"/proc/{os.getpid()}/ns/net",
+            }
+        )
+
+    async def apply(self, request: web.Request) -> web.Response:
+        try:
+            manifests = _manifests(await request.json())
+        except ManifestError as exc:
+            return web.json_response({"errors": exc.problems}, status=422)
+        results = self.cluster.apply(manifests)
+        return web.json_response({"results": results})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        try:
+            manifests = _manifests(await request.json())
+        except ManifestError as exc:
+            return web.json_response({"errors": exc.problems}, status=422)
+        return web.json_response({"results": self.cluster.delete(manifests)})
+
+    async def objects(self, request: web.Request) -> web.Response:
+        kind, ns = request.query.get("kind"), request.query.get("namespace")
+        items = [s.as_json() for _, s in self.cluster.store.items(kind, ns)]
+        return web.json_response({"items": items})
+
+    async def pods(self, request: web.Request) -> web.Response:
+        return web.json_response({"items": self.cluster.pod_status(request.query.get("namespace"))})
+
+    async def run_pod(self, request: web.Request) -> web.WebSocketResponse:
+        """A short-lived pod for `podtap local run`; deleted when the socket closes."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        ns = request.query.get("namespace", "default")
+        name = f"run-{secrets.token_hex(3)}"
+        spec = PodSpec(containers=[Container(name="run", command=["true"])], restart_policy="Never")
+        try:
+            pod = await self.cluster.start_pod_now(run_pod_plan(ns, name, spec))
+        except RuntimeError as exc:
+            await ws.send_json({"error": str(exc)})
+            await ws.close()
+            return ws
+        try:
+            await ws.send_json(
+                {"pod": name, "namespace": ns, "ip": str(pod.ip), "sandbox_pid": pod.sandbox.pid}
+            )
+            async for msg in ws:
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+        finally:
+            await self.cluster.remove_pod((ns, name))
+        return ws
+
+    async def watch(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        kind = request.query.get("kind")
+        queue = self.cluster.store.watch()
+        try:
+            while not ws.closed:
+                event = await queue.get()
+                if kind is None or event.kind == kind:
+                    await ws.send_json({"type": event.type, "object": event.object})
+        finally:
+            self.cluster.store.unwatch(queue)
+        return ws
+
+    async def shutdown(self, request: web.Request) -> web.Response:
+        self.stopping.set()
+        return web.json_response({"ok": True})
+
+
+async def serve(paths: ClusterPaths) -> None:
+    tasks = TaskSet()
+    await setup_node()
+    dns_transport, dns = await serve_dns(str(GATEWAY))
+    cluster = Cluster(paths, dns)
+    node = Node(paths, cluster)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.stopping.set)
+    runner = web.AppRunner(node.app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    forward = ForwardServer(cluster)
+    for sock in (paths.api_socket, paths.forward_socket):
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+    await forward.start(paths.forward_socket)
+    tasks.spawn(cluster.run(), name="controller")
+    await cluster.reconcile()
+    site = web.UnixSite(runner, str(paths.api_socket))
+    await site.start()
+    log.info("node %s ready (pid %d)", paths.name, os.getpid())
+    try:
+        await node.stopping.wait()
+    finally:
+        log.info("node %s stopping", paths.name)
+        await cluster.shutdown()
+        await tasks.close()
+        await forward.close()
+        dns_transport.close()
+        await runner.cleanup()
+        for sock in (paths.api_socket, paths.forward_socket):
+            with contextlib.suppress(FileNotFoundError):
+                sock.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="podtap local cluster node (internal)")
+    parser.add_argument("--state", required=True, type=Path)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(serve(ClusterPaths(args.state)))
+    print(json.dumps({"stopped": True}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

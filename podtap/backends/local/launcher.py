@@ -1,0 +1,112 @@
+"""Starting and stopping a node process from the host."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from podtap.backends.local.client import NodeClient
+from podtap.backends.local.paths import ClusterPaths
+
+REQUIRED_TOOLS = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "mount": "mount",
+}
+
+
+class NodeStartFailed(RuntimeError):
+    pass
+
+
+def missing_tools() -> list[str]:
+    return [
+        f"{tool} (apt-get install {pkg})"
+        for tool, pkg in REQUIRED_TOOLS.items()
+        if shutil.which(tool) is None
+    ]
+
+
+def node_argv(paths: ClusterPaths) -> list[str]:
+    userns = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+    return [
+        "unshare",
+        "--net",
+        "--mount",
+        "--propagation",
+        "private",
+        *userns,
+        sys.executable,
+        "-m",
+        "podtap.backends.local.daemon",
+        "--state",
+        str(paths.root),
+    ]
+
+
+def _pid(paths: ClusterPaths) -> int | None:
+    try:
+        pid = int(paths.pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+async def start_node(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
+    """Start the node in the background and wait for its API; returns its pid."""
+    if missing := missing_tools():
+        raise NodeStartFailed("podtap local needs: " + ", ".join(missing))
+    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(paths.node_log, "ab") as log:
+        proc = subprocess.Popen(
+            node_argv(paths),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    paths.pid_file.write_text(str(proc.pid))
+    client = NodeClient(paths)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = paths.node_log.read_text(errors="replace").splitlines()[-15:]
+            raise NodeStartFailed("the node exited at start:\n" + "\n".join(tail))
+        if await client.healthy():
+            return proc.pid
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise NodeStartFailed(f"the node did not answer within {timeout:.0f} s; see {paths.node_log}")
+
+
+async def stop_node(paths: ClusterPaths, *, timeout: float = 20.0) -> bool:
+    """Stop the node (gracefully, then by force) and remove its state. True if it ran."""
+    pid = _pid(paths)
+    client = NodeClient(paths)
+    if await client.healthy():
+        with contextlib.suppress(Exception):
+            await client.shutdown()
+    deadline = time.monotonic() + timeout
+    while pid is not None and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        await asyncio.sleep(0.05)
+    else:
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    shutil.rmtree(paths.root, ignore_errors=True)
+    return pid is not None

@@ -1,0 +1,244 @@
+"""The subset of Kubernetes object schemas the embedded cluster runs (pydantic models).
+
+Field names follow Kubernetes (camelCase in YAML). Unknown fields are ignored, as the
+images, resources and security settings of real manifests mean nothing to local processes;
+known fields are type-checked strictly enough that a typo in a value is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class K8s(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class ObjectMeta(K8s):
+    name: str
+    namespace: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns_name(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 63 or not _DNS_LABEL.match(value)):
+            raise ValueError(
+                f"{value!r} is not a valid name: use lower-case letters, digits and '-' "
+                "(at most 63, starting and ending with a letter or digit)"
+            )
+        return value
+
+
+class TemplateMeta(K8s):
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class KeyRef(K8s):
+    name: str
+    key: str
+    optional: bool = False
+
+
+class FieldRef(K8s):
+    field_path: str
+
+
+class EnvVarSource(K8s):
+    config_map_key_ref: KeyRef | None = None
+    secret_key_ref: KeyRef | None = None
+    field_ref: FieldRef | None = None
+
+
+class EnvVar(K8s):
+    name: str
+    value: str | None = None
+    value_from: EnvVarSource | None = None
+
+
+class NameRef(K8s):
+    name: str
+    optional: bool = False
+
+
+class EnvFromSource(K8s):
+    prefix: str = ""
+    config_map_ref: NameRef | None = None
+    secret_ref: NameRef | None = None
+
+
+class ContainerPort(K8s):
+    container_port: PortNumber
+    name: str | None = None
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class TCPSocketAction(K8s):
+    port: PortNumber | str
+
+
+class ExecAction(K8s):
+    command: list[str] = Field(min_length=1)
+
+
+class Probe(K8s):
+    tcp_socket: TCPSocketAction | None = None
+    exec: ExecAction | None = None
+    initial_delay_seconds: float = Field(default=0, ge=0)
+    period_seconds: float = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Probe:
+        if (self.tcp_socket is None) == (self.exec is None):
+            raise ValueError("a probe needs exactly one of tcpSocket or exec")
+        return self
+
+
+class VolumeMount(K8s):
+    name: str
+    mount_path: str
+    read_only: bool = False
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or value == "/":
+            raise ValueError("mountPath must be an absolute path other than /")
+        return value
+
+
+class Container(K8s):
+    name: str
+    image: str | None = None
+    command: list[str] | None = None
+    args: list[str] = []
+    env: list[EnvVar] = []
+    env_from: list[EnvFromSource] = []
+    working_dir: str | None = None
+    ports: list[ContainerPort] = []
+    readiness_probe: Probe | None = None
+    volume_mounts: list[VolumeMount] = []
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("command must not be empty")
+        return value
+
+
+class KeyToPath(K8s):
+    key: str
+    path: str
+
+
+class ConfigMapVolume(K8s):
+    name: str
+    items: list[KeyToPath] = []
+    optional: bool = False
+
+
+class SecretVolume(K8s):
+    secret_name: str
+    items: list[KeyToPath] = []
+    optional: bool = False
+
+
+class Volume(K8s):
+    name: str
+    config_map: ConfigMapVolume | None = None
+    secret: SecretVolume | None = None
+    empty_dir: dict[str, object] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Volume:
+        given = [s for s in (self.config_map, self.secret, self.empty_dir) if s is not None]
+        if len(given) != 1:
+            raise ValueError("a volume needs exactly one of configMap, secret or emptyDir")
+        return self
+
+
+class PodSpec(K8s):
+    containers: list[Container] = Field(min_length=1)
+    volumes: list[Volume] = []
+    restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
+    hostname: str | None = None
+    subdomain: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PodSpec:
+        names = {v.name for v in self.volumes}
+        seen_ports: dict[tuple[int, str], str] = {}
+        for i, c in enumerate(self.containers):
+            if c.command is None:
+                raise ValueError(
+                    f"containers[{i}] ({c.name}): command is required in the local cluster "
+                    "(images are not run): give the command that starts the program"
+                )
+            for m in c.volume_mounts:
+                if m.name not in names:
+                    raise ValueError(f"containers[{i}] ({c.name}): no volume named {m.name!r}")
+            for p in c.ports:
+                key = (p.container_port, p.protocol)
+                if key in seen_ports:
+                    raise ValueError(
+                        f"containers[{i}] ({c.name}): port {p.container_port}/{p.protocol} "
+                        f"clashes with container {seen_ports[key]!r} of the same pod"
+                    )
+                seen_ports[key] = c.name
+        return self
+
+
+class PodTemplate(K8s):
+    metadata: TemplateMeta = TemplateMeta()
+    spec: PodSpec
+
+
+class LabelSelector(K8s):
+    match_labels: dict[str, str] = Field(min_length=1)
+
+
+class WorkloadSpec(K8s):
+    replicas: int = Field(default=1, ge=0, le=50)
+    selector: LabelSelector
+    template: PodTemplate
+    service_name: str | None = None
+
+    @model_validator(mode="after")
+    def _selector_matches(self) -> WorkloadSpec:
+        labels = self.template.metadata.labels
+        if any(labels.get(k) != v for k, v in self.selector.match_labels.items()):
+            raise ValueError("selector.matchLabels do not match template.metadata.labels")
+        return self
+
+
+class ServicePort(K8s):
+    port: PortNumber
+    target_port: PortNumber | str | None = None
+    name: str | None = None
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+class ServiceSpec(K8s):
+    selector: dict[str, str] = {}
+    ports: list[ServicePort] = Field(min_length=1)
+    cluster_ip: str | None = Field(default=None, alias="clusterIP")
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ServiceSpec:
+        seen = [(p.port, p.protocol) for p in self.ports]
+        if len(seen) != len(set(seen)):
+            raise ValueError("ports: the same port and protocol appear twice")
+        return self

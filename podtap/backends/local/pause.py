@@ -1,0 +1,88 @@
+"""The pod sandbox's first process (like Kubernetes' pause container).
+
+Started by the node inside fresh network, mount, UTS and PID namespaces, it sets the
+hostname, mounts the pod's files (resolv.conf, hosts, hostname, ConfigMap and Secret
+volumes) into its private mount namespace, says "ready" and waits. Every process of the
+pod lives in its PID namespace, so when it dies the kernel ends them all."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
+
+
+def _ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
+    """Create `target` in this mount namespace only: if it does not exist, lay a private
+    overlay on its nearest existing parent directory so the host's tree is not touched."""
+    if target.exists():
+        return
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if parent == Path("/"):
+        raise RuntimeError(f"cannot create {target}: its parent must exist below /")
+    index = len(list(scratch.glob("o*")))
+    upper, work = scratch / f"o{index}" / "upper", scratch / f"o{index}" / "work"
+    upper.mkdir(parents=True)
+    work.mkdir()
+    _mount(
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        f"lowerdir={parent},upperdir={upper},workdir={work}",
+        str(parent),
+    )
+    if is_dir:
+        target.mkdir(parents=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+
+
+def _reap(*_: object) -> None:
+    """As PID 1 of the pod, collect orphans that were re-parented to us."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def main() -> None:
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGCHLD, _reap)
+    hostname = spec["hostname"].encode()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.sethostname(hostname, len(hostname)) != 0:
+        raise OSError(ctypes.get_errno(), "sethostname failed")
+    scratch = Path(spec["scratch"])
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        for m in spec["mounts"]:
+            target, source = Path(m["target"]), Path(m["source"])
+            _ensure_mountpoint(target, is_dir=source.is_dir(), scratch=scratch)
+            _mount("--bind", str(source), str(target))
+            if m.get("read_only"):
+                _mount("-o", "remount,bind,ro", str(target))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+        detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+        print(f"error: {detail}".strip(), flush=True)
+        sys.exit(1)
+    print("ready", flush=True)
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""A running pod of the local cluster: sandbox, containers, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podtap.backends.local.container import ContainerRunner
+from podtap.backends.local.models import Container, PodSpec, Probe
+from podtap.backends.local.network import CLUSTER_DOMAIN
+from podtap.backends.local.podconfig import Lookup, container_env, volume_mounts
+from podtap.backends.local.sandbox import Mount, Sandbox
+from podtap.net.tasks import TaskSet
+
+
+@dataclass(frozen=True, slots=True)
+class PodPlan:
+    """What to run: decided by the controller, fixed for the pod's life."""
+
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    owner: str | None  # "Deployment/shop", "StatefulSet/db", None for a bare Pod
+    spec: PodSpec
+    template_hash: str
+    hostname: str
+    subdomain: str | None
+
+
+class PodRuntime:
+    def __init__(
+        self,
+        plan: PodPlan,
+        *,
+        ip: ipaddress.IPv4Address,
+        index: int,
+        directory: Path,
+        on_change: Callable[[], None],
+    ) -> None:
+        self.plan = plan
+        self.ip = ip
+        self.directory = directory
+        self.created = time.time()
+        self.phase = "Pending"
+        self.message = ""
+        self.ready = False
+        self.deleting = False
+        self.sandbox = Sandbox(directory=directory, hostname=plan.hostname, ip=ip, index=index)
+        self.containers: list[ContainerRunner] = []
+        self._specs: list[Container] = []
+        self._tasks = TaskSet()
+        self._on_change = on_change
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.plan.namespace, self.plan.name)
+
+    def fqdn(self) -> str | None:
+        p = self.plan
+        if not p.subdomain:
+            return None
+        return f"{p.hostname}.{p.subdomain}.{p.namespace}.svc.{CLUSTER_DOMAIN}"
+
+    async def start(self, *, lookup: Lookup, service_env: dict[str, str]) -> None:
+        """Create the sandbox and start the containers; raise with a reason on failure."""
+        p = self.plan
+        fields = {
+            "metadata.name": p.name,
+            "metadata.namespace": p.namespace,
+            "status.podIP": str(self.ip),
+            "spec.nodeName": "podtap-local",
+            "status.hostIP": str(self.ip),
+        }
+        envs, mounts = [], list[Mount]()
+        for c in p.spec.containers:
+            envs.append(
+                container_env(
+                    c, lookup=lookup, namespace=p.namespace, fields=fields, service_env=service_env
+                )
+            )
+            mounts += volume_mounts(
+                p.spec, c, lookup=lookup, namespace=p.namespace, directory=self.directory
+            )
+        await self.sandbox.start(namespace=p.namespace, fqdn=self.fqdn(), mounts=mounts)
+        self.phase = "Running"
+        for c, env in zip(p.spec.containers, envs, strict=True):
+            assert c.command is not None
+            runner = ContainerRunner(
+                name=c.name,
+                argv=[*c.command, *c.args],
+                env=env,
+                workdir=c.working_dir,
+                sandbox=self.sandbox,
+                log_path=self.directory / f"{c.name}.log",
+                restart_policy=p.spec.restart_policy,
+                on_change=self._containers_changed,
+            )
+            self.containers.append(runner)
+            self._specs.append(c)
+            self._tasks.spawn(runner.run(), name=f"pod {p.namespace}/{p.name} {c.name}")
+        self._tasks.spawn(self._watch_readiness(), name=f"pod {p.namespace}/{p.name} readiness")
+
+    def _containers_changed(self) -> None:
+        states = [c.status for c in self.containers]
+        if (
+            states
+            and all(s.state == "Terminated" for s in states)
+            and all(
+                self.plan.spec.restart_policy == "Never"
+                or (self.plan.spec.restart_policy == "OnFailure" and s.exit_code == 0)
+                for s in states
+            )
+        ):
+            self.phase = "Succeeded" if all(s.exit_code == 0 for s in states) else "Failed"
+        self._on_change()
+
+    async def _probe(self, container: Container, probe: Probe) -> bool:
+        if probe.tcp_socket is not None:
+            port = probe.tcp_socket.port
+            if isinstance(port, str):
+                named = {p.name: p.container_port for p in container.ports}
+                if port not in named:
+                    return False
+                port = named[port]
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(str(self.ip), port), 1)
+            except (OSError, TimeoutError):
+                return False
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        assert probe.exec is not None
+        proc = await asyncio.create_subprocess_exec(
+            *self.sandbox.enter_argv(),
+            *probe.exec.command,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            return await asyncio.wait_for(proc.wait(), 5) == 0
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            return False
+
+    async def _watch_readiness(self) -> None:
+        while True:
+            results = []
+            for runner, spec in zip(self.containers, self._specs, strict=True):
+                probe = spec.readiness_probe
+                if not runner.running:
+                    results.append(False)
+                elif probe is None:
+                    results.append(True)
+                elif (
+                    runner.status.started_at
+                    and time.time() - runner.status.started_at < probe.initial_delay_seconds
+                ):
+                    results.append(False)
+                else:
+                    results.append(await self._probe(spec, probe))
+            ready = all(results) and not self.deleting
+            if ready != self.ready:
+                self.ready = ready
+                self._on_change()
+            periods = [s.readiness_probe.period_seconds for s in self._specs if s.readiness_probe]
+            await asyncio.sleep(min(periods, default=0.5))
+
+    async def stop(self) -> None:
+        self.deleting = True
+        self.ready = False
+        await asyncio.gather(*(c.stop() for c in self.containers))
+        await self._tasks.close()
+        await self.sandbox.stop()
+
+    def container_pid(self, name: str | None = None) -> int | None:
+        for c in self.containers:
+            if name in (None, c.status.name):
+                return c.pid()
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        p = self.plan
+        return {
+            "namespace": p.namespace,
+            "name": p.name,
+            "labels": p.labels,
+            "owner": p.owner,
+            "ip": str(self.ip),
+            "phase": self.phase,
+            "ready": self.ready,
+            "message": self.message,
+            "created": self.created,
+            "sandbox_pid": self.sandbox.pid_or_none(),
+            "hostname": p.hostname,
+            "restarts": sum(c.status.restarts for c in self.containers),
+            "containers": [
+                {
+                    "name": c.status.name,
+                    "state": c.status.state,
+                    "reason": c.status.reason,
+                    "restarts": c.status.restarts,
+                    "exit_code": c.status.exit_code,
+                    "pid": c.pid(),
+                    "ports": [pt.container_port for pt in spec.ports],
+                }
+                for c, spec in zip(self.containers, self._specs, strict=True)
+            ],
+        }

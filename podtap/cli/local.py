@@ -1,0 +1,235 @@
+"""`podtap local`: the embedded single-node cluster (runs Kubernetes YAML as local processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from podtap.backends.local.client import ApplyRejected, ClusterNotRunning, NodeClient
+from podtap.backends.local.hostside import PortInUse, port_forward, run_in_pod
+from podtap.backends.local.launcher import NodeStartFailed, start_node, stop_node
+from podtap.backends.local.logs import LogNotFound, find_log, follow_log
+from podtap.backends.local.manifests import Manifest, ManifestError, load_files
+from podtap.backends.local.paths import ClusterPaths, cluster_name
+from podtap.cli.local_get import KINDS_HELP, render_get
+from podtap.cli.output import Format, console, err_console, fail
+
+T = TypeVar("T")
+app = typer.Typer(
+    help="An embedded single-node cluster: Kubernetes YAML run as local processes in their own "
+    "network and mount namespaces. Try podtap here, or test against it.",
+    no_args_is_help=True,
+)
+
+NameOpt = typer.Option(
+    None,
+    "--name",
+    help="Which local cluster (default: $PODTAP_LOCAL_NAME "
+    "or 'default'). Several can run side by side.",
+)
+NsOpt = typer.Option("default", "-n", "--namespace", help="Namespace.")
+FilesOpt = typer.Option(..., "-f", "--filename", help="YAML/JSON file or directory; repeatable.")
+
+
+def _paths(name: str | None) -> ClusterPaths:
+    try:
+        return ClusterPaths.for_name(cluster_name(name))
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except (ClusterNotRunning, NodeStartFailed, PortInUse, LogNotFound) as exc:
+        coro.close()
+        fail(str(exc))
+    except ApplyRejected as exc:
+        fail("the cluster refused the objects:\n  " + "\n  ".join(exc.problems))
+
+
+def _load(files: list[Path]) -> list[Manifest]:
+    try:
+        return load_files(files)
+    except ManifestError as exc:
+        fail("invalid manifests, nothing was applied:\n  " + "\n  ".join(exc.problems))
+
+
+async def _wait_ready(client: NodeClient, *, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    with console.status("waiting for pods") as status:
+        while True:
+            pods = await client.pods()
+            ready = [p for p in pods if p["ready"] or p["phase"] == "Succeeded"]
+            waiting = [p for p in pods if p not in ready]
+            if not waiting:
+                return pods
+            status.update(
+                f"waiting for pods: {len(ready)}/{len(pods)} ready "
+                f"({', '.join(p['name'] for p in waiting[:3])})"
+            )
+            if time.monotonic() > deadline:
+                for p in waiting:
+                    why = p["message"] or ", ".join(
+                        f"{c['name']}: {c['state']} {c['reason']}" for c in p["containers"]
+                    )
+                    err_console.print(f"[yellow]not ready:[/] {p['namespace']}/{p['name']}: {why}")
+                return pods
+            await asyncio.sleep(0.2)
+
+
+@app.command()
+def up(
+    files: list[Path] = typer.Option([], "-f", "--filename", help="Files to apply; repeatable."),
+    name: str | None = NameOpt,
+    timeout: float = typer.Option(120, help="Seconds to wait for pods to become ready."),
+) -> None:
+    """Start the local cluster in the background (or reuse it), apply FILES, wait for pods."""
+    paths = _paths(name)
+    manifests = _load(files) if files else []
+
+    async def go() -> None:
+        client = NodeClient(paths)
+        health = await client.healthy()
+        if health:
+            console.print(
+                f"local cluster [bold]{paths.name}[/] is already running "
+                f"(pid {health['pid']}); applying the files to it"
+            )
+        else:
+            with console.status(f"starting local cluster {paths.name}"):
+                pid = await start_node(paths)
+            console.print(f"started local cluster [bold]{paths.name}[/] (pid {pid})")
+        if manifests:
+            for line in await client.apply(manifests):
+                console.print(f"  {line}")
+            await _wait_ready(client, timeout=timeout)
+        typer.echo(render_get(await client.objects(), await client.pods(), "pods", None))
+        flag = "" if paths.name == "default" else f" --name {paths.name}"
+        console.print(
+            f"\nUse it: [bold]podtap local get all{flag}[/], "
+            f"[bold]podtap local port-forward{flag} svc/NAME 8080:80[/], "
+            f"[bold]podtap local run{flag} -- curl http://NAME[/]; "
+            f"stop it: [bold]podtap local down{flag}[/]"
+        )
+
+    _run(go())
+
+
+@app.command()
+def apply(files: list[Path] = FilesOpt, name: str | None = NameOpt) -> None:
+    """Create or update the objects in FILES (all or nothing)."""
+    manifests = _load(files)
+    for line in _run(NodeClient(_paths(name)).apply(manifests)):
+        console.print(line)
+
+
+@app.command()
+def delete(files: list[Path] = FilesOpt, name: str | None = NameOpt) -> None:
+    """Delete the objects named in FILES."""
+    manifests = _load(files)
+    for line in _run(NodeClient(_paths(name)).delete(manifests)):
+        console.print(line)
+
+
+@app.command()
+def get(
+    kind: str = typer.Argument(..., help=KINDS_HELP),
+    namespace: str | None = typer.Option(
+        None, "-n", "--namespace", help="Namespace (default: all)."
+    ),
+    output: Format = typer.Option(Format.table, "-o", "--output", help="table, wide, json, yaml"),
+    name: str | None = NameOpt,
+) -> None:
+    """List objects of the cluster."""
+    client = NodeClient(_paths(name))
+
+    async def go() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        return await client.objects(namespace=namespace), await client.pods(namespace)
+
+    objects, pods = _run(go())
+    try:
+        rendered = render_get(objects, pods, kind, namespace, fmt=output)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    typer.echo(rendered)
+
+
+@app.command()
+def logs(
+    pod: str = typer.Argument(..., help="Pod name, or deployment/NAME or statefulset/NAME."),
+    container: str | None = typer.Option(None, "-c", "--container"),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing new output."),
+    namespace: str = NsOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """Print a container's output (all restarts, appended)."""
+    paths = _paths(name)
+
+    async def go() -> None:
+        path = await find_log(NodeClient(paths), namespace=namespace, pod=pod, container=container)
+        await follow_log(path, follow=follow)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(go())
+
+
+@app.command("port-forward")
+def port_forward_cmd(
+    target: str = typer.Argument(..., help="svc/NAME or pod/NAME."),
+    ports: str = typer.Argument(..., help="LOCAL:REMOTE (LOCAL 0 picks a free port)."),
+    namespace: str = NsOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """Listen on 127.0.0.1:LOCAL; connections reach the pod through its network interface."""
+    local_s, _, remote_s = ports.partition(":")
+    if not remote_s:
+        local_s, remote_s = ports, ports
+    if not (local_s.isdigit() and remote_s.isdigit()) or not 0 < int(remote_s) < 65536:
+        fail(f"ports {ports!r}: expected LOCAL:REMOTE, for example 8080:80")
+    paths = _paths(name)
+
+    def ready(port: int) -> None:
+        typer.echo(f"Forwarding from 127.0.0.1:{port} -> {target}:{remote_s}", color=False)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _run(
+            port_forward(
+                paths,
+                namespace=namespace,
+                target=target,
+                local_port=int(local_s),
+                remote_port=int(remote_s),
+                on_ready=ready,
+                on_error=lambda m: err_console.print(f"[red]{m}[/]"),
+            )
+        )
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    command: list[str] = typer.Argument(..., help="The command and its arguments (after --)."),
+    namespace: str = NsOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """Run a command as a short-lived pod (own network namespace, cluster DNS) and exit
+    with its exit code. Example: podtap local run -- curl -s http://shop/"""
+    code = _run(run_in_pod(_paths(name), namespace=namespace, argv=command))
+    raise typer.Exit(code)
+
+
+@app.command()
+def down(name: str | None = NameOpt) -> None:
+    """Stop the cluster: every pod, namespace, interface and rule goes with it."""
+    paths = _paths(name)
+    with console.status(f"stopping local cluster {paths.name}"):
+        was_running = _run(stop_node(paths))
+    console.print(
+        f"local cluster {paths.name} " + ("stopped" if was_running else "was not running")
+    )

@@ -1,0 +1,32 @@
+"""The `podtap` command."""
+
+from __future__ import annotations
+
+import typer
+
+from podtap import __version__
+from podtap.cli.local import app as local_app
+
+app = typer.Typer(
+    name="podtap",
+    help="Run local code as if it were inside a pod of a shared Kubernetes cluster.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(local_app, name="local")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"podtap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """podtap: your local process, the pod's network, env, files and traffic."""
