@@ -125,17 +125,29 @@ class Node:
         return ws
 
     async def watch(self, request: web.Request) -> web.WebSocketResponse:
+        """Existing objects as ADDED, then a BOOKMARK, then every change (list + watch)."""
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         kind = request.query.get("kind")
-        queue = self.cluster.store.watch()
+        store = self.cluster.store
+        queue = store.watch()
         try:
-            while not ws.closed:
-                event = await queue.get()
+            for _, stored in store.items(kind):
+                await ws.send_json({"type": "ADDED", "object": stored.as_json()})
+            await ws.send_json({"type": "BOOKMARK", "object": {}})
+            closed = asyncio.ensure_future(ws.receive())
+            while not closed.done():
+                change = asyncio.ensure_future(queue.get())
+                await asyncio.wait({closed, change}, return_when=asyncio.FIRST_COMPLETED)
+                if not change.done():
+                    change.cancel()
+                    break
+                event = change.result()
                 if kind is None or event.kind == kind:
                     await ws.send_json({"type": event.type, "object": event.object})
+            closed.cancel()
         finally:
-            self.cluster.store.unwatch(queue)
+            store.unwatch(queue)
         return ws
 
     async def shutdown(self, request: web.Request) -> web.Response:

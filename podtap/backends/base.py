@@ -1,0 +1,148 @@
+"""The ClusterBackend interface: everything the operator needs from a cluster.
+
+Its vocabulary is Kubernetes' (namespaces, workloads, pods, containers, custom
+resources); `backends/local` implements it for the embedded cluster, and a Kubernetes
+implementation will follow. Nothing above this layer knows which one it talks to."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+TargetKind = Literal["pod", "deployment", "statefulset", "service", "targetless"]
+TARGET_KINDS: dict[str, TargetKind] = {
+    "pod": "pod",
+    "pods": "pod",
+    "po": "pod",
+    "deployment": "deployment",
+    "deployments": "deployment",
+    "deploy": "deployment",
+    "statefulset": "statefulset",
+    "statefulsets": "statefulset",
+    "sts": "statefulset",
+    "service": "service",
+    "services": "service",
+    "svc": "service",
+}
+_TARGET = re.compile(
+    r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(/container/(?P<container>[a-z0-9-]+))?$"
+)
+
+
+class TargetError(LookupError):
+    """A target that cannot be used; the message says what to do instead."""
+
+
+class TargetNotFound(TargetError):
+    pass
+
+
+class TargetNotReady(TargetError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRef:
+    kind: TargetKind
+    name: str
+    container: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TargetRef:
+        """`deployment/shop`, `pod/shop-1/container/app`, `svc/shop`, or `targetless`."""
+        if text == "targetless":
+            return cls("targetless", "")
+        m = _TARGET.match(text.strip())
+        if not m or m["kind"] not in TARGET_KINDS:
+            kinds = "pod, deployment, statefulset, service"
+            raise TargetError(
+                f"target {text!r} is not valid: use KIND/NAME[/container/CONTAINER] with KIND "
+                f"one of {kinds} (for example deployment/shop), or targetless"
+            )
+        return cls(TARGET_KINDS[m["kind"]], m["name"], m["container"])
+
+    def __str__(self) -> str:
+        if self.kind == "targetless":
+            return "targetless"
+        tail = f"/container/{self.container}" if self.container else ""
+        return f"{self.kind}/{self.name}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    name: str
+    pid: int | None
+    ports: tuple[int, ...]
+    running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    namespace: str
+    name: str
+    ip: str
+    phase: str
+    ready: bool
+    labels: dict[str, str]
+    owner: str | None
+    containers: tuple[ContainerInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """A target resolved to one running container of one pod."""
+
+    target: TargetRef
+    namespace: str
+    pod: PodInfo
+    container: ContainerInfo
+
+    @property
+    def pid(self) -> int:
+        assert self.container.pid is not None
+        return self.container.pid
+
+    @property
+    def netns_path(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
+    @property
+    def root_path(self) -> str:
+        return f"/proc/{self.pid}/root"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSummary:
+    target: TargetRef
+    namespace: str
+    ready: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceEvent:
+    """A change of a stored resource; BOOKMARK marks the end of the initial listing."""
+
+    type: Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+    object: dict[str, Any]
+
+
+class ClusterBackend(Protocol):
+    async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]: ...
+
+    async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
+        """The first ready pod of the target and its chosen container; raises TargetError."""
+        ...
+
+    async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]: ...
+
+    async def list_resources(
+        self, kind: str, *, namespace: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    async def put_resource(self, obj: dict[str, Any]) -> str: ...
+
+    async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool: ...
+
+    def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]: ...

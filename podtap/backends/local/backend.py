@@ -1,0 +1,159 @@
+"""ClusterBackend for the embedded local cluster (talks to its node over the API socket)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from podtap.backends.base import (
+    ContainerInfo,
+    PodInfo,
+    ResolvedTarget,
+    ResourceEvent,
+    TargetNotFound,
+    TargetNotReady,
+    TargetRef,
+    TargetSummary,
+)
+from podtap.backends.local.client import NodeClient
+from podtap.backends.local.manifests import ManifestError, check
+from podtap.backends.local.paths import ClusterPaths
+
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+OWNER_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+
+
+def _pod_info(raw: dict[str, Any]) -> PodInfo:
+    containers = tuple(
+        ContainerInfo(c["name"], c["pid"], tuple(c["ports"]), c["state"] == "Running")
+        for c in raw["containers"]
+    )
+    return PodInfo(
+        raw["namespace"],
+        raw["name"],
+        raw["ip"],
+        raw["phase"],
+        raw["ready"],
+        raw["labels"],
+        raw["owner"],
+        containers,
+    )
+
+
+class LocalBackend:
+    def __init__(self, paths: ClusterPaths) -> None:
+        self._client = NodeClient(paths)
+
+    async def _pods(self, namespace: str | None) -> list[PodInfo]:
+        return [
+            _pod_info(p)
+            for p in await self._client.pods(namespace)
+            if not (p["owner"] or "").startswith("Run/")
+        ]
+
+    async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
+        pods = await self._pods(namespace)
+        out = [TargetSummary(TargetRef("pod", p.name), p.namespace, p.ready) for p in pods]
+        for kind in ("Deployment", "StatefulSet", "Service"):
+            for obj in await self._client.objects(kind, namespace):
+                ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+                ref = TargetRef(TargetRef.parse(f"{kind.lower()}/{name}").kind, name)
+                candidates = self._candidates(ref, ns, pods, obj)
+                out.append(TargetSummary(ref, ns, any(p.ready for p in candidates)))
+        return out
+
+    @staticmethod
+    def _candidates(
+        ref: TargetRef, namespace: str, pods: list[PodInfo], obj: dict[str, Any] | None
+    ) -> list[PodInfo]:
+        in_ns = [p for p in pods if p.namespace == namespace]
+        if ref.kind == "pod":
+            return [p for p in in_ns if p.name == ref.name]
+        if ref.kind == "service":
+            selector = (obj or {}).get("spec", {}).get("selector") or {}
+            if not selector:
+                return []
+            return [p for p in in_ns if all(p.labels.get(k) == v for k, v in selector.items())]
+        owner = f"{OWNER_KIND[ref.kind]}/{namespace}/{ref.name}"
+        return sorted((p for p in in_ns if p.owner == owner), key=lambda p: p.name)
+
+    async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
+        if target.kind == "targetless":
+            raise TargetNotFound("a targetless session has no pod to resolve")
+        obj = None
+        if target.kind != "pod":
+            kind = {"service": "Service", **OWNER_KIND}[target.kind]
+            found = [
+                o
+                for o in await self._client.objects(kind, namespace)
+                if o["metadata"]["name"] == target.name
+            ]
+            if not found:
+                raise TargetNotFound(
+                    f"{target.kind} {target.name!r} not found in namespace {namespace!r} "
+                    "(list targets with `podtap ls`)"
+                )
+            obj = found[0]
+        pods = self._candidates(target, namespace, await self._pods(namespace), obj)
+        if not pods and target.kind == "pod":
+            raise TargetNotFound(f"pod {target.name!r} not found in namespace {namespace!r}")
+        ready = [p for p in pods if p.ready]
+        if not ready:
+            raise TargetNotReady(
+                f"{target} has no ready pod in namespace {namespace!r}; "
+                "check it with `podtap local get pods`"
+            )
+        pod = ready[0]
+        return ResolvedTarget(target, namespace, pod, self._container(target, pod))
+
+    @staticmethod
+    def _container(target: TargetRef, pod: PodInfo) -> ContainerInfo:
+        names = [c.name for c in pod.containers]
+        wanted = target.container or names[0]
+        for c in pod.containers:
+            if c.name == wanted and c.pid is not None:
+                return c
+        if wanted not in names:
+            raise TargetNotFound(
+                f"pod {pod.name} has no container {wanted!r} (it has {', '.join(names)})"
+            )
+        raise TargetNotReady(f"container {wanted} of pod {pod.name} is not running")
+
+    async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:
+        raw = Path(f"/proc/{resolved.pid}/environ").read_bytes()
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+    async def list_resources(
+        self, kind: str, *, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._client.objects(kind, namespace)
+
+    async def put_resource(self, obj: dict[str, Any]) -> str:
+        try:
+            manifest = check(obj, source="backend", index=0)
+        except ManifestError as exc:
+            raise ValueError(str(exc)) from None
+        (result,) = await self._client.apply([manifest])
+        return result.rsplit(" ", 1)[1]
+
+    async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool:
+        obj = {
+            "apiVersion": "podtap.dev/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        stored = [
+            o for o in await self._client.objects(kind, namespace) if o["metadata"]["name"] == name
+        ]
+        if stored:
+            obj = {k: v for k, v in stored[0].items() if k != "metadata"} | {
+                "metadata": {"name": name, "namespace": namespace}
+            }
+        (result,) = await self._client.delete([check(obj, source="backend", index=0)])
+        return result.endswith("deleted")
+
+    async def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]:
+        async for event in self._client.watch(kind):
+            yield ResourceEvent(event["type"], event["object"])
