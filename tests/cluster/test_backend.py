@@ -55,9 +55,12 @@ def test_targets_are_listed_and_bad_ones_explained(shop: LocalCluster) -> None:
 def test_custom_resources_are_stored_listed_and_watched(shop: LocalCluster) -> None:
     async def go() -> None:
         b = backend(shop)
-        obj = {"apiVersion": "podtap.dev/v1", "kind": "PodtapProfile",
-               "metadata": {"name": "fast", "namespace": "default"},
-               "spec": {"feature": {"network": {"incoming": "steal"}}}}
+        obj = {
+            "apiVersion": "podtap.dev/v1",
+            "kind": "PodtapProfile",
+            "metadata": {"name": "fast", "namespace": "default"},
+            "spec": {"feature": {"network": {"incoming": "steal"}}},
+        }
         events = b.watch_resources("PodtapProfile")
         assert (await asyncio.wait_for(anext(events), 10)).type == "BOOKMARK"
         assert await b.put_resource(obj) == "created"

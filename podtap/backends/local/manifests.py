@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,7 @@ def check(raw: Any, *, source: str, index: int) -> Manifest:
     if not isinstance(kind, str) or not kind:
         raise ManifestError([f"{where}: field kind: required (for example kind: Deployment)"])
     if not isinstance(raw.get("apiVersion"), str):
-        raise ManifestError([f"{where}: {kind}/{name}: field apiVersion: required"])
+        raise ManifestError([f"{where}: {kind}/{name or '?'}: field apiVersion: required"])
     label = f"{source}: {kind}/{name or '?'}"
     try:
         KINDS.get(kind, Unknown).model_validate(raw)
@@ -147,6 +148,14 @@ def check(raw: Any, *, source: str, index: int) -> Manifest:
 
 
 def parse_text(text: str, *, source: str) -> list[Manifest]:
+    if source.endswith(".json"):
+        try:
+            docs = [json.loads(text)]
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                [f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]
+            ) from None
+        return _check_all(docs, source=source)
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
@@ -154,6 +163,10 @@ def parse_text(text: str, *, source: str) -> list[Manifest]:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ManifestError([f"{source}: invalid YAML{at}: {problem}"]) from None
+    return _check_all(docs, source=source)
+
+
+def _check_all(docs: list[Any], *, source: str) -> list[Manifest]:
     flat: list[Any] = []
     for doc in docs:
         is_list = isinstance(doc, Mapping) and doc.get("kind") == "List"
@@ -187,7 +200,7 @@ def load_files(paths: Iterable[str | Path]) -> list[Manifest]:
             continue
         for file in manifest_files(path):
             try:
-                out.extend(parse_text(file.read_text(), source=str(file)))
+                out.extend(parse_text(file.read_text(encoding="utf-8"), source=str(file)))
             except ManifestError as exc:
                 problems.extend(exc.problems)
             except (OSError, UnicodeDecodeError) as exc:

@@ -32,7 +32,7 @@ class ObjectMeta(K8s):
     @field_validator("name", "namespace")
     @classmethod
     def _dns_name(cls, value: str | None) -> str | None:
-        if value is not None and (len(value) > 63 or not _DNS_LABEL.match(value)):
+        if value is not None and (len(value) > 63 or not _DNS_LABEL.fullmatch(value)):
             raise ValueError(
                 f"{value!r} is not a valid name: use lower-case letters, digits and '-' "
                 "(at most 63, starting and ending with a letter or digit)"

@@ -32,8 +32,11 @@ class AddressPool:
     def take(self, wanted: str | None = None) -> ipaddress.IPv4Address:
         if wanted is not None:
             addr = ipaddress.IPv4Address(wanted)
-            if addr not in self._network:
-                raise ValueError(f"{wanted} is outside {self._network}")
+            if addr not in self._network or addr in (
+                self._network.network_address,
+                self._network.broadcast_address,
+            ):
+                raise ValueError(f"{wanted} is not a usable address of {self._network}")
             if addr in self._used:
                 raise ValueError(f"{wanted} is already in use")
             self._used.add(addr)

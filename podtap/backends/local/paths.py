@@ -24,7 +24,7 @@ def state_root() -> Path:
 
 def cluster_name(given: str | None) -> str:
     name = given or os.environ.get("PODTAP_LOCAL_NAME") or DEFAULT_NAME
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValueError(
             f"cluster name {name!r} is not valid: use 1-32 lower-case letters, digits and '-'"
         )

@@ -75,7 +75,8 @@ def plan(objects: Iterable[Stored], existing: Iterable[Existing]) -> Changes:
             delete += [(p.namespace, p.name) for p in pods if p.template_hash != h]
             labels = spec.template.metadata.labels
             if isinstance(model, StatefulSet):
-                have = {p.name for p in current}
+                delete += [(p.namespace, p.name) for p in current if p.finished]
+                have = {p.name for p in current if not p.finished}
                 for i in range(spec.replicas):
                     name = f"{meta.name}-{i}"
                     if name not in have:

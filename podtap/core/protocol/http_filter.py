@@ -1,0 +1,88 @@
+"""The HTTP filter of a steal/mirror subscription, as data (matching lives elsewhere)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+MAX_FILTER_DEPTH: Final = 8
+"""Deepest nesting of ``all_of``/``any_of`` that :meth:`HttpFilter.validate` accepts."""
+
+_TOKEN_RE: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+class InvalidHttpFilter(ValueError):
+    """An HTTP filter that cannot be used; the message says which part and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpFilter:
+    """Conditions on an HTTP request; every condition that is set must hold.
+
+    - ``header``: regex searched (case-insensitively) in each ``Name: value`` header line;
+    - ``path``: regex searched in the path, then in path plus query;
+    - ``method``: exact method name (compared case-insensitively);
+    - ``all_of``: every sub-filter matches; ``any_of``: at least one sub-filter matches.
+    """
+
+    header: str | None = None
+    path: str | None = None
+    method: str | None = None
+    all_of: tuple[HttpFilter, ...] = ()
+    any_of: tuple[HttpFilter, ...] = ()
+
+    def validate(self) -> None:
+        """Check regexes compile, methods are tokens, nesting is bounded, nothing is empty.
+
+        Raises :class:`InvalidHttpFilter` naming the offending part, e.g.
+        ``http filter all_of[1].header: invalid regex '(': missing ), unterminated subpattern``.
+        """
+        _validate(self, "http filter", 1)
+
+    def describe(self) -> str:
+        """A short human-readable rendering, e.g. ``header=~'x-user: me' and method=GET``."""
+        parts: list[str] = []
+        if self.header is not None:
+            parts.append(f"header=~{self.header!r}")
+        if self.path is not None:
+            parts.append(f"path=~{self.path!r}")
+        if self.method is not None:
+            parts.append(f"method={self.method}")
+        if self.all_of:
+            parts.append("all_of(" + ", ".join(f.describe() for f in self.all_of) + ")")
+        if self.any_of:
+            parts.append("any_of(" + ", ".join(f.describe() for f in self.any_of) + ")")
+        return " and ".join(parts) if parts else "(empty)"
+
+
+_EMPTY: Final = HttpFilter()
+
+
+def _validate(flt: HttpFilter, where: str, depth: int) -> None:
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidHttpFilter(f"{where}: nested deeper than {MAX_FILTER_DEPTH} levels")
+    if flt == _EMPTY:
+        raise InvalidHttpFilter(f"{where}: empty filter (set header, path, method, ...)")
+    for name in ("header", "path"):
+        pattern = getattr(flt, name)
+        if pattern is None:
+            continue
+        if not isinstance(pattern, str):
+            raise InvalidHttpFilter(f"{where}.{name}: expected a regex string")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidHttpFilter(f"{where}.{name}: invalid regex {pattern!r}: {exc}") from None
+        except (OverflowError, RecursionError, ValueError) as exc:
+            raise InvalidHttpFilter(f"{where}.{name}: unusable regex {pattern!r}: {exc}") from None
+    if flt.method is not None and not (
+        isinstance(flt.method, str) and _TOKEN_RE.fullmatch(flt.method)
+    ):
+        raise InvalidHttpFilter(f"{where}.method: {flt.method!r} is not an HTTP method name")
+    for name in ("all_of", "any_of"):
+        subs: tuple[HttpFilter, ...] = getattr(flt, name)
+        for index, sub in enumerate(subs):
+            if not isinstance(sub, HttpFilter):
+                raise InvalidHttpFilter(f"{where}.{name}[{index}]: not an HttpFilter")
+            _validate(sub, f"{where}.{name}[{index}]", depth + 1)
