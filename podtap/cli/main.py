@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from podtap import __version__
+from podtap.cli.agent import agent
 from podtap.cli.local import app as local_app
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(local_app, name="local")
+app.command("agent", hidden=True)(agent)
 
 
 def _version(value: bool) -> None:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Protocol
 
 CHUNK = 256 * 1024
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+class ByteReader(Protocol):
+    """Anything with StreamReader's read(): a StreamReader, or a wrapper that taps it."""
+
+    async def read(self, n: int = -1, /) -> bytes: ...
+
+
+async def _pump(reader: ByteReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(CHUNK):
             writer.write(data)
@@ -20,9 +27,9 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def relay(
-    a_reader: asyncio.StreamReader,
+    a_reader: ByteReader,
     a_writer: asyncio.StreamWriter,
-    b_reader: asyncio.StreamReader,
+    b_reader: ByteReader,
     b_writer: asyncio.StreamWriter,
 ) -> None:
     """Relay a<->b, half-closing each direction as its source ends, then close both."""

@@ -28,6 +28,13 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
+    def cancel_all(self) -> None:
+        """Cancel every task but the calling one (which may be one of ours)."""
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+
     def __len__(self) -> int:
         return len(self._tasks)
 

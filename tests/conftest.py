@@ -13,10 +13,12 @@ import pytest
 
 from podtap.testing.localcluster import HostSnapshot, LocalCluster
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
-if os.geteuid() != 0 or shutil.which("nft") is None:
-    pytest.skip("cluster tests need root and nftables (run `make test`)", allow_module_level=True)
+
+def require_root() -> None:
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        pytest.skip("needs root and nftables (run scripts/test)")
 
 
 def _pids_alive(pids: list[int]) -> list[int]:
@@ -26,6 +28,7 @@ def _pids_alive(pids: list[int]) -> list[int]:
 @pytest.fixture
 def make_cluster() -> Iterator[type[LocalCluster]]:
     """Factory for clusters that are always torn down and checked for leftovers."""
+    require_root()
     made: list[tuple[LocalCluster, HostSnapshot]] = []
 
     class Tracked(LocalCluster):
@@ -57,6 +60,7 @@ def teardown(cluster: LocalCluster, before: HostSnapshot) -> list[str]:
 @pytest.fixture(scope="session")
 def shop() -> Iterator[LocalCluster]:
     """The example shop, shared by the read-only tests of a run."""
+    require_root()
     cluster = LocalCluster("t-shop")
     before = HostSnapshot.take(str(cluster.state_home))
     try:

@@ -1,0 +1,158 @@
+"""The agent process: joins the target's network namespace, serves the operator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from podtap import __version__
+from podtap.agent.incoming import IncomingTraffic
+from podtap.agent.session import SessionHandler
+from podtap.core.ids import SessionId
+from podtap.core.protocol import (
+    AcceptorHandshake,
+    Envelope,
+    HandshakeError,
+    Ping,
+    Pong,
+)
+from podtap.net.wire import ConnectionClosed, WireConnection
+
+log = logging.getLogger("podtap.agent")
+CONNECT_PATH = "/agent/v1/connect"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    target_pid: int
+    listen: str  # "unix:/path" or "HOST:PORT"
+    token: str
+    idle_exit: float = 10.0
+    drain: float = 5.0
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.sessions: dict[SessionId, SessionHandler] = {}
+        self.incoming = IncomingTraffic(session=self.sessions.get)
+        self.links = 0
+        self._idle = asyncio.Event()
+        self._busy = asyncio.Event()
+        self.stop = asyncio.Event()
+
+    async def connect(self, request: web.Request) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), self.settings.token.encode()):
+            return web.json_response({"error": "a valid agent token is required"}, status=401)
+        ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024, heartbeat=None)
+        await ws.prepare(request)
+        wire = WireConnection(ws, label="operator")
+        self.links += 1
+        self._idle.clear()
+        self._busy.set()
+        mine: set[SessionId] = set()
+        try:
+            await wire.accept(AcceptorHandshake(name="podtap-agent", version=__version__))
+            await self._serve(wire, mine)
+        except (ConnectionClosed, HandshakeError, ConnectionError) as exc:
+            log.info("operator connection ended: %s", exc)
+        finally:
+            for sid in mine:
+                handler = self.sessions.pop(sid, None)
+                if handler is not None:
+                    await handler.close()
+            self.links -= 1
+            if self.links == 0:
+                self._busy.clear()
+                self._idle.set()
+        return ws
+
+    async def _serve(self, wire: WireConnection, mine: set[SessionId]) -> None:
+        while True:
+            message = await wire.receive()
+            if isinstance(message, Ping):
+                await wire.send(Pong(message.nonce))
+            elif isinstance(message, Envelope):
+                handler = self.sessions.get(message.session)
+                if handler is None:
+                    handler = self._new_session(wire, message.session)
+                    mine.add(message.session)
+                await handler.handle(message.message)
+                if handler.closed:
+                    self.sessions.pop(message.session, None)
+                    mine.discard(message.session)
+
+    def _new_session(self, wire: WireConnection, sid: SessionId) -> SessionHandler:
+        async def send(payload: object) -> None:
+            await wire.send(Envelope(sid, payload))  # type: ignore[arg-type]
+
+        handler = SessionHandler(
+            sid, send=send, incoming=self.incoming, target_pid=self.settings.target_pid
+        )
+        self.sessions[sid] = handler
+        return handler
+
+    async def watch_idle(self) -> None:
+        """Exit once no operator has been connected for `idle_exit` seconds."""
+        while not self.stop.is_set():
+            if self.links == 0:
+                try:
+                    await asyncio.wait_for(self._busy.wait(), self.settings.idle_exit)
+                except TimeoutError:
+                    log.info("no operator for %.0f s: exiting", self.settings.idle_exit)
+                    self.stop.set()
+                    return
+            await self._idle.wait()
+
+
+async def serve(settings: AgentSettings) -> None:
+    agent = Agent(settings)
+    await agent.incoming.start()
+    app = web.Application()
+    app.router.add_get(CONNECT_PATH, agent.connect)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    if settings.listen.startswith("unix:"):
+        path = settings.listen.removeprefix("unix:")
+        with contextlib.suppress(FileNotFoundError):
+            Path(path).unlink()
+        site: web.BaseSite = web.UnixSite(runner, path)
+    else:
+        host, _, port = settings.listen.rpartition(":")
+        site = web.TCPSite(runner, host or "0.0.0.0", int(port))
+    await site.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop.set)
+    idle = loop.create_task(agent.watch_idle(), name="agent idle watch")
+    print(json.dumps({"ready": True, "redirect_port": agent.incoming.listen_port}), flush=True)
+    try:
+        await agent.stop.wait()
+    finally:
+        idle.cancel()
+        log.info("agent stopping: unhooking ports, draining connections")
+        await agent.incoming.close()
+        for handler in list(agent.sessions.values()):
+            await handler.close()
+        await runner.cleanup()
+
+
+def run(settings: AgentSettings, *, netns: str | None = None) -> None:
+    """Join the target's network namespace (before any thread starts), then serve."""
+    from podtap.net.namespaces import join_netns
+
+    join_netns(netns or f"/proc/{settings.target_pid}/ns/net")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s agent %(levelname)s %(message)s"
+    )
+    asyncio.run(serve(settings))

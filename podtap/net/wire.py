@@ -1,0 +1,123 @@
+"""Protocol frames over an aiohttp WebSocket: the thin I/O shell around core.protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+
+import aiohttp
+from aiohttp import web
+
+from podtap.core.protocol import (
+    AcceptorHandshake,
+    Close,
+    CloseReason,
+    ErrorFrame,
+    HandshakeError,
+    InitiatorHandshake,
+    MalformedFrame,
+    Message,
+    Negotiated,
+    ProtocolError,
+    UnknownMessageType,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+AnyWebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+
+class ConnectionClosed(ConnectionError):
+    """The peer closed the connection (or sent Close); `close` holds its reason if any."""
+
+    def __init__(self, close: Close | None = None) -> None:
+        self.close = close
+        super().__init__(f"{close.reason}: {close.message}" if close else "connection closed")
+
+
+class WireConnection:
+    def __init__(self, ws: AnyWebSocket, *, label: str = "peer") -> None:
+        self.ws = ws
+        self.label = label
+        self.negotiated: Negotiated | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.ws.closed
+
+    async def send(self, message: Message) -> None:
+        data = encode(message)
+        self.bytes_out += len(data)
+        await self.ws.send_bytes(data)
+
+    async def send_all(self, messages: Iterable[Message]) -> None:
+        for message in messages:
+            await self.send(message)
+
+    async def receive(self) -> Message:
+        """The next frame; unknown types are answered and skipped. Raises ConnectionClosed
+        at the end, and on a malformed frame (after telling the peer)."""
+        while True:
+            msg = await self.ws.receive()
+            if msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                raise ConnectionClosed()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                await self._fail(MalformedFrame("expected a binary frame"))
+            self.bytes_in += len(msg.data)
+            try:
+                message = decode(msg.data)
+            except UnknownMessageType as exc:
+                await self.send(exc.error_frame())
+                continue
+            except ProtocolError as exc:
+                await self._fail(exc)
+            if isinstance(message, Close):
+                await self.ws.close()
+                raise ConnectionClosed(message)
+            return message
+
+    async def _fail(self, exc: ProtocolError) -> None:
+        log.warning("%s sent a bad frame: %s", self.label, exc)
+        await self.close_with(exc.close_frame())
+        raise ConnectionClosed(exc.close_frame())
+
+    async def close_with(self, close: Close) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError, ProtocolError):
+            if not self.ws.closed:
+                await self.send(close)
+        await self.ws.close()
+
+    async def close(self, reason: CloseReason, message: str = "") -> None:
+        await self.close_with(Close(reason, message))
+
+    async def initiate(self, handshake: InitiatorHandshake) -> Negotiated:
+        await self.send(handshake.hello())
+        reply = await self.receive()
+        if isinstance(reply, ErrorFrame):
+            raise ConnectionClosed(Close(CloseReason.PROTOCOL_ERROR, reply.message))
+        try:
+            self.negotiated = handshake.receive(reply)
+        except HandshakeError as exc:
+            await self.close_with(exc.close_frame())
+            raise
+        return self.negotiated
+
+    async def accept(self, handshake: AcceptorHandshake) -> Negotiated:
+        first = await self.receive()
+        try:
+            await self.send(handshake.receive(first))
+        except HandshakeError as exc:
+            await self.close_with(exc.close_frame())
+            raise
+        assert handshake.result is not None
+        self.negotiated = handshake.result
+        return self.negotiated

@@ -1,0 +1,126 @@
+"""Starting a real agent process and talking to it as the operator does, for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+
+from podtap.core.ids import SessionId, new_session_id
+from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, WindowUpdate
+from podtap.net.tasks import TaskSet
+from podtap.net.wire import WireConnection
+
+T = TypeVar("T")
+CONNECT = "http://agent/agent/v1/connect"
+
+
+class AgentProcess:
+    def __init__(self, *, pid: int, socket_path: Path, idle_exit: float = 30) -> None:
+        self.token = secrets.token_hex(16)
+        self.socket_path = socket_path
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "podtap",
+                "agent",
+                "--pid",
+                str(pid),
+                "--listen",
+                f"unix:{socket_path}",
+                "--idle-exit",
+                str(idle_exit),
+            ],
+            env={**os.environ, "PODTAP_AGENT_TOKEN": self.token},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"agent failed to start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+        self.ready = json.loads(line)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait(timeout=20)
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read()
+
+
+class SessionPeer:
+    """One session as the operator would relay it: send payloads, await replies."""
+
+    def __init__(self, link: AgentLink, session: SessionId) -> None:
+        self.link = link
+        self.session = session
+        self.inbox: asyncio.Queue[Payload] = asyncio.Queue()
+
+    async def send(self, payload: Payload) -> None:
+        await self.link.wire.send(Envelope(self.session, payload))
+
+    async def expect(self, kind: type[T], *, timeout: float = 10) -> T:
+        """The next message of `kind`; returns credit for data it skips past."""
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.inbox.get()
+                if isinstance(msg, kind):
+                    return msg
+                size = len(getattr(msg, "data", b"") or b"")
+                if size and hasattr(msg, "stream"):
+                    await self.send(WindowUpdate(msg.stream, size))
+
+    async def credit(self, stream: int, size: int) -> None:
+        await self.send(WindowUpdate(stream, size))  # type: ignore[arg-type]
+
+
+class AgentLink:
+    def __init__(self, wire: WireConnection) -> None:
+        self.wire = wire
+        self.peers: dict[SessionId, SessionPeer] = {}
+
+    def session(self) -> SessionPeer:
+        peer = SessionPeer(self, new_session_id())
+        self.peers[peer.session] = peer
+        return peer
+
+    async def pump(self) -> None:
+        while True:
+            msg = await self.wire.receive()
+            if isinstance(msg, Envelope) and msg.session in self.peers:
+                await self.peers[msg.session].inbox.put(msg.message)
+
+
+@asynccontextmanager
+async def agent_link(agent: AgentProcess, *, token: str | None = None) -> AsyncIterator[AgentLink]:
+    connector = aiohttp.UnixConnector(path=str(agent.socket_path))
+    async with (
+        aiohttp.ClientSession(connector=connector) as http,
+        http.ws_connect(
+            CONNECT, headers={"Authorization": f"Bearer {token or agent.token}"}, max_msg_size=0
+        ) as ws,
+    ):
+        wire = WireConnection(ws, label="agent")
+        await wire.initiate(InitiatorHandshake(name="test-operator", version="0"))
+        link = AgentLink(wire)
+        tasks = TaskSet()
+        tasks.spawn(link.pump(), name="test agent pump")
+        try:
+            yield link
+        finally:
+            await tasks.close()
