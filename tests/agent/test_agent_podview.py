@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 from dnslib import DNSRecord
 
@@ -109,11 +110,8 @@ def test_env_and_files_match_the_container(agent: AgentProcess, frontend_pid: in
             await peer.send(EnvRequest(RequestId(1)))
             env = (await peer.expect(EnvResponse)).env
             assert env["SHOP_API_KEY"] == "s3cr3t-key-42"
-            assert env == dict(
-                item.split("=", 1)
-                for item in open(f"/proc/{frontend_pid}/environ").read().split("\0")
-                if item
-            )
+            raw = Path(f"/proc/{frontend_pid}/environ").read_text()
+            assert env == dict(item.split("=", 1) for item in raw.split("\0") if item)
             await peer.send(FileOpen(RequestId(2), "/etc/shop/config/greeting", os.O_RDONLY))
             opened = await peer.expect(FileOpenResult)
             assert opened.handle is not None, opened.error

@@ -119,7 +119,9 @@ def test_pool_explicit_addresses() -> None:
     assert str(pool.take("10.0.0.3")) == "10.0.0.3"
     with pytest.raises(ValueError, match=r"^10\.0\.0\.3 is already in use$"):
         pool.take("10.0.0.3")
-    with pytest.raises(ValueError, match=r"^10\.0\.1\.1 is not a usable address of 10\.0\.0\.0/29$"):
+    with pytest.raises(
+        ValueError, match=r"^10\.0\.1\.1 is not a usable address of 10\.0\.0\.0/29$"
+    ):
         pool.take("10.0.1.1")
     with pytest.raises(ValueError):
         pool.take("not-an-ip")
