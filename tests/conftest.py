@@ -62,6 +62,7 @@ def shop() -> Iterator[LocalCluster]:
     """The example shop, shared by the read-only tests of a run."""
     require_root()
     cluster = LocalCluster("t-shop")
+    cluster.env["PODTAP_UNUSED_TTL"] = "6"  # the operator's minimum: lifecycle tests stay short
     before = HostSnapshot.take(str(cluster.state_home))
     try:
         cluster.up(EXAMPLES / "shop")
@@ -69,3 +70,20 @@ def shop() -> Iterator[LocalCluster]:
     finally:
         problems = teardown(cluster, before)
         assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="session")
+def web(shop: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
+    """The test app (deployment/web) in the shop cluster: its pid and forwarded ports."""
+    from tests.agent.web import WEB, port_forward
+
+    manifest = tmp_path_factory.mktemp("web") / "web.yaml"
+    manifest.write_text(WEB)
+    shop.up(manifest)
+    pid = int(shop.pods("web-")[0]["containers"][0]["pid"])  # type: ignore[index]
+    with (
+        port_forward(shop, "svc/web", 80) as http,
+        port_forward(shop, "svc/web", 81) as echo,
+        port_forward(shop, "svc/web", 82) as h2,
+    ):
+        yield {"pid": pid, "http": http, "echo": echo, "h2": h2}

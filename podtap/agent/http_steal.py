@@ -1,18 +1,374 @@
-"""Filtered steal: HTTP requests routed per request (placeholder until the router lands)."""
+"""Filtered steal: the asyncio shell around the sans-IO HTTP/1.1 router.
+
+One `FilteredConnection` per intercepted client connection. The router decides; this
+class reads sockets, writes bytes, opens the keep-alive connection to the real app, and
+turns session-bound requests into protocol frames (and the sessions' answers back)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from podtap.core.protocol import BodyChunk, BodyEnd, HttpResponseHead
-from podtap.net.relay import ByteReader, relay
+from podtap.agent.session import SessionHandler
+from podtap.core.ids import Port, RequestId, SessionId, StreamId
+from podtap.core.protocol import (
+    BodyChunk,
+    BodyEnd,
+    Data,
+    HttpRequestHead,
+    HttpResponseHead,
+    IncomingMode,
+    NewConnection,
+    Payload,
+    StreamClose,
+)
+from podtap.core.routing import (
+    Action,
+    CloseApp,
+    CloseClient,
+    Http1Router,
+    Http2Router,
+    OpenApp,
+    RouteTable,
+    SendToApp,
+    SendToClient,
+    SessionAbort,
+    SessionRaw,
+    SessionRawEnd,
+    SessionRequestBody,
+    SessionRequestEnd,
+    SessionRequestHead,
+    ShutdownApp,
+    ShutdownClient,
+    is_h2_preface,
+)
+from podtap.net.relay import ByteReader
+from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:
     from podtap.agent.incoming import IncomingTraffic
     from podtap.core.subscriptions import PortPlan
 
+log = logging.getLogger(__name__)
 SESSION_REPLIES = (HttpResponseHead, BodyChunk, BodyEnd)
+READ_SIZE = 64 * 1024
+
+
+class _SessionSide:
+    """This connection as one session's stream sees it (registered in session.streams)."""
+
+    def __init__(self, conn: FilteredConnection, session: SessionHandler, stream: StreamId):
+        self.conn, self.session, self.stream = conn, session, stream
+        self.credit = 0
+        # an exchange was abandoned while others of this session (HTTP/2 streams) were
+        # still live on the stream: close the stream once they are done
+        self.aborted: RequestId | None = None
+
+    async def from_session(self, message: Payload) -> None:
+        sid, router = self.session.session, self.conn.router
+        if isinstance(message, HttpResponseHead):
+            await self.conn.perform(
+                router.session_response_head(
+                    sid, message.request, message.status, message.headers, message.reason
+                )
+            )
+        elif isinstance(message, BodyChunk):
+            self.session.receiver.on_data(self.stream, len(message.data))
+            self.credit += len(message.data)
+            await self.conn.perform(
+                router.session_response_body(sid, message.request, message.data)
+            )
+        elif isinstance(message, BodyEnd):
+            await self.conn.perform(
+                router.session_response_end(sid, message.request, message.trailers)
+            )
+
+    async def on_data(self, data: bytes) -> None:
+        """Raw bytes after an upgrade the session accepted (empty: half-close)."""
+        self.credit += len(data)
+        sid = self.session.session
+        router = self.conn.router
+        if isinstance(router, Http1Router):  # HTTP/2 has no upgrades here
+            await self.conn.perform(
+                router.session_raw(sid, data) if data else router.session_raw_end(sid)
+            )
+
+    async def on_close(self, error: str | None) -> None:
+        self.conn.forget(self.session.session)
+        await self.conn.perform(self.conn.router.session_gone(self.session.session))
+
+
+class FilteredConnection:
+    def __init__(
+        self,
+        incoming: IncomingTraffic,
+        plan: PortPlan,
+        reader: ByteReader,
+        writer: asyncio.StreamWriter,
+        *,
+        peer: tuple[str, int],
+        local: tuple[str, int],
+    ) -> None:
+        self.incoming = incoming
+        self.table = RouteTable()
+        for sub in plan.filtered:
+            assert sub.compiled is not None
+            self.table.add(sub.session, sub.compiled)
+        self.router: Http1Router | Http2Router = Http1Router(route=self.table, client_addr=peer[0])
+        self._first = b""
+        self.peer, self.local = peer, local
+        self._client_r, self._client_w = reader, writer
+        self._app_w: asyncio.StreamWriter | None = None
+        self._app_pending: list[bytes] | None = None  # writes waiting for OpenApp
+        self._app_loop: asyncio.Task[None] | None = None
+        self.sides: dict[SessionId, _SessionSide] = {}
+        self._changed = asyncio.Event()
+        self._tasks = TaskSet()
+        self.done = asyncio.Event()
+
+    async def run(self) -> None:
+        self._tasks.spawn(self._client_loop(), name=f"http {self.peer} client")
+        self._tasks.spawn(self._credit_loop(), name=f"http {self.peer} credit")
+        try:
+            await self.done.wait()
+        finally:
+            await self._close()
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        while not ready() and not self.done.is_set():
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _sniff(self) -> bytes:
+        """Read until the first bytes tell HTTP/2 (prior knowledge, gRPC) from HTTP/1."""
+        first = b""
+        while (verdict := is_h2_preface(first)) is None:
+            chunk = await self._client_r.read(READ_SIZE)
+            if not chunk:
+                break
+            first += chunk
+        if verdict:
+            self.router = Http2Router(route=self.table, client_addr=self.peer[0])
+        return first
+
+    async def _client_loop(self) -> None:
+        try:
+            first = await self._sniff()
+        except (ConnectionError, OSError):
+            first = b""
+        if first:
+            await self.perform(self.router.client_data(first))
+        router = self.router
+        while not self.done.is_set():
+            await self._until(lambda: not router.wants_client_pause())
+            for side in list(self.sides.values()):  # their windows wake us, not perform()
+                await side.session.wait_writable(side.stream)
+            try:
+                data = await self._client_r.read(READ_SIZE)
+            except (ConnectionError, OSError):
+                await self.perform(router.client_abort())
+                return
+            await self.perform(router.client_data(data) if data else router.client_eof())
+            if not data:
+                return
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._client_w.drain()
+
+    async def _run_app(self, reader: asyncio.StreamReader) -> None:
+        router = self.router
+        while True:
+            await self._until(lambda: not router.wants_app_pause())
+            try:
+                data = await reader.read(READ_SIZE)
+            except (ConnectionError, OSError):
+                data = b""
+            await self.perform(router.app_data(data) if data else router.app_eof())
+            if not data:
+                return
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._client_w.drain()
+
+    async def _open_app(self) -> None:
+        from podtap.agent.incoming import connect_app
+
+        try:
+            reader, writer = await connect_app(*self.local)
+        except (OSError, TimeoutError) as exc:
+            log.info("cannot reach the app at %s:%d: %s", *self.local, exc)
+            self._app_pending = None
+            await self.perform(self.router.app_eof())
+            return
+        pending, self._app_pending = self._app_pending or [], None
+        self._app_w = writer
+        for data in pending:
+            writer.write(data)
+        self._app_loop = self._tasks.spawn(self._run_app(reader), name=f"http {self.peer} app")
+
+    async def _credit_loop(self) -> None:
+        """Give sessions credit back for response bytes once the client has taken them."""
+        while not self.done.is_set():
+            await self._until(
+                lambda: any(
+                    s.credit and not self.router.wants_session_pause(s.session.session)
+                    for s in self.sides.values()
+                )
+            )
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._client_w.drain()
+            for side in list(self.sides.values()):
+                if side.credit and not self.router.wants_session_pause(side.session.session):
+                    credit, side.credit = side.credit, 0
+                    await side.session.consumed(side.stream, credit)
+
+    async def _side(self, route: object) -> _SessionSide | None:
+        sid = route if isinstance(route, int) else None
+        session = self.incoming.session(SessionId(sid)) if sid is not None else None
+        if session is None or session.closed:
+            return None
+        side = self.sides.get(session.session)
+        if side is None:
+            stream = session.stream_ids.next()
+            side = _SessionSide(self, session, stream)
+            session.open_stream(stream, side)
+            self.sides[session.session] = side
+            await session.send(
+                NewConnection(
+                    stream,
+                    Port(self.local[1]),
+                    self.peer[0],
+                    Port(self.peer[1]),
+                    self.local[0],
+                    Port(self.local[1]),
+                    IncomingMode.STEAL,
+                )
+            )
+        return side
+
+    def forget(self, session: SessionId) -> None:
+        self.sides.pop(session, None)
+        self.table.remove(session)
+
+    async def perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            await self._do(action)
+        for side in list(self.sides.values()):
+            if (
+                side.aborted is not None
+                and side.session.session not in self.router.session_routes()
+            ):
+                await self._close_side(side, side.aborted)
+        self._changed.set()
+        if self.router.closed:
+            self.done.set()
+
+    async def _do(self, action: Action) -> None:
+        if isinstance(action, SendToClient):
+            self._client_w.write(action.data)
+        elif isinstance(action, SendToApp):
+            if self._app_w is not None:
+                self._app_w.write(action.data)
+            elif self._app_pending is not None:
+                self._app_pending.append(action.data)
+        elif isinstance(action, OpenApp):
+            self._app_pending = []
+            self._tasks.spawn(self._open_app(), name=f"http {self.peer} connect app")
+        elif isinstance(action, CloseApp):
+            self._close_app()
+        elif isinstance(action, ShutdownApp):
+            if self._app_w is not None and self._app_w.can_write_eof():
+                self._app_w.write_eof()
+        elif isinstance(action, ShutdownClient):
+            if self._client_w.can_write_eof():
+                self._client_w.write_eof()
+        elif isinstance(action, CloseClient):
+            self.done.set()
+        elif isinstance(
+            action,
+            SessionRequestHead
+            | SessionRequestBody
+            | SessionRequestEnd
+            | SessionAbort
+            | SessionRaw
+            | SessionRawEnd,
+        ):
+            await self._to_session(action)
+
+    async def _to_session(
+        self,
+        action: SessionRequestHead
+        | SessionRequestBody
+        | SessionRequestEnd
+        | SessionAbort
+        | SessionRaw
+        | SessionRawEnd,
+    ) -> None:
+        side = await self._side(action.route)
+        if side is None:
+            self._tasks.spawn(
+                self.perform(self.router.session_gone(action.route)), name="session gone"
+            )
+            return
+        s, stream = side.session, side.stream
+        if isinstance(action, SessionRequestHead):
+            head = action.head
+            await s.send(
+                HttpRequestHead(
+                    stream,
+                    action.request_id,
+                    head.method,
+                    head.target,
+                    head.http_version,
+                    head.headers,
+                )
+            )
+        elif isinstance(action, SessionRequestBody):
+            await s.send_stream(BodyChunk(stream, action.request_id, action.data))
+        elif isinstance(action, SessionRequestEnd):
+            await s.send_stream(BodyEnd(stream, action.request_id, action.trailers))
+        elif isinstance(action, SessionRaw):
+            await s.send_stream(Data(stream, action.data))
+        elif isinstance(action, SessionRawEnd):
+            await s.send_stream(Data(stream, b""))
+        elif action.route in self.router.session_routes():
+            # SessionAbort while other exchanges of this session (HTTP/2 streams) still use
+            # the stream: closing it now would orphan them; the router ignores the rest of
+            # the aborted exchange, and perform() closes the stream once they are done.
+            side.aborted = action.request_id
+        else:  # SessionAbort: this stream is done; later requests get a new one
+            await self._close_side(side, action.request_id)
+
+    async def _close_side(self, side: _SessionSide, request_id: RequestId) -> None:
+        s, stream = side.session, side.stream
+        if self.sides.get(s.session) is not side:
+            return  # already closed (perform() runs from several tasks)
+        del self.sides[s.session]
+        await s.send_stream(StreamClose(stream, f"request {request_id} aborted"))
+        s.forget_stream(stream)
+
+    def _close_app(self) -> None:
+        if self._app_loop is not None:
+            self._app_loop.cancel()
+            self._app_loop = None
+        if self._app_w is not None:
+            self._app_w.close()
+            self._app_w = None
+        self._app_pending = None
+
+    async def _close(self) -> None:
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            await asyncio.wait_for(self._client_w.drain(), 5)
+        self._client_w.close()
+        self._close_app()
+        for side in list(self.sides.values()):
+            if not side.session.closed:
+                await side.session.send_stream(StreamClose(side.stream))
+                side.session.forget_stream(side.stream)
+        self.sides.clear()
+        self._tasks.cancel_all()
+        await self._tasks.close()
 
 
 async def serve_filtered(
@@ -24,7 +380,4 @@ async def serve_filtered(
     peer: tuple[str, int],
     local: tuple[str, int],
 ) -> None:
-    from podtap.agent.incoming import connect_app
-
-    up_reader, up_writer = await connect_app(*local)
-    await relay(reader, writer, up_reader, up_writer)
+    await FilteredConnection(incoming, plan, reader, writer, peer=peer, local=local).run()

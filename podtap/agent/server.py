@@ -155,4 +155,9 @@ def run(settings: AgentSettings, *, netns: str | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s agent %(levelname)s %(message)s"
     )
-    asyncio.run(serve(settings))
+    try:
+        import uvloop
+    except ImportError:  # optional: a faster event loop for everyone's pass-through traffic
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))

@@ -43,6 +43,10 @@ class TargetNotReady(TargetError):
     pass
 
 
+class AgentStartFailed(RuntimeError):
+    """The backend could not start an agent for a pod; the message says where to look."""
+
+
 @dataclass(frozen=True, slots=True)
 class TargetRef:
     kind: TargetKind
@@ -128,6 +132,15 @@ class ResourceEvent:
     object: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class AgentEndpoint:
+    """Where a started agent listens for the operator, and how to stop it."""
+
+    socket_path: str
+    token: str
+    pid: int
+
+
 class ClusterBackend(Protocol):
     async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]: ...
 
@@ -146,3 +159,11 @@ class ClusterBackend(Protocol):
     async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool: ...
 
     def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]: ...
+
+    async def start_agent(
+        self, resolved: ResolvedTarget, *, token: str, socket_path: str
+    ) -> AgentEndpoint:
+        """Start an agent in the target's network namespace, listening on `socket_path`."""
+        ...
+
+    async def stop_agent(self, endpoint: AgentEndpoint) -> None: ...

@@ -13,7 +13,12 @@ import typer
 
 from podtap.backends.local.client import ApplyRejected, ClusterNotRunning, NodeClient
 from podtap.backends.local.hostside import PortInUse, port_forward, run_in_pod
-from podtap.backends.local.launcher import NodeStartFailed, start_node, stop_node
+from podtap.backends.local.launcher import (
+    NodeStartFailed,
+    start_node,
+    start_operator,
+    stop_node,
+)
 from podtap.backends.local.logs import LogNotFound, find_log, follow_log
 from podtap.backends.local.manifests import Manifest, ManifestError, load_files
 from podtap.backends.local.paths import ClusterPaths, cluster_name
@@ -105,7 +110,11 @@ def up(
         else:
             with console.status(f"starting local cluster {paths.name}"):
                 pid = await start_node(paths)
-            console.print(f"started local cluster [bold]{paths.name}[/] (pid {pid})")
+            with console.status("starting the operator"):
+                await start_operator(paths)
+            console.print(
+                f"started local cluster [bold]{paths.name}[/] (pid {pid}) and its operator"
+            )
         if manifests:
             for line in await client.apply(manifests):
                 console.print(f"  {line}")

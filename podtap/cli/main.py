@@ -7,6 +7,7 @@ import typer
 from podtap import __version__
 from podtap.cli.agent import agent
 from podtap.cli.local import app as local_app
+from podtap.cli.operator import app as operator_app
 
 app = typer.Typer(
     name="podtap",
@@ -16,6 +17,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(local_app, name="local")
+app.add_typer(operator_app, name="operator")
 app.command("agent", hidden=True)(agent)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from podtap.core.ids import Port, SessionId
 from podtap.core.protocol import HttpFilter, IncomingMode
+from podtap.core.routing.matcher import CompiledFilter
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class Subscription:
     mode: IncomingMode
     http_filter: HttpFilter | None
     order: int
+    compiled: CompiledFilter | None = None  # compiled once, reused by every connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,8 @@ class PortTable:
         subs = self._subs.setdefault(port, [])
         new_port = not subs
         subs[:] = [s for s in subs if s.session != session]
-        subs.append(Subscription(session, port, mode, http_filter, next(self._order)))
+        compiled = CompiledFilter(http_filter) if http_filter is not None else None
+        subs.append(Subscription(session, port, mode, http_filter, next(self._order), compiled))
         return new_port
 
     def unsubscribe(self, session: SessionId, port: Port) -> bool:

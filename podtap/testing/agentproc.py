@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -17,7 +18,15 @@ from typing import TypeVar
 import aiohttp
 
 from podtap.core.ids import SessionId, new_session_id
-from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, WindowUpdate
+from podtap.core.protocol import (
+    DEFAULT_WINDOW,
+    BodyChunk,
+    Data,
+    Envelope,
+    InitiatorHandshake,
+    Payload,
+    WindowUpdate,
+)
 from podtap.net.tasks import TaskSet
 from podtap.net.wire import WireConnection
 
@@ -64,15 +73,42 @@ class AgentProcess:
 
 
 class SessionPeer:
-    """One session as the operator would relay it: send payloads, await replies."""
+    """One session's end of the protocol (as the operator relays it to an agent, or as a
+    client talks to the operator): send payloads, await replies, respect windows."""
 
-    def __init__(self, link: AgentLink, session: SessionId) -> None:
-        self.link = link
-        self.session = session
+    def __init__(self, send: Callable[[Payload], Awaitable[None]]) -> None:
+        self._send = send
         self.inbox: asyncio.Queue[Payload] = asyncio.Queue()
+        self._window: dict[int, int] = {}
+        self._credit = asyncio.Event()
+
+    def on_window(self, update: WindowUpdate) -> None:
+        self._window[update.stream] = (
+            self._window.get(update.stream, DEFAULT_WINDOW) + update.credit
+        )
+        self._credit.set()
+
+    async def send_flow(self, message: BodyChunk | Data) -> None:
+        """Send stream data within the agent's window for that stream (waits for credit)."""
+        data = message.data
+        while data:
+            while self._window.get(message.stream, DEFAULT_WINDOW) <= 0:
+                self._credit.clear()
+                await self._credit.wait()
+            room = self._window.get(message.stream, DEFAULT_WINDOW)
+            piece, data = data[:room], data[room:]
+            self._window[message.stream] = room - len(piece)
+            await self.send(dataclasses.replace(message, data=piece))
 
     async def send(self, payload: Payload) -> None:
-        await self.link.wire.send(Envelope(self.session, payload))
+        await self._send(payload)
+
+    def receive(self, message: Payload) -> None:
+        """Deliver a frame from the other side."""
+        if isinstance(message, WindowUpdate):
+            self.on_window(message)
+        else:
+            self.inbox.put_nowait(message)
 
     async def expect(self, kind: type[T], *, timeout: float = 10) -> T:
         """The next message of `kind`; returns credit for data it skips past."""
@@ -95,15 +131,20 @@ class AgentLink:
         self.peers: dict[SessionId, SessionPeer] = {}
 
     def session(self) -> SessionPeer:
-        peer = SessionPeer(self, new_session_id())
-        self.peers[peer.session] = peer
+        sid = new_session_id()
+
+        async def send(payload: Payload) -> None:
+            await self.wire.send(Envelope(sid, payload))
+
+        peer = SessionPeer(send)
+        self.peers[sid] = peer
         return peer
 
     async def pump(self) -> None:
         while True:
             msg = await self.wire.receive()
             if isinstance(msg, Envelope) and msg.session in self.peers:
-                await self.peers[msg.session].inbox.put(msg.message)
+                self.peers[msg.session].receive(msg.message)
 
 
 @asynccontextmanager

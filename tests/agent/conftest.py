@@ -64,3 +64,13 @@ def shop_port(shop: LocalCluster) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def web_agent(web: dict[str, int], tmp_path: Path) -> Iterator[AgentProcess]:
+    proc = AgentProcess(pid=web["pid"], socket_path=tmp_path / "web-agent.sock")
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        assert_no_agent_table(web["pid"])

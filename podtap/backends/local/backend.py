@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from podtap.backends.base import (
+    AgentEndpoint,
+    AgentStartFailed,
     ContainerInfo,
     PodInfo,
     ResolvedTarget,
@@ -19,6 +25,7 @@ from podtap.backends.base import (
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.manifests import ManifestError, check
 from podtap.backends.local.paths import ClusterPaths
+from podtap.net.process import die_with_parent
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 OWNER_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet"}
@@ -44,6 +51,8 @@ def _pod_info(raw: dict[str, Any]) -> PodInfo:
 class LocalBackend:
     def __init__(self, paths: ClusterPaths) -> None:
         self._client = NodeClient(paths)
+        self._paths = paths
+        self._agents: dict[int, asyncio.subprocess.Process] = {}
 
     async def _pods(self, namespace: str | None) -> list[PodInfo]:
         return [
@@ -153,6 +162,59 @@ class LocalBackend:
             }
         (result,) = await self._client.delete([check(obj, source="backend", index=0)])
         return result.endswith("deleted")
+
+    async def start_agent(
+        self, resolved: ResolvedTarget, *, token: str, socket_path: str
+    ) -> AgentEndpoint:
+        """An agent process on this machine that joins the pod's network namespace; it
+        dies with the operator (PDEATHSIG), and its rules with it."""
+        log = open(self._paths.root / "agents.log", "ab")  # noqa: SIM115
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "podtap",
+                "agent",
+                "--pid",
+                str(resolved.pid),
+                "--listen",
+                f"unix:{socket_path}",
+                "--idle-exit",
+                "10",
+                env={**os.environ, "PODTAP_AGENT_TOKEN": token},
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                preexec_fn=die_with_parent,
+            )
+        finally:
+            log.close()
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        except TimeoutError:
+            line = b""
+        if not line:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise AgentStartFailed(
+                f"the agent for pod {resolved.pod.name} did not start; "
+                f"see {self._paths.root / 'agents.log'}"
+            )
+        self._agents[proc.pid] = proc
+        return AgentEndpoint(socket_path, token, proc.pid)
+
+    async def stop_agent(self, endpoint: AgentEndpoint) -> None:
+        proc = self._agents.pop(endpoint.pid, None)
+        if proc is None or proc.returncode is not None:
+            return
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
     async def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]:
         async for event in self._client.watch(kind):

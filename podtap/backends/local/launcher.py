@@ -88,8 +88,69 @@ async def start_node(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
     raise NodeStartFailed(f"the node did not answer within {timeout:.0f} s; see {paths.node_log}")
 
 
+async def start_operator(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
+    """Start the cluster's operator in the background and wait until it answers."""
+    import aiohttp
+
+    with open(paths.root / "operator.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "podtap", "operator", "serve", "--local", paths.name],
+            env={**os.environ, "PODTAP_STATE_HOME": str(paths.root.parent.parent)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    (paths.root / "operator.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (paths.root / "operator.log").read_text(errors="replace").splitlines()[-15:]
+            raise NodeStartFailed("the operator exited at start:\n" + "\n".join(tail))
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            connector = aiohttp.UnixConnector(path=str(paths.operator_socket))
+            async with (
+                aiohttp.ClientSession(connector=connector) as http,
+                http.get("http://operator/healthz") as r,
+            ):
+                if r.status == 200:
+                    return proc.pid
+        await asyncio.sleep(0.1)
+    proc.kill()
+    raise NodeStartFailed(f"the operator did not answer within {timeout:.0f} s")
+
+
+async def _stop_pid(pid: int | None, *, timeout: float) -> None:
+    """SIGTERM, wait, then SIGKILL the process group."""
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def operator_pid(paths: ClusterPaths) -> int | None:
+    try:
+        pid = int((paths.root / "operator.pid").read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
 async def stop_node(paths: ClusterPaths, *, timeout: float = 20.0) -> bool:
     """Stop the node (gracefully, then by force) and remove its state. True if it ran."""
+    await _stop_pid(operator_pid(paths), timeout=timeout)
     pid = _pid(paths)
     client = NodeClient(paths)
     if await client.healthy():

@@ -26,15 +26,18 @@ from podtap.core.routing.actions import (
     ShutdownClient,
 )
 from podtap.core.routing.http1 import Http1Router, Mode
+from podtap.core.routing.http2 import H2_PREFACE, Http2Router, is_h2_preface
 from podtap.core.routing.matcher import CompiledFilter, RequestHead, compile_filter
 from podtap.core.routing.table import RouteMatch, RouteTable
 
 __all__ = [
+    "H2_PREFACE",
     "Action",
     "CloseApp",
     "CloseClient",
     "CompiledFilter",
     "Http1Router",
+    "Http2Router",
     "Mode",
     "OpenApp",
     "RawPassthrough",
@@ -54,4 +57,5 @@ __all__ = [
     "ShutdownApp",
     "ShutdownClient",
     "compile_filter",
+    "is_h2_preface",
 ]

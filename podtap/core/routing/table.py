@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
@@ -24,10 +25,13 @@ class RouteTable:
     An instance is callable, so it can be passed as ``Http1Router(route=table)``.
     """
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_dirty", "_entries", "_screen", "_screened")
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, CompiledFilter] = {}
+        self._screen: re.Pattern[str] | None = None
+        self._screened: frozenset[Hashable] = frozenset()
+        self._dirty = False
 
     def add(self, route: Hashable, flt: HttpFilter | CompiledFilter) -> None:
         """Append ``route``; raises ``ValueError`` if it is present or ``None``."""
@@ -36,10 +40,32 @@ class RouteTable:
         if route in self._entries:
             raise ValueError(f"route {route!r} is already in the table")
         self._entries[route] = flt if isinstance(flt, CompiledFilter) else CompiledFilter(flt)
+        self._dirty = True
 
     def remove(self, route: Hashable) -> None:
         """Forget ``route`` (no error if absent)."""
         self._entries.pop(route, None)
+        self._dirty = True
+
+    def _rebuild(self) -> None:
+        """One alternation of every header-only filter: a request whose header lines match
+        none of them skips those filters in one C-level search per line (the common case
+        of traffic that is nobody's); when it matches, entries are checked one by one."""
+        header_only = {
+            route: f.source.header
+            for route, f in self._entries.items()
+            if f.source.header is not None and _plain(f.source) and _combinable(f.source.header)
+        }
+        self._screen, self._screened = None, frozenset()
+        if len(header_only) < 2:
+            return
+        try:
+            self._screen = re.compile(
+                "|".join(f"(?:{p})" for p in header_only.values()), re.IGNORECASE
+            )
+        except re.error:
+            return
+        self._screened = frozenset(header_only)
 
     def __contains__(self, route: object) -> bool:
         return route in self._entries
@@ -51,8 +77,16 @@ class RouteTable:
         return iter(self._entries)
 
     def __call__(self, head: RequestHead) -> Hashable | None:
+        skip: frozenset[Hashable] = frozenset()
+        if self._dirty:  # built on first use: a table is often filled with many entries
+            self._rebuild()
+            self._dirty = False
+        if self._screen is not None:
+            search = self._screen.search
+            if not any(search(line) for line in head.header_lines()):
+                skip = self._screened
         for route, flt in self._entries.items():
-            if flt.matches(head):
+            if route not in skip and flt.matches(head):
                 return route
         return None
 
@@ -61,3 +95,16 @@ class RouteTable:
         if not hits:
             return RouteMatch(None)
         return RouteMatch(hits[0], tuple(hits[1:]))
+
+
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=|\(\?[aiLmsux-]+\)")
+
+
+def _plain(flt: HttpFilter) -> bool:
+    return flt.path is None and flt.method is None and not flt.all_of and not flt.any_of
+
+
+def _combinable(pattern: str) -> bool:
+    """Patterns whose meaning cannot change inside an alternation (no backreferences, no
+    global inline flags)."""
+    return _BACKREF.search(pattern) is None

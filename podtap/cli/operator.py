@@ -1,0 +1,165 @@
+"""`podtap operator`: run the operator, and see or end the sessions it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+import typer
+
+from podtap.cli.output import Format, age, columns, console, fail
+from podtap.client.operator_api import (
+    OperatorAddress,
+    OperatorApi,
+    OperatorRefused,
+    OperatorUnavailable,
+)
+from podtap.core.lifecycle import Limits
+
+app = typer.Typer(
+    help="The operator: the one component that talks to agents, tracks every "
+    "session and arbitrates between developers.",
+    no_args_is_help=True,
+)
+session_app = typer.Typer(help="End sessions.", no_args_is_help=True)
+app.add_typer(session_app, name="session")
+
+OperatorOpt = typer.Option(
+    None,
+    "--operator",
+    help="unix:/PATH or http://HOST:PORT (default: "
+    "$PODTAP_OPERATOR, else the local cluster's operator).",
+)
+NameOpt = typer.Option(None, "--name", help="Local cluster whose operator to use.")
+
+
+def address(operator: str | None, name: str | None) -> OperatorAddress:
+    given = operator or os.environ.get("PODTAP_OPERATOR")
+    if given:
+        return OperatorAddress(given)
+    from podtap.backends.local.paths import ClusterPaths, cluster_name
+
+    try:
+        paths = ClusterPaths.for_name(cluster_name(name))
+    except ValueError as exc:
+        fail(str(exc))
+    return OperatorAddress(f"unix:{paths.operator_socket}")
+
+
+def call(operator: str | None, name: str | None, method: str, path: str) -> Any:
+    try:
+        return asyncio.run(OperatorApi(address(operator, name)).call(method, path))
+    except OperatorUnavailable as exc:
+        fail(f"{exc}\nIs the operator running? For the local cluster: podtap local up")
+    except OperatorRefused as exc:
+        fail(str(exc))
+
+
+@app.command()
+def serve(
+    local: str | None = typer.Option(None, "--local", help="Serve the local cluster NAME."),
+    unused_ttl: float = typer.Option(
+        30.0, envvar="PODTAP_UNUSED_TTL", help="Seconds a session survives without client (min 6)."
+    ),
+    setup_deadline: float = typer.Option(
+        180.0, envvar="PODTAP_SETUP_DEADLINE", help="Seconds for the first client to connect."
+    ),
+    max_time: float | None = typer.Option(None, help="Longest a session may live (seconds)."),
+    admin_group: list[str] = typer.Option(
+        ["podtap-admins"], help="Groups whose members are admins (root always is)."
+    ),
+) -> None:
+    """Run the operator (what the local cluster and the Helm chart start)."""
+    from podtap.backends.local.backend import LocalBackend
+    from podtap.backends.local.paths import ClusterPaths, cluster_name
+    from podtap.operator.server import run
+    from podtap.operator.service import OperatorSettings
+
+    if local is None:
+        fail("only the local cluster backend is available yet: use --local NAME")
+    try:
+        limits = Limits(unused_ttl=unused_ttl, setup_deadline=setup_deadline, max_time=max_time)
+        paths = ClusterPaths.for_name(cluster_name(local))
+    except ValueError as exc:
+        fail(str(exc))
+    settings = OperatorSettings(
+        state_dir=paths.root / "operator", limits=limits, admin_groups=tuple(admin_group)
+    )
+    run(settings, LocalBackend(paths), listen=f"unix:{paths.operator_socket}")
+
+
+def _rows(sessions: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            s["id"],
+            s["namespace"],
+            s["target"],
+            s["owner"],
+            s["ports"],
+            age(s["age"]),
+            "yes" if s["connected"] else "no",
+        ]
+        for s in sessions
+    ]
+
+
+@app.command()
+def status(
+    output: Format = typer.Option(Format.table, "-o", "--output", help="table or json"),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Refresh every 2 s until Ctrl-C."),
+    operator: str | None = OperatorOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """Operator version, uptime, and every session with its ports and filters."""
+    while True:
+        data = call(operator, name, "GET", "/status")
+        if output is Format.json:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            if watch:
+                console.clear()
+            typer.echo(
+                f"podtap operator {data['version']}, up {age(data['uptime'])}, "
+                f"{len(data['sessions'])} session(s), {len(data['agents'])} agent(s)"
+            )
+            if data["sessions"]:
+                typer.echo(
+                    columns(
+                        ["SESSION", "NAMESPACE", "TARGET", "USER", "PORTS", "AGE", "CONNECTED"],
+                        _rows(data["sessions"]),
+                    )
+                )
+        if not watch:
+            return
+        try:
+            time.sleep(2)
+        except KeyboardInterrupt:
+            return
+
+
+@session_app.command("kill")
+def kill(
+    session: str = typer.Argument(..., help="Session id (16 hex digits)."),
+    operator: str | None = OperatorOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """End one session (yours, or anyone's if you are an admin)."""
+    data = call(operator, name, "DELETE", f"/sessions/{session}")
+    typer.echo(f"killed session {', '.join(data['killed'])}")
+
+
+@app.command("kill-all")
+def kill_all(operator: str | None = OperatorOpt, name: str | None = NameOpt) -> None:
+    """End every session (admins only)."""
+    data = call(operator, name, "DELETE", "/sessions")
+    typer.echo(f"killed {len(data['killed'])} session(s)")
+
+
+@app.command()
+def prune(operator: str | None = OperatorOpt, name: str | None = NameOpt) -> None:
+    """End sessions whose client is gone."""
+    data = call(operator, name, "POST", "/sessions/prune")
+    typer.echo(f"pruned {len(data['pruned'])} session(s)")

@@ -1,0 +1,132 @@
+"""Talking to the operator: HTTP calls and session connections (used by the CLI and tests)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from podtap import __version__
+from podtap.core.ids import SessionId, format_session_id, parse_session_id
+from podtap.core.protocol import CloseReason, InitiatorHandshake
+from podtap.net.wire import WireConnection
+
+API = "/apis/podtap.dev/v1"
+
+
+class OperatorUnavailable(ConnectionError):
+    pass
+
+
+class OperatorRefused(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class OperatorAddress:
+    """unix:/path/operator.sock or http://host:port."""
+
+    value: str
+
+    def connector(self) -> aiohttp.BaseConnector:
+        if self.value.startswith("unix:"):
+            return aiohttp.UnixConnector(path=self.value.removeprefix("unix:"))
+        return aiohttp.TCPConnector()
+
+    def url(self, path: str) -> str:
+        base = "http://operator" if self.value.startswith("unix:") else self.value.rstrip("/")
+        return base + path
+
+
+@dataclass
+class ClientSession:
+    """A session's connection to the operator."""
+
+    id: SessionId
+    wire: WireConnection
+
+    @property
+    def label(self) -> str:
+        return format_session_id(self.id)
+
+
+class OperatorApi:
+    def __init__(self, address: OperatorAddress) -> None:
+        self.address = address
+
+    @asynccontextmanager
+    async def _http(self) -> AsyncIterator[aiohttp.ClientSession]:
+        async with aiohttp.ClientSession(connector=self.address.connector()) as http:
+            yield http
+
+    async def call(self, method: str, path: str) -> Any:
+        try:
+            async with (
+                self._http() as http,
+                http.request(method, self.address.url(API + path)) as r,
+            ):
+                data = await r.json()
+                if r.status >= 400:
+                    raise OperatorRefused(r.status, data.get("error", r.reason))
+                return data
+        except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
+            raise OperatorUnavailable(
+                f"cannot reach the operator at {self.address.value}: {exc}"
+            ) from None
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        target: str,
+        *,
+        namespace: str = "default",
+        resume: SessionId | None = None,
+        on_concurrent_steal: str = "abort",
+    ) -> AsyncIterator[ClientSession]:
+        kind, _, name = target.partition("/")
+        params = {"client_version": __version__, "on_concurrent_steal": on_concurrent_steal}
+        if resume is not None:
+            params["session"] = format_session_id(resume)
+        headers = {"X-Podtap-Whoami": getpass.getuser(), "X-Podtap-Host": socket.gethostname()}
+        url = self.address.url(f"{API}/namespaces/{namespace}/targets/{kind}.{name}/connect")
+        try:
+            async with self._http() as http:
+                try:
+                    ws = await http.ws_connect(url, params=params, headers=headers, max_msg_size=0)
+                except aiohttp.WSServerHandshakeError as exc:
+                    raise OperatorRefused(
+                        exc.status, await _error_text(http, url, params, headers, exc)
+                    ) from None
+                async with ws:
+                    wire = WireConnection(ws, label="operator")
+                    await wire.initiate(InitiatorHandshake(name="podtap", version=__version__))
+                    sid = parse_session_id(ws._response.headers["X-Podtap-Session"])
+                    yield ClientSession(sid, wire)
+                    if not ws.closed:  # a clean exit ends the session now, not after its TTL
+                        await wire.close(CloseReason.CLIENT_EXITED, "the client exited")
+        except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
+            raise OperatorUnavailable(
+                f"cannot reach the operator at {self.address.value}: {exc}"
+            ) from None
+
+
+async def _error_text(
+    http: aiohttp.ClientSession,
+    url: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    exc: aiohttp.WSServerHandshakeError,
+) -> str:
+    """The operator's JSON error for a refused upgrade (asked again as a plain GET)."""
+    async with http.get(url, params=params, headers=headers) as r:
+        try:
+            return str((await r.json())["error"])
+        except (aiohttp.ContentTypeError, KeyError, ValueError):
+            return exc.message

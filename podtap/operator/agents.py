@@ -1,0 +1,158 @@
+"""One agent per target pod: started on first use, shared, stopped when unused."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+from podtap import __version__
+from podtap.backends.base import AgentEndpoint, ClusterBackend, ResolvedTarget
+from podtap.core.ids import SessionId
+from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, Ping
+from podtap.net.tasks import TaskSet
+from podtap.net.wire import ConnectionClosed, WireConnection
+
+log = logging.getLogger(__name__)
+PodKey = tuple[str, str]  # namespace, pod
+Deliver = Callable[[Payload], None]
+AGENT_PATH = "http://agent/agent/v1/connect"
+
+
+class AgentLink:
+    """The operator's connection to one agent, shared by every session on its pod."""
+
+    def __init__(
+        self,
+        key: PodKey,
+        endpoint: AgentEndpoint,
+        wire: WireConnection,
+        http: aiohttp.ClientSession,
+    ) -> None:
+        self.key = key
+        self.endpoint = endpoint
+        self.wire = wire
+        self._http = http
+        self.sessions: dict[SessionId, Deliver] = {}
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        self.idle_since: float | None = None
+
+    async def send(self, session: SessionId, payload: Payload) -> None:
+        await self.wire.send(Envelope(session, payload))
+
+    async def run(self) -> None:
+        try:
+            while True:
+                message = await self.wire.receive()
+                if isinstance(message, Envelope):
+                    deliver = self.sessions.get(message.session)
+                    if deliver is not None:
+                        deliver(message.message)
+        except (ConnectionClosed, ConnectionError) as exc:
+            self.lost_reason = str(exc) or "the agent closed the connection"
+        finally:
+            self.lost.set()
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.wire.ws.close()
+        await self._http.close()
+
+
+class AgentManager:
+    def __init__(
+        self,
+        backend: ClusterBackend,
+        *,
+        run_dir: Path,
+        grace: float = 5.0,
+        on_lost: Callable[[AgentLink], Awaitable[None]],
+    ) -> None:
+        self._backend = backend
+        self._run_dir = run_dir
+        self._grace = grace
+        self._on_lost = on_lost
+        self.links: dict[PodKey, AgentLink] = {}
+        self._starting: dict[PodKey, asyncio.Lock] = {}
+        self._tasks = TaskSet()
+
+    async def acquire(
+        self, resolved: ResolvedTarget, session: SessionId, deliver: Deliver
+    ) -> AgentLink:
+        key = (resolved.namespace, resolved.pod.name)
+        async with self._starting.setdefault(key, asyncio.Lock()):
+            link = self.links.get(key)
+            if link is None or link.lost.is_set():
+                link = await self._start(key, resolved)
+            link.sessions[session] = deliver
+            link.idle_since = None
+            return link
+
+    async def _start(self, key: PodKey, resolved: ResolvedTarget) -> AgentLink:
+        self._run_dir.mkdir(parents=True, exist_ok=True)
+        sock = self._run_dir / f"agent-{secrets.token_hex(4)}.sock"
+        endpoint = await self._backend.start_agent(
+            resolved, token=secrets.token_hex(24), socket_path=str(sock)
+        )
+        http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
+        try:
+            ws = await http.ws_connect(
+                AGENT_PATH, max_msg_size=0, headers={"Authorization": f"Bearer {endpoint.token}"}
+            )
+            wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}")
+            await wire.initiate(InitiatorHandshake(name="podtap-operator", version=__version__))
+        except BaseException:
+            await http.close()
+            await self._backend.stop_agent(endpoint)
+            raise
+        link = AgentLink(key, endpoint, wire, http)
+        self.links[key] = link
+        self._tasks.spawn(self._watch(link), name=f"agent {key[0]}/{key[1]}")
+        log.info("agent for %s/%s started (pid %d)", *key, endpoint.pid)
+        return link
+
+    async def _watch(self, link: AgentLink) -> None:
+        pinger = self._tasks.spawn(self._ping(link), name=f"agent ping {link.key}")
+        await link.run()
+        pinger.cancel()
+        if self.links.get(link.key) is link:
+            del self.links[link.key]
+        await link.close()
+        await self._backend.stop_agent(link.endpoint)
+        if link.sessions:
+            await self._on_lost(link)
+
+    async def _ping(self, link: AgentLink) -> None:
+        nonce = 0
+        while not link.lost.is_set():
+            await asyncio.sleep(3)
+            nonce += 1
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await link.wire.send(Ping(nonce))
+
+    def release(self, link: AgentLink, session: SessionId) -> None:
+        link.sessions.pop(session, None)
+        if not link.sessions:
+            link.idle_since = asyncio.get_running_loop().time()
+            self._tasks.spawn(self._stop_if_idle(link), name=f"agent idle {link.key}")
+
+    async def _stop_if_idle(self, link: AgentLink) -> None:
+        await asyncio.sleep(self._grace)
+        if not link.sessions and self.links.get(link.key) is link:
+            del self.links[link.key]
+            log.info("agent for %s/%s unused: stopping", *link.key)
+            await link.close()
+            await self._backend.stop_agent(link.endpoint)
+
+    async def close(self) -> None:
+        for link in list(self.links.values()):
+            await link.close()
+            await self._backend.stop_agent(link.endpoint)
+        self.links.clear()
+        await self._tasks.close()

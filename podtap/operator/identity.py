@@ -1,0 +1,55 @@
+"""Who is calling: the peer of the operator's Unix socket (SO_PEERCRED), and admin rights."""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import socket
+import struct
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    uid: int
+    name: str
+    admin: bool
+
+    def owner(self, *, whoami: str | None, host: str | None) -> str:
+        """`whoami/k8s-user@host`: the local user the client reports, the user we verified."""
+        return f"{whoami or self.name}/{self.name}@{host or socket.gethostname()}"
+
+
+def user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid{uid}"
+
+
+def is_admin(uid: int, admin_groups: tuple[str, ...]) -> bool:
+    if uid == 0:
+        return True
+    name = user_name(uid)
+    for group in admin_groups:
+        try:
+            entry = grp.getgrnam(group)
+        except KeyError:
+            continue
+        if name in entry.gr_mem:
+            return True
+        try:
+            if pwd.getpwuid(uid).pw_gid == entry.gr_gid:
+                return True
+        except KeyError:
+            pass
+    return False
+
+
+def peer_caller(sock: socket.socket | None, admin_groups: tuple[str, ...]) -> Caller:
+    """The verified caller of a Unix socket connection (TCP peers are anonymous users)."""
+    if sock is None or sock.family != socket.AF_UNIX:
+        return Caller(uid=-1, name="anonymous", admin=False)
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", raw)
+    return Caller(uid=uid, name=user_name(uid), admin=is_admin(uid, admin_groups))

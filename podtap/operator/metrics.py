@@ -1,0 +1,32 @@
+"""Prometheus metrics of the operator."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sessions = Gauge("podtap_sessions", "Open sessions", registry=r)
+        self.connected = Gauge(
+            "podtap_sessions_connected", "Sessions with a connected client", registry=r
+        )
+        self.subscriptions = Gauge(
+            "podtap_subscriptions", "Port subscriptions", ["mode"], registry=r
+        )
+        self.agents = Gauge("podtap_agents", "Running agents", registry=r)
+        self.sessions_total = Counter("podtap_sessions_started", "Sessions started", registry=r)
+        self.closed = Counter("podtap_sessions_closed", "Sessions closed", ["reason"], registry=r)
+        self.refusals = Counter("podtap_refusals", "Refused subscriptions", registry=r)
+        self.bytes = Counter("podtap_relayed_bytes", "Bytes relayed", ["direction"], registry=r)
+        self.requests = Counter(
+            "podtap_http_requests_routed", "HTTP requests routed to sessions", registry=r
+        )
+        self.connections = Counter(
+            "podtap_connections_routed", "Connections routed to sessions", ["mode"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,246 @@
+"""The operator's session service: open, attach, arbitrate, kill, expire, restore.
+
+Deciding (arbitration, lifecycle) is done by pure functions in podtap.core; this module
+acts on their decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
+from podtap.core.ids import SessionId, format_session_id, new_session_id
+from podtap.core.lifecycle import Activity, Limits, expired
+from podtap.core.protocol import CloseReason
+from podtap.net.tasks import TaskSet
+from podtap.operator.agents import AgentLink, AgentManager
+from podtap.operator.audit import AuditLog
+from podtap.operator.identity import Caller
+from podtap.operator.metrics import Metrics
+from podtap.operator.records import RecordStore, SessionRecord
+
+log = logging.getLogger(__name__)
+
+
+class OperatorError(Exception):
+    """A request the operator refuses; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorSettings:
+    state_dir: Path
+    limits: Limits = field(default_factory=Limits)
+    admin_groups: tuple[str, ...] = ("podtap-admins",)
+    agent_grace: float = 5.0
+
+
+class OperatorService:
+    def __init__(self, settings: OperatorSettings, backend: ClusterBackend) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.started = time.time()
+        self.records: dict[SessionId, SessionRecord] = {}
+        self.attached: dict[SessionId, Attachment] = {}
+        self.metrics = Metrics()
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        self.audit = AuditLog(settings.state_dir / "audit.jsonl")
+        self._store = RecordStore(settings.state_dir / "sessions.json")
+        self.agents = AgentManager(
+            backend,
+            run_dir=settings.state_dir / "agents",
+            grace=settings.agent_grace,
+            on_lost=self._agent_lost,
+        )
+        self._tasks = TaskSet()
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        for record in self._store.load():
+            self.records[record.id] = record
+            self.audit.event("session_restored", session=record.label, user=record.owner)
+        self._tasks.spawn(self._expire_loop(), name="session lifecycle")
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        for attachment in list(self.attached.values()):
+            await attachment.detach()
+        await self.agents.close()
+        self.audit.close()
+
+    def save(self) -> None:
+        self._store.save(list(self.records.values()))
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            for record in list(self.records.values()):
+                record.connected = record.id in self.attached
+                if record.connected:
+                    record.last_seen = now
+                activity = Activity(
+                    created=record.created,
+                    connected_once=record.connected_once,
+                    connected_now=record.connected,
+                    last_seen=record.last_seen,
+                )
+                verdict = expired(activity, self.settings.limits, now=now)
+                if verdict is not None:
+                    reason, message = verdict
+                    if reason == CloseReason.UNUSED and record.restored:
+                        reason = CloseReason.STATE_LOST
+                        message = "the operator restarted and the client did not come back"
+                    await self.end(record, reason, message)
+
+    # -- sessions ----------------------------------------------------------------------
+    async def resolve(self, target: TargetRef, namespace: str) -> ResolvedTarget:
+        try:
+            return await self.backend.resolve(target, namespace=namespace)
+        except TargetError as exc:
+            raise OperatorError(404 if "not found" in str(exc) else 409, str(exc)) from None
+
+    async def check(
+        self, caller: Caller, *, target: TargetRef, namespace: str, resume: SessionId | None
+    ) -> tuple[SessionRecord | None, ResolvedTarget]:
+        """Everything `open` would refuse, without opening anything."""
+        if resume is None:
+            return None, await self.resolve(target, namespace)
+        record = self.records.get(resume)
+        if record is None or record.closed:
+            raise OperatorError(410, f"session {format_session_id(resume)} is gone")
+        if record.uid != caller.uid and not caller.admin:
+            raise OperatorError(403, f"session {record.label} belongs to {record.owner}")
+        if resume in self.attached:
+            raise OperatorError(409, f"session {record.label} already has a client")
+        return record, await self.resolve(TargetRef.parse(record.target), record.namespace)
+
+    async def open(
+        self,
+        caller: Caller,
+        *,
+        target: TargetRef,
+        namespace: str,
+        whoami: str | None,
+        host: str | None,
+        client_version: str,
+        resume: SessionId | None,
+    ) -> tuple[SessionRecord, ResolvedTarget]:
+        existing, resolved = await self.check(
+            caller, target=target, namespace=namespace, resume=resume
+        )
+        if existing is not None:
+            return existing, resolved
+        record = SessionRecord(
+            id=new_session_id(),
+            owner=caller.owner(whoami=whoami, host=host),
+            uid=caller.uid,
+            target=str(target),
+            namespace=namespace,
+            pod=resolved.pod.name,
+            client_version=client_version,
+        )
+        self.records[record.id] = record
+        self.metrics.sessions_total.inc()
+        self.audit.event(
+            "session_start",
+            session=record.label,
+            user=record.owner,
+            target=record.target,
+            namespace=namespace,
+            pod=record.pod,
+        )
+        self.save()
+        return record, resolved
+
+    async def end(self, record: SessionRecord, reason: CloseReason, message: str) -> None:
+        if record.closed:
+            return
+        record.closed = reason.value
+        attachment = self.attached.get(record.id)
+        if attachment is not None:
+            await attachment.end(reason, message)
+        self.records.pop(record.id, None)
+        self.metrics.closed.labels(reason.value).inc()
+        self.audit.event(
+            "session_end",
+            session=record.label,
+            user=record.owner,
+            reason=reason.value,
+            message=message,
+        )
+        self.save()
+
+    async def kill(self, session: SessionId, *, by: Caller) -> SessionRecord:
+        record = self.records.get(session)
+        if record is None:
+            raise OperatorError(404, f"no session {format_session_id(session)}")
+        if record.uid != by.uid and not by.admin:
+            raise OperatorError(
+                403,
+                f"session {record.label} belongs to {record.owner}; "
+                "only its owner or an admin may kill it",
+            )
+        self.audit.event("session_kill", session=record.label, user=record.owner, by=by.name)
+        await self.end(record, CloseReason.KILLED, f"Killed by {by.name}")
+        return record
+
+    async def prune(self, *, by: Caller) -> list[SessionRecord]:
+        gone = [
+            r
+            for r in self.records.values()
+            if r.id not in self.attached and (by.admin or r.uid == by.uid)
+        ]
+        for record in gone:
+            await self.end(record, CloseReason.UNUSED, f"pruned by {by.name}: no client")
+        return gone
+
+    async def _agent_lost(self, link: AgentLink) -> None:
+        for sid in list(link.sessions):
+            record = self.records.get(sid)
+            if record is not None:
+                await self.end(
+                    record,
+                    CloseReason.AGENT_FAILED,
+                    f"the agent of pod {link.key[1]} failed: {link.lost_reason}",
+                )
+
+    async def evict(self, session: SessionId, port: int, *, by: SessionRecord) -> None:
+        """`by` took `port` over (on_concurrent_steal=override): the holder loses it."""
+        record = self.records.get(session)
+        if record is None or record.subscriptions.pop(port, None) is None:
+            return
+        self.save()
+        self.audit.event(
+            "evicted",
+            session=record.label,
+            user=record.owner,
+            port=port,
+            by=by.owner,
+            by_session=by.label,
+        )
+        attachment = self.attached.get(session)
+        if attachment is not None:
+            await attachment.unsubscribe_evicted(
+                port,
+                (
+                    f"port {port} was taken over by {by.owner} (session {by.label}) "
+                    "with on_concurrent_steal=override"
+                ),
+            )
+
+    def holders(self, namespace: str, pod: str) -> list[SessionRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if r.namespace == namespace and r.pod == pod and not r.closed
+        ]
+
+
+from podtap.operator.relay import Attachment  # noqa: E402  (cycle: Attachment uses the service)
