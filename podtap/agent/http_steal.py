@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 from podtap.agent.session import SessionHandler
@@ -32,6 +32,7 @@ from podtap.core.routing import (
     Http1Router,
     Http2Router,
     OpenApp,
+    RequestHead,
     RouteTable,
     SendToApp,
     SendToClient,
@@ -117,7 +118,8 @@ class FilteredConnection:
         for sub in plan.filtered:
             assert sub.compiled is not None
             self.table.add(sub.session, sub.compiled)
-        self.router: Http1Router | Http2Router = Http1Router(route=self.table, client_addr=peer[0])
+        self._stats = incoming.stats
+        self.router: Http1Router | Http2Router = Http1Router(route=self._route, client_addr=peer[0])
         self._first = b""
         self.peer, self.local = peer, local
         self._client_r, self._client_w = reader, writer
@@ -142,6 +144,12 @@ class FilteredConnection:
             self._changed.clear()
             await self._changed.wait()
 
+    def _route(self, head: RequestHead) -> Hashable | None:
+        """Who gets a request (the router asks once per request); counted for metrics."""
+        route = self.table(head)
+        self._stats["requests_passed" if route is None else "requests_routed"] += 1
+        return route
+
     async def _sniff(self) -> bytes:
         """Read until the first bytes tell HTTP/2 (prior knowledge, gRPC) from HTTP/1."""
         first = b""
@@ -151,7 +159,7 @@ class FilteredConnection:
                 break
             first += chunk
         if verdict:
-            self.router = Http2Router(route=self.table, client_addr=self.peer[0])
+            self.router = Http2Router(route=self._route, client_addr=self.peer[0])
         return first
 
     async def _client_loop(self) -> None:
@@ -249,6 +257,11 @@ class FilteredConnection:
 
     def forget(self, session: SessionId) -> None:
         self.sides.pop(session, None)
+        self.table.remove(session)
+
+    def stop_routing(self, session: SessionId) -> None:
+        """Later requests of this connection no longer go to `session` (it unsubscribed);
+        exchanges already with it finish normally."""
         self.table.remove(session)
 
     async def perform(self, actions: list[Action]) -> None:
@@ -380,4 +393,10 @@ async def serve_filtered(
     peer: tuple[str, int],
     local: tuple[str, int],
 ) -> None:
-    await FilteredConnection(incoming, plan, reader, writer, peer=peer, local=local).run()
+    conn = FilteredConnection(incoming, plan, reader, writer, peer=peer, local=local)
+    active = incoming.filtered.setdefault(local[1], set())
+    active.add(conn)
+    try:
+        await conn.run()
+    finally:
+        active.discard(conn)

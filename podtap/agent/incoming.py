@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from podtap.agent.mirror import MirrorTap, TappedReader
 from podtap.agent.session import AGENT_MARK, SessionHandler, marked_socket
@@ -19,6 +20,9 @@ from podtap.net.origdst import original_destination
 from podtap.net.redirect import Redirector
 from podtap.net.relay import relay
 from podtap.net.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from podtap.agent.http_steal import FilteredConnection
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,15 @@ class IncomingTraffic:
         self._server: asyncio.Server | None = None
         self._redirector: Redirector | None = None
         self.listen_port = 0
-        self.connections = 0
+        self.filtered: dict[int, set[FilteredConnection]] = {}
+        self.stats: dict[str, int] = {
+            "connections_stolen": 0,
+            "connections_filtered": 0,
+            "connections_passed": 0,
+            "connections_mirrored": 0,
+            "requests_routed": 0,
+            "requests_passed": 0,
+        }
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(
@@ -70,13 +82,20 @@ class IncomingTraffic:
             raise
 
     async def unsubscribe(self, session: SessionHandler, port: int) -> None:
+        """New connections stop coming (the port leaves the redirect when nobody else wants
+        it); open filtered connections send that session's later requests to the app."""
         if self.table.unsubscribe(session.session, Port(port)) and self._redirector:
             await self._redirector.remove_port(port)
+        for conn in list(self.filtered.get(port, ())):
+            conn.stop_routing(session.session)
 
     async def remove_session(self, session: SessionHandler) -> None:
         for port in self.table.remove_session(session.session):
             if self._redirector is not None:
                 await self._redirector.remove_port(port)
+        for conns in self.filtered.values():
+            for conn in list(conns):
+                conn.stop_routing(session.session)
 
     def handles(self, message: Payload) -> bool:
         from podtap.agent.http_steal import SESSION_REPLIES
@@ -93,7 +112,6 @@ class IncomingTraffic:
         return [s for s in (self._session(i) for i in ids) if s is not None and not s.closed]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
         sock: socket.socket = writer.get_extra_info("socket")
         peer = writer.get_extra_info("peername")[:2]
         try:
@@ -106,6 +124,7 @@ class IncomingTraffic:
             return
         plan = self.table.plan(Port(local[1]))
         mirrors = self._sessions(plan.mirrors)
+        self.stats["connections_mirrored"] += bool(mirrors)
         tap = MirrorTap(mirrors, port=local[1], peer=peer, local=local) if mirrors else None
         try:
             await self._route(plan, TappedReader(reader, tap), writer, peer=peer, local=local)
@@ -127,6 +146,7 @@ class IncomingTraffic:
     ) -> None:
         if plan.steal_all is not None and (owner := self._session(plan.steal_all)):
             stream = owner.stream_ids.next()
+            self.stats["connections_stolen"] += 1
             tcp = TcpStream(owner, stream, reader, writer)
             owner.open_stream(stream, tcp)
             await owner.send(
@@ -146,18 +166,28 @@ class IncomingTraffic:
         if plan.filtered:
             from podtap.agent.http_steal import serve_filtered
 
+            self.stats["connections_filtered"] += 1
             await serve_filtered(self, plan, reader, writer, peer=peer, local=local)
             return
+        self.stats["connections_passed"] += 1
         up_reader, up_writer = await connect_app(*local)
         await relay(reader, writer, up_reader, up_writer)
 
     def session(self, session: SessionId) -> SessionHandler | None:
         return self._session(session)
 
-    async def close(self) -> None:
-        """Unhook every port (traffic goes to the app again), then stop listening."""
+    async def close(self, *, drain: float = 5.0) -> None:
+        """Unhook every port (new connections go to the app again), let filtered
+        connections finish what they read (the last response says `Connection: close`),
+        then stop listening."""
         if self._redirector is not None:
             await self._redirector.close()
+        conns = [c for cs in self.filtered.values() for c in cs]
+        for conn in conns:
+            await conn.perform(conn.router.drain())
+        if conns:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(c.done.wait() for c in conns)), drain)
         if self._server is not None:
             self._server.close()
         await self._tasks.close()

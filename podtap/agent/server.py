@@ -48,6 +48,7 @@ class Agent:
         self.links = 0
         self._idle = asyncio.Event()
         self._busy = asyncio.Event()
+        self.sockets: set[web.WebSocketResponse] = set()
         self.stop = asyncio.Event()
 
     async def connect(self, request: web.Request) -> web.StreamResponse:
@@ -56,6 +57,7 @@ class Agent:
             return web.json_response({"error": "a valid agent token is required"}, status=401)
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024, heartbeat=None)
         await ws.prepare(request)
+        self.sockets.add(ws)
         wire = WireConnection(ws, label="operator")
         self.links += 1
         self._idle.clear()
@@ -71,6 +73,7 @@ class Agent:
                 handler = self.sessions.pop(sid, None)
                 if handler is not None:
                     await handler.close()
+            self.sockets.discard(ws)
             self.links -= 1
             if self.links == 0:
                 self._busy.clear()
@@ -81,7 +84,7 @@ class Agent:
         while True:
             message = await wire.receive()
             if isinstance(message, Ping):
-                await wire.send(Pong(message.nonce))
+                await wire.send(Pong(message.nonce, dict(self.incoming.stats)))
             elif isinstance(message, Envelope):
                 handler = self.sessions.get(message.session)
                 if handler is None:
@@ -144,6 +147,8 @@ async def serve(settings: AgentSettings) -> None:
         await agent.incoming.close()
         for handler in list(agent.sessions.values()):
             await handler.close()
+        for ws in list(agent.sockets):  # the operator sees the agent leave
+            await ws.close(code=1001, message=b"agent stopping")
         await runner.cleanup()
 
 
@@ -155,9 +160,4 @@ def run(settings: AgentSettings, *, netns: str | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s agent %(levelname)s %(message)s"
     )
-    try:
-        import uvloop
-    except ImportError:  # optional: a faster event loop for everyone's pass-through traffic
-        asyncio.run(serve(settings))
-    else:
-        uvloop.run(serve(settings))
+    asyncio.run(serve(settings))

@@ -14,7 +14,7 @@ import aiohttp
 from podtap import __version__
 from podtap.backends.base import AgentEndpoint, ClusterBackend, ResolvedTarget
 from podtap.core.ids import SessionId
-from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, Ping
+from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, Ping, Pong
 from podtap.net.tasks import TaskSet
 from podtap.net.wire import ConnectionClosed, WireConnection
 
@@ -42,6 +42,8 @@ class AgentLink:
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self.idle_since: float | None = None
+        self.stats: dict[str, int] = {}
+        self.on_stats: Callable[[dict[str, int]], None] = lambda stats: None
 
     async def send(self, session: SessionId, payload: Payload) -> None:
         await self.wire.send(Envelope(session, payload))
@@ -50,7 +52,9 @@ class AgentLink:
         try:
             while True:
                 message = await self.wire.receive()
-                if isinstance(message, Envelope):
+                if isinstance(message, Pong):
+                    self.on_stats(message.stats)
+                elif isinstance(message, Envelope):
                     deliver = self.sessions.get(message.session)
                     if deliver is not None:
                         deliver(message.message)
@@ -73,7 +77,9 @@ class AgentManager:
         run_dir: Path,
         grace: float = 5.0,
         on_lost: Callable[[AgentLink], Awaitable[None]],
+        on_stats: Callable[[dict[str, int]], None] = lambda delta: None,
     ) -> None:
+        self._on_stats = on_stats
         self._backend = backend
         self._run_dir = run_dir
         self._grace = grace
@@ -112,6 +118,13 @@ class AgentManager:
             await self._backend.stop_agent(endpoint)
             raise
         link = AgentLink(key, endpoint, wire, http)
+
+        def stats(now: dict[str, int]) -> None:
+            delta = {k: v - link.stats.get(k, 0) for k, v in now.items()}
+            link.stats = dict(now)
+            self._on_stats(delta)
+
+        link.on_stats = stats
         self.links[key] = link
         self._tasks.spawn(self._watch(link), name=f"agent {key[0]}/{key[1]}")
         log.info("agent for %s/%s started (pid %d)", *key, endpoint.pid)

@@ -28,5 +28,14 @@ class Metrics:
             "podtap_connections_routed", "Connections routed to sessions", ["mode"], registry=r
         )
 
+        self.agent_traffic = Counter(
+            "podtap_agent_traffic",
+            "What agents did with incoming traffic: connections "
+            "stolen/filtered/passed/mirrored, HTTP requests routed to sessions or passed to "
+            "the app",
+            ["kind"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

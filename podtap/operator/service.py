@@ -57,6 +57,7 @@ class OperatorService:
             run_dir=settings.state_dir / "agents",
             grace=settings.agent_grace,
             on_lost=self._agent_lost,
+            on_stats=self._agent_stats,
         )
         self._tasks = TaskSet()
 
@@ -200,6 +201,11 @@ class OperatorService:
         for record in gone:
             await self.end(record, CloseReason.UNUSED, f"pruned by {by.name}: no client")
         return gone
+
+    def _agent_stats(self, delta: dict[str, int]) -> None:
+        for kind, count in delta.items():
+            if count > 0:
+                self.metrics.agent_traffic.labels(kind).inc(count)
 
     async def _agent_lost(self, link: AgentLink) -> None:
         for sid in list(link.sessions):

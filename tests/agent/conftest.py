@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from podtap.testing.agentproc import AgentProcess
-from podtap.testing.localcluster import LocalCluster, podtap_argv
+from podtap.testing.localcluster import LocalCluster
 from podtap.testing.netns import sh
 from podtap.testing.wait import wait_until
 
@@ -51,19 +50,10 @@ def agent(frontend_pid: int, tmp_path: Path) -> Iterator[AgentProcess]:
 @pytest.fixture(scope="session")
 def shop_port(shop: LocalCluster) -> Iterator[int]:
     """127.0.0.1:PORT on this machine reaches svc/shop through the frontend pod's veth."""
-    proc = subprocess.Popen(
-        podtap_argv("local", "port-forward", "svc/shop", "0:80"),
-        env=shop.env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    try:
-        yield int(line.split(":")[1].split()[0])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    from tests.agent.web import port_forward
+
+    with port_forward(shop, "svc/shop", 80) as port:
+        yield port
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from podtap.core.protocol import (
 from podtap.net.tasks import TaskSet
 from podtap.testing.agentproc import AgentProcess, SessionPeer, agent_link
 from podtap.testing.fakedev import Received, Reply, serve_requests, text_reply
+from podtap.testing.wait import wait_until
 from tests.agent.web import ws_accept, ws_server_text, ws_text_frames
 
 ALICE = HttpFilter(header=r"^x-user: alice$")
@@ -219,3 +220,73 @@ def test_50_mb_up_and_down_stream_through_with_bounded_agent_memory(
             await tasks.close()
 
     asyncio.run(go())
+
+
+def test_after_unsubscribe_an_open_connection_sends_later_requests_to_the_app(
+    web_agent: AgentProcess, web: dict[str, int]
+) -> None:
+    from podtap.core.protocol import Unsubscribe
+
+    async def go() -> None:
+        tasks = TaskSet()
+        async with agent_link(web_agent) as link:
+            alice = link.session()
+            await steal(alice, 8000, ALICE)
+            tasks.spawn(serve_requests(alice, text_reply("for alice")), name="alice")
+            conn = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
+            try:
+                assert await asyncio.to_thread(request, conn, "/whoami", "alice") == b"for alice"
+                await alice.send(Unsubscribe(Port(8000)))
+                # the unsubscribe has no reply: watch its effect on the same connection
+                await asyncio.to_thread(
+                    wait_until,
+                    lambda: _json_app(conn),
+                    timeout=5,
+                    what="alice's requests to reach the app",
+                )
+            finally:
+                conn.close()
+                await tasks.close()
+
+    asyncio.run(go())
+
+
+def _json_app(conn: http.client.HTTPConnection) -> bool:
+    body = request(conn, "/whoami", "alice")
+    return body.startswith(b"{") and json.loads(body)["app"].startswith("web-")
+
+
+def test_sigterm_drains_open_connections_and_gives_the_port_back(
+    web: dict[str, int], tmp_path: Path
+) -> None:
+    import signal
+
+    from tests.agent.conftest import assert_no_agent_table
+
+    agent = AgentProcess(pid=web["pid"], socket_path=tmp_path / "term.sock")
+
+    async def go() -> None:
+        tasks = TaskSet()
+        async with agent_link(agent) as link:
+            alice = link.session()
+            await steal(alice, 8000, ALICE)
+            tasks.spawn(serve_requests(alice, text_reply("for alice")), name="alice")
+            conn = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
+            try:
+                assert await asyncio.to_thread(request, conn, "/whoami", "alice") == b"for alice"
+                agent.proc.send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(agent.proc.wait, 15) == 0
+            finally:
+                conn.close()
+                await tasks.close()
+
+    try:
+        asyncio.run(go())
+    finally:
+        agent.kill()
+    assert_no_agent_table(web["pid"])
+    fresh = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
+    try:
+        assert _json_app(fresh)
+    finally:
+        fresh.close()

@@ -90,6 +90,24 @@ def test_two_filters_and_a_mirror_share_a_port_and_status_shows_them(
             assert "8000 steal header=^x-user: bob$" in text
             assert "8000 mirror" in text
             assert text.count("deployment/web") == 3
+
+            def metrics() -> str:
+                sock = op.value.removeprefix("unix:")
+                return subprocess.run(
+                    ["curl", "-s", "--unix-socket", sock, "http://x/metrics"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+
+            def counted() -> bool:  # agents report their counters with every pong (3 s)
+                text = metrics()
+                return all(
+                    f'podtap_agent_traffic_total{{kind="{kind}"}}' in text
+                    for kind in ("requests_routed", "requests_passed")
+                )
+
+            await asyncio.to_thread(wait_until, counted, timeout=10, what="agent counters")
+            assert "podtap_sessions 3.0" in metrics()
             await tasks.close()
 
     asyncio.run(go())

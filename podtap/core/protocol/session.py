@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from podtap.core.protocol.enums import CloseReason, ErrorCode, LogLevel
@@ -39,8 +39,11 @@ class Ping:
 
 @dataclass(frozen=True, slots=True)
 class Pong:
+    """Answer to ``Ping``; an agent adds its cumulative traffic counters in ``stats``."""
+
     TAG: ClassVar[str] = "pong"
     nonce: int
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
