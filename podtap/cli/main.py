@@ -6,6 +6,7 @@ import typer
 
 from podtap import __version__
 from podtap.cli.agent import agent
+from podtap.cli.doctor import doctor
 from podtap.cli.local import app as local_app
 from podtap.cli.operator import app as operator_app
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.add_typer(local_app, name="local")
 app.add_typer(operator_app, name="operator")
 app.command("agent", hidden=True)(agent)
+app.command("doctor")(doctor)
 
 
 def _version(value: bool) -> None:
