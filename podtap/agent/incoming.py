@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from podtap.agent.mirror import MirrorTap, TappedReader
 from podtap.agent.session import AGENT_MARK, SessionHandler, marked_socket
-from podtap.agent.streams import TcpStream
 from podtap.core.ids import Port, SessionId
 from podtap.core.protocol import HttpFilter, IncomingMode, NewConnection, Payload
 from podtap.core.subscriptions import PortPlan, PortTable
 from podtap.net.origdst import original_destination
 from podtap.net.redirect import Redirector
 from podtap.net.relay import relay
+from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from podtap.agent.podview import ContainerFiles, PodResolver, read_environ
 from podtap.core.ids import (
@@ -33,14 +33,11 @@ from podtap.core.protocol import (
     FileRead,
     FileReadDir,
     FileStat,
-    FlowReceiver,
-    FlowSender,
     GetAddrInfoRequest,
     HttpFilter,
     InvalidHttpFilter,
     Payload,
     StreamClose,
-    StreamMessage,
     Subscribe,
     SubscribeResult,
     TransportProtocol,
@@ -48,6 +45,7 @@ from podtap.core.protocol import (
     Unsubscribe,
     WindowUpdate,
 )
+from podtap.net.streams import FlowChannel
 from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -57,12 +55,6 @@ log = logging.getLogger(__name__)
 AGENT_MARK = 0x70D7A9
 
 
-class StreamEndpoint(Protocol):
-    async def on_data(self, data: bytes) -> None: ...
-
-    async def on_close(self, error: str | None) -> None: ...
-
-
 def marked_socket(family: int, kind: int) -> socket.socket:
     """A socket whose traffic our own redirect rules leave alone."""
     sock = socket.socket(family, kind)
@@ -70,7 +62,7 @@ def marked_socket(family: int, kind: int) -> socket.socket:
     return sock
 
 
-class SessionHandler:
+class SessionHandler(FlowChannel):
     def __init__(
         self,
         session: SessionId,
@@ -79,74 +71,19 @@ class SessionHandler:
         incoming: IncomingTraffic,
         target_pid: int,
     ) -> None:
+        super().__init__(label=format_session_id(session), send=send)
         self.session = session
-        self.label = format_session_id(session)
-        self._send = send
         self._incoming = incoming
         self._pid = target_pid
         self.stream_ids = StreamIdAllocator(client_side=False)
-        self.sender = FlowSender()
-        self.receiver = FlowReceiver()
-        self.streams: dict[StreamId, StreamEndpoint] = {}
-        self._writable: dict[StreamId, asyncio.Event] = {}
         self._tasks = TaskSet()
         self._files: ContainerFiles | None = None
         self._resolver = PodResolver(f"/proc/{target_pid}/root")
-        self.closed = False
-
-    # -- sending ---------------------------------------------------------------------
-    async def send(self, message: Payload) -> None:
-        if not self.closed:
-            await self._send(message)
-
-    def open_stream(self, stream: StreamId, endpoint: StreamEndpoint) -> None:
-        self.streams[stream] = endpoint
-        self.sender.open(stream)
-        self.receiver.open(stream)
-
-    def forget_stream(self, stream: StreamId) -> None:
-        self.streams.pop(stream, None)
-        self.receiver.close(stream)
-        event = self._writable.pop(stream, None)
-        if event is not None:
-            event.set()
-
-    async def send_stream(self, message: StreamMessage) -> None:
-        if self.closed or not self.sender.is_open(message.stream):
-            return
-        for out in self.sender.send(message):
-            await self.send(out)
-
-    def writable(self, stream: StreamId) -> bool:
-        return self.closed or not self.sender.is_open(stream) or self.sender.writable(stream)
-
-    async def wait_writable(self, stream: StreamId) -> None:
-        while not self.writable(stream):
-            event = self._writable.setdefault(stream, asyncio.Event())
-            event.clear()
-            await event.wait()
-
-    async def consumed(self, stream: StreamId, size: int) -> None:
-        update = self.receiver.consumed(stream, size)
-        if update is not None:
-            await self.send(update)
 
     # -- receiving -------------------------------------------------------------------
     async def handle(self, message: Payload) -> None:
-        if isinstance(message, Data):
-            endpoint = self.streams.get(message.stream)
-            if endpoint is not None and self.receiver.on_data(message.stream, len(message.data)):
-                await endpoint.on_data(message.data)
-        elif isinstance(message, WindowUpdate):
-            for out in self.sender.on_window_update(message):
-                await self.send(out)
-            if self.writable(message.stream) and message.stream in self._writable:
-                self._writable[message.stream].set()
-        elif isinstance(message, StreamClose):
-            endpoint = self.streams.pop(message.stream, None)
-            if endpoint is not None:
-                await endpoint.on_close(message.error)
-            self.forget_stream(message.stream)
+        if isinstance(message, Data | WindowUpdate | StreamClose):
+            await self.on_stream_message(message)
         elif isinstance(message, UdpDatagram):
             endpoint = self.streams.get(message.stream)
             if isinstance(endpoint, UdpFlow):
@@ -203,7 +140,7 @@ class SessionHandler:
             await self.send(reply)
 
     async def _connect(self, req: Connect) -> None:
-        from podtap.agent.streams import TcpStream
+        from podtap.net.streams import TcpStream
 
         loop = asyncio.get_running_loop()
         kind = socket.SOCK_STREAM if req.protocol == TransportProtocol.TCP else socket.SOCK_DGRAM

@@ -9,6 +9,7 @@ from podtap.cli.agent import agent
 from podtap.cli.doctor import doctor
 from podtap.cli.local import app as local_app
 from podtap.cli.operator import app as operator_app
+from podtap.cli.session import ls, port_forward
 
 app = typer.Typer(
     name="podtap",
@@ -21,6 +22,8 @@ app.add_typer(local_app, name="local")
 app.add_typer(operator_app, name="operator")
 app.command("agent", hidden=True)(agent)
 app.command("doctor")(doctor)
+app.command("ls")(ls)
+app.command("port-forward")(port_forward)
 
 
 def _version(value: bool) -> None:
