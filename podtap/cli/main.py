@@ -6,6 +6,7 @@ import typer
 
 from podtap import __version__
 from podtap.cli.agent import agent
+from podtap.cli.config import verify_config
 from podtap.cli.doctor import doctor
 from podtap.cli.local import app as local_app
 from podtap.cli.operator import app as operator_app
@@ -24,6 +25,7 @@ app.command("agent", hidden=True)(agent)
 app.command("doctor")(doctor)
 app.command("ls")(ls)
 app.command("port-forward")(port_forward)
+app.command("verify-config")(verify_config)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,58 @@
+"""``podtap verify-config FILE``: validate a config file and print its resolved form."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from podtap.cli.output import console, err_console, fail
+from podtap.core.config import ConfigError, resolve_config
+
+
+class VerifyFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def verify_config(
+    file: Path = typer.Argument(..., help="Config file: .json, .toml, .yaml or .yml."),
+    output: VerifyFormat = typer.Option(
+        VerifyFormat.text, "--output", "-o", help="text: resolved config and warnings; json."
+    ),
+) -> None:
+    """Validate a podtap or mirrord config file and print the resolved configuration.
+
+    The PODTAP_* / MIRRORD_* environment variables are applied as `podtap exec` would.
+    Exits 1 listing every error (with its key path) when the file is invalid.
+    """
+    try:
+        config, warnings = resolve_config(cwd=Path.cwd(), file=file, env=os.environ)
+    except ConfigError as e:
+        if output is VerifyFormat.json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "valid": False,
+                        "errors": [
+                            {"path": i.path, "message": i.message, "source": i.source}
+                            for i in e.issues
+                        ],
+                    },
+                    indent=2,
+                )
+            )
+            raise typer.Exit(1) from None
+        fail(escape(str(e)))
+    resolved = config.model_dump(mode="json")
+    if output is VerifyFormat.json:
+        typer.echo(json.dumps({"valid": True, "config": resolved, "warnings": warnings}, indent=2))
+        return
+    typer.echo(json.dumps(resolved, indent=2))
+    for w in warnings:
+        err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    console.print(f"[green]{file} is valid[/]", highlight=False)
