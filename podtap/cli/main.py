@@ -8,6 +8,7 @@ from podtap import __version__
 from podtap.cli.agent import agent
 from podtap.cli.config import verify_config
 from podtap.cli.doctor import doctor
+from podtap.cli.exec_cmd import exec_command
 from podtap.cli.local import app as local_app
 from podtap.cli.operator import app as operator_app
 from podtap.cli.session import ls, port_forward
@@ -26,6 +27,7 @@ app.command("doctor")(doctor)
 app.command("ls")(ls)
 app.command("port-forward")(port_forward)
 app.command("verify-config")(verify_config)
+app.command("exec", context_settings={"allow_interspersed_args": False})(exec_command)
 
 
 def _version(value: bool) -> None:

@@ -7,16 +7,23 @@ import logging
 from collections.abc import Callable
 
 from podtap.client.operator_api import ClientSession
-from podtap.core.ids import Port, StreamId, StreamIdAllocator
+from podtap.core.ids import Port, RequestId, StreamId, StreamIdAllocator
 from podtap.core.protocol import (
     Close,
     CloseReason,
     Connect,
     ConnectResult,
     Data,
+    EnvResponse,
+    FileOpenResult,
+    FileReadDirResult,
+    FileReadResult,
+    FileStatResult,
+    GetAddrInfoResponse,
     Log,
     Payload,
     StreamClose,
+    SubscribeResult,
     TransportProtocol,
     WindowUpdate,
 )
@@ -24,6 +31,15 @@ from podtap.net.streams import FlowChannel, StreamEndpoint
 from podtap.net.wire import ConnectionClosed
 
 log = logging.getLogger(__name__)
+REPLIES = (
+    EnvResponse,
+    GetAddrInfoResponse,
+    SubscribeResult,
+    FileOpenResult,
+    FileReadResult,
+    FileStatResult,
+    FileReadDirResult,
+)
 
 
 class ClientChannel(FlowChannel):
@@ -38,6 +54,8 @@ class ClientChannel(FlowChannel):
             StreamId, tuple[asyncio.Future[ConnectResult], Callable[[StreamId], StreamEndpoint]]
         ] = {}
         self._on_log = on_log
+        self._requests: dict[int, asyncio.Future[Payload]] = {}
+        self._next_request = 1
 
     async def run(self) -> Close:
         """Dispatch the operator's frames until the session ends; returns why it ended."""
@@ -71,6 +89,24 @@ class ClientChannel(FlowChannel):
                     future.set_result(message)
         elif isinstance(message, Log):
             self._on_log(message)
+        elif isinstance(message, REPLIES):
+            pending = self._requests.pop(message.request, None)
+            if pending is not None and not pending.done():
+                pending.set_result(message)
+
+    async def request(
+        self, make: Callable[[RequestId], Payload], *, timeout: float = 30
+    ) -> Payload:
+        """Send `make(request_id)` and wait for the reply with that request id."""
+        request_id = RequestId(self._next_request)
+        self._next_request += 1
+        future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+        self._requests[request_id] = future
+        try:
+            await self.send(make(request_id))
+            return await asyncio.wait_for(future, timeout)
+        finally:
+            self._requests.pop(request_id, None)
 
     async def connect(
         self,

@@ -1,0 +1,145 @@
+"""`podtap exec`: run a local command in the context of a target pod.
+
+This first slice gives the command the pod's environment, its DNS and its outgoing TCP
+(through the operator and the agent, so peers see the pod's IP). Incoming traffic, UDP and
+files come next."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from podtap.client.channel import ClientChannel
+from podtap.client.operator_api import OperatorAddress, OperatorApi
+from podtap.core.ids import Port, RequestId, StreamId
+from podtap.core.protocol import (
+    EnvRequest,
+    EnvResponse,
+    GetAddrInfoRequest,
+    GetAddrInfoResponse,
+    IpFamily,
+    Log,
+)
+from podtap.net.streams import TcpStream
+from podtap.net.tasks import TaskSet
+
+KEEP_LOCAL = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME")
+
+
+def merged_env(local: dict[str, str], remote: dict[str, str]) -> dict[str, str]:
+    """The pod's variables over the local ones, except those that locate local things."""
+    env = dict(local)
+    env.update({k: v for k, v in remote.items() if k not in KEEP_LOCAL})
+    return env
+
+
+def resolv_conf(namespace: str) -> str:
+    search = f"{namespace}.svc.cluster.local svc.cluster.local cluster.local"
+    return f"nameserver 127.0.0.53\nsearch {search}\noptions ndots:5\n"
+
+
+class Bridge:
+    """The jail's only way out: connect and resolve requests, answered through the session."""
+
+    def __init__(self, channel: ClientChannel) -> None:
+        self.channel = channel
+        self._tasks = TaskSet()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = json.loads(await reader.readline() or b"{}")
+        if request.get("op") == "resolve":
+            family = IpFamily.IPV6 if request["family"] == "AAAA" else IpFamily.IPV4
+            name = str(request["name"]) + "."  # already expanded by the app's resolver
+            reply = await self.channel.request(
+                lambda rid: GetAddrInfoRequest(rid, name, Port(0), family)
+            )
+            assert isinstance(reply, GetAddrInfoResponse)
+            found = [a for f, a in reply.addresses if f == family]
+            writer.write(json.dumps({"ok": bool(found), "addresses": found}).encode() + b"\n")
+            writer.close()
+            return
+        if request.get("op") != "connect":
+            writer.close()
+            return
+        made: list[TcpStream] = []
+
+        def endpoint(stream: StreamId) -> TcpStream:
+            writer.write(b'{"ok": true}\n')  # before any byte of the stream can follow
+            made.append(TcpStream(self.channel, stream, reader, writer))
+            return made[0]
+
+        result = await self.channel.connect(
+            str(request["host"]), int(request["port"]), endpoint=endpoint
+        )
+        if not result.ok:
+            writer.write(json.dumps({"ok": False, "error": result.error}).encode() + b"\n")
+            writer.close()
+            return
+        made[0].start()
+        await made[0].done.wait()
+
+
+async def run_exec(
+    address: OperatorAddress,
+    *,
+    target: str,
+    namespace: str,
+    argv: list[str],
+    on_log: Callable[[Log], None],
+    on_status: Callable[[str], None],
+) -> int:
+    """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
+    on_status(f"connecting to the operator for {target}")
+    async with OperatorApi(address).connect(target, namespace=namespace) as session:
+        channel = ClientChannel(session, on_log=on_log)
+        tasks = TaskSet()
+        ended = tasks.spawn(channel.run(), name=f"session {session.label}")
+        on_status(f"session {session.label}: reading the pod's environment")
+        env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
+        assert isinstance(env_reply, EnvResponse)
+        env = merged_env(dict(os.environ), env_reply.env)
+        with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
+            bridge_path = Path(tmp) / "bridge.sock"
+            (Path(tmp) / "resolv.conf").write_text(resolv_conf(namespace))
+            bridge = Bridge(channel)
+            server = await asyncio.start_unix_server(bridge.handle, path=str(bridge_path))
+            on_status(f"session {session.label}: starting {argv[0]}")
+            proc = await asyncio.create_subprocess_exec(
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                sys.executable,
+                "-m",
+                "podtap.client.jail",
+                "--bridge",
+                str(bridge_path),
+                "--resolv",
+                str(Path(tmp) / "resolv.conf"),
+                "--",
+                *argv,
+                env=env,
+            )
+            app = asyncio.ensure_future(proc.wait())
+            try:
+                done, _ = await asyncio.wait({app, ended}, return_when=asyncio.FIRST_COMPLETED)
+                if app not in done:  # the session ended first (killed, expired): stop the app
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.terminate()
+                    await app
+                    close = ended.result()
+                    on_status(f"session ended: {close.reason.value}: {close.message}")
+            finally:
+                server.close()
+                await tasks.close()
+            code = app.result()
+    return code if code >= 0 else 128 - code

@@ -1,0 +1,146 @@
+"""Inside the jail: the network and mount namespaces the developer's app runs in.
+
+Started by `podtap exec` through `unshare --user --map-root-user --net --mount`. It brings
+up lo, routes everything via lo, redirects every non-loopback TCP connection to a proxy
+here, answers DNS on 127.0.0.53 with a stub, bind-mounts a generated resolv.conf, then
+runs the app. Proxy and stub reach the outside only through the bridge: a Unix socket of
+the parent `podtap exec`, which holds the session with the operator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
+
+from podtap.net.origdst import original_destination
+from podtap.net.relay import relay
+from podtap.net.tasks import TaskSet
+
+STUB = "127.0.0.53"
+
+
+def _setup_network(proxy_port: int) -> None:
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    subprocess.run(["ip", "route", "add", "default", "dev", "lo", "src", "127.0.0.1"], check=True)
+    rules = (
+        "table ip podtap_jail {\n"
+        "  chain out {\n    type nat hook output priority -100; policy accept;\n"
+        f"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :{proxy_port}\n  }}\n}}\n"
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+
+def _mount_resolv(path: str) -> None:
+    subprocess.run(["mount", "--bind", path, "/etc/resolv.conf"], check=True)
+
+
+async def _bridge(
+    path: str, request: dict[str, object]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, object]]:
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(json.dumps(request).encode() + b"\n")
+    answer = json.loads(await reader.readline() or b'{"ok": false, "error": "bridge closed"}')
+    return reader, writer, answer
+
+
+class _Stub(asyncio.DatagramProtocol):
+    def __init__(self, bridge: str) -> None:
+        self.bridge = bridge
+        self.transport: asyncio.DatagramTransport | None = None
+        self._tasks = TaskSet()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        self._tasks.spawn(self._answer(data, addr), name="dns stub query")
+
+    async def _answer(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        try:
+            query = DNSRecord.parse(data)
+        except Exception:  # not DNS: nothing to answer
+            return
+        reply = query.reply()
+        for q in query.questions:
+            name = str(q.qname).rstrip(".")
+            kind = QTYPE[q.qtype]
+            if kind not in ("A", "AAAA"):
+                continue
+            _, writer, answer = await _bridge(
+                self.bridge, {"op": "resolve", "name": name, "family": kind}
+            )
+            writer.close()
+            if not answer.get("ok"):
+                reply.header.rcode = RCODE.NXDOMAIN
+                continue
+            for ip in list(answer.get("addresses") or []):  # type: ignore[call-overload]
+                rdata = A(ip) if kind == "A" else AAAA(ip)
+                reply.add_answer(RR(q.qname, q.qtype, rdata=rdata, ttl=5))
+        if self.transport is not None:
+            self.transport.sendto(bytes(reply.pack()), addr)
+
+
+async def _serve(bridge: str, resolv: str, argv: list[str]) -> int:
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await forward(reader, writer)
+        except asyncio.CancelledError:  # the app exited with connections still open
+            writer.transport.abort()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = original_destination(writer.get_extra_info("socket"))
+        up_reader, up_writer, answer = await _bridge(
+            bridge, {"op": "connect", "host": host, "port": port}
+        )
+        if not answer.get("ok"):
+            print(f"podtap: {host}:{port} from the pod: {answer.get('error')}", file=sys.stderr)
+            writer.transport.abort()  # the app sees a reset, as a refusal would look
+            up_writer.close()
+            return
+        await relay(reader, writer, up_reader, up_writer)
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0, family=socket.AF_INET)
+    _setup_network(server.sockets[0].getsockname()[1])
+    _mount_resolv(resolv)
+    loop = asyncio.get_running_loop()
+    stub_transport, _ = await loop.create_datagram_endpoint(
+        lambda: _Stub(bridge), local_addr=(STUB, 53)
+    )
+    app = await asyncio.create_subprocess_exec(*argv)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, app.send_signal, sig)
+    try:
+        return await app.wait()
+    finally:
+        stub_transport.close()
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="podtap exec's jail (internal)")
+    parser.add_argument("--bridge", required=True)
+    parser.add_argument("--resolv", required=True)
+    parser.add_argument("argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    try:
+        code = asyncio.run(_serve(args.bridge, args.resolv, argv))
+    except FileNotFoundError as exc:
+        print(f"podtap: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
+        code = 127
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"podtap: cannot set up the jail: {exc}", file=sys.stderr)
+        code = 125
+    sys.exit(code if code >= 0 else 128 - code)
+
+
+if __name__ == "__main__":
+    os.environ.pop("PODTAP_JAIL", None)
+    main()

@@ -1,0 +1,54 @@
+"""`podtap exec` (first slice): the pod's env, DNS and outgoing TCP for a local command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from podtap.testing.localcluster import LocalCluster
+
+
+def exec_(cluster: LocalCluster, *argv: str) -> subprocess.CompletedProcess[str]:
+    return cluster.podtap("exec", "-t", "deployment/shop", "--", *argv, check=False, timeout=60)
+
+
+def test_local_command_reaches_a_service_by_short_name_and_sees_the_pod_env(
+    shop: LocalCluster,
+) -> None:
+    result = exec_(
+        shop,
+        "sh",
+        "-c",
+        "curl -sS --max-time 10 http://catalog/items; echo; echo key=$SHOP_API_KEY",
+    )
+    body, key = result.stdout.strip().splitlines()
+    assert json.loads(body)["items"][0]["sku"] == "mug"
+    assert key == "key=s3cr3t-key-42"
+    assert result.returncode == 0, result.stderr
+
+
+def test_exit_codes_pass_through_and_nothing_is_left(shop: LocalCluster) -> None:
+    assert exec_(shop, "sh", "-c", "exit 7").returncode == 7
+    assert exec_(shop, "false").returncode == 1
+    missing = exec_(shop, "no-such-command-anywhere")
+    assert missing.returncode == 127 and "no-such-command-anywhere" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    left = subprocess.run(["pgrep", "-f", "podtap.client.jail"], capture_output=True, text=True)
+    assert left.stdout == ""
+    status = json.loads(shop.podtap("operator", "status", "-o", "json").stdout)
+    assert not [s for s in status["sessions"] if s["target"] == "deployment/shop"]
+
+
+def test_outgoing_connections_leave_from_the_pod_ip(shop: LocalCluster) -> None:
+    (frontend,) = shop.pods("shop-")
+    catalog = shop.pods("catalog-")[0]
+    result = exec_(shop, "curl", "-sS", "--max-time", "10", f"http://{catalog['ip']}:9090/items")
+    assert json.loads(result.stdout)["served_by"] == catalog["name"]
+    seen = shop.podtap("local", "logs", str(catalog["name"])).stdout
+    assert f'{frontend["ip"]} "GET /items HTTP/1.1" 200' in seen
+
+
+def test_bad_target_is_explained(shop: LocalCluster) -> None:
+    result = shop.podtap("exec", "-t", "deployment/nope", "--", "true", check=False)
+    assert result.returncode == 1 and "not found" in result.stderr
+    assert "Traceback" not in result.stderr
