@@ -1,3 +1,3 @@
 from podtap.cli.main import app
 
-app()
+app(prog_name="podtap")

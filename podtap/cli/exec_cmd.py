@@ -14,23 +14,35 @@ from podtap.cli.output import err_console, fail
 from podtap.client.execute import run_exec
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
-from podtap.core.protocol import Log
+from podtap.core.protocol import HttpFilter, Log
+from podtap.core.protocol import IncomingMode as ProtocolMode
 
 
 def exec_command(
     command: list[str] = typer.Argument(..., help="The command to run, after --."),
     target: str | None = typer.Option(
-        None, "-t", "--target", help="deployment/NAME, pod/NAME[/container/C], ..."
+        None, "-t", "--target", help="deployment/NAME, pod/NAME, pod/NAME/container/C, ..."
     ),
     namespace: str | None = typer.Option(None, "-n", "--namespace"),
     config_file: Path | None = typer.Option(
         None, "-f", "--config-file", help="mirrord/podtap config (JSON, YAML, TOML)."
     ),
+    steal: bool = typer.Option(
+        False, "--steal", help="Steal incoming traffic (default: mirror a copy of it)."
+    ),
+    http_filter: str | None = typer.Option(
+        None,
+        "--filter",
+        help="Steal only HTTP requests with a header line matching this regex, "
+        "for example 'x-user: alice'.",
+    ),
     operator: str | None = OperatorOpt,
     name: str | None = NameOpt,
 ) -> None:
-    """Run COMMAND locally as if inside the target pod: its environment, its DNS and its
-    outgoing TCP (peers see the pod's IP). Exits with COMMAND's exit code.
+    """Run COMMAND locally as if inside the target pod: its environment, its DNS, its
+    outgoing TCP (peers see the pod's IP) and the incoming traffic of the ports COMMAND
+    listens on (mirrored, or stolen with --steal, per request with --filter). Exits with
+    COMMAND's exit code.
 
     Example: podtap exec -t deployment/shop -- curl -s http://catalog/items"""
     try:
@@ -38,7 +50,12 @@ def exec_command(
             cwd=Path.cwd(),
             file=config_file,
             env=os.environ,
-            cli={"target": target, "namespace": namespace},
+            cli={
+                "target": target,
+                "namespace": namespace,
+                "steal": steal or None,
+                "filter": http_filter,
+            },
         )
     except ConfigError as exc:
         fail(str(exc))
@@ -65,6 +82,14 @@ def exec_command(
             f"[yellow]podtap {entry.level.value}:[/] {entry.message}", highlight=False
         )
 
+    incoming = config.feature.network.incoming
+    mode = None if incoming.mode.value == "off" else ProtocolMode(incoming.mode.value)
+    f = incoming.http_filter
+    flt = (
+        HttpFilter(header=f.header_filter, path=f.path_filter, method=f.method_filter)
+        if (f.header_filter or f.path_filter or f.method_filter)
+        else None
+    )
     try:
         code = asyncio.run(
             run_exec(
@@ -74,6 +99,9 @@ def exec_command(
                 argv=command,
                 on_log=on_log,
                 on_status=on_status,
+                incoming_mode=mode,
+                http_filter=flt,
+                on_concurrent_steal=incoming.on_concurrent_steal.value,
             )
         )
     except (OperatorUnavailable, OperatorRefused) as exc:

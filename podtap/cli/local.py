@@ -27,6 +27,7 @@ from podtap.cli.output import Format, console, err_console, fail
 
 T = TypeVar("T")
 app = typer.Typer(
+    rich_markup_mode=None,
     help="An embedded single-node cluster: Kubernetes YAML run as local processes in their own "
     "network and mount namespaces. Try podtap here, or test against it.",
     no_args_is_help=True,

@@ -14,6 +14,7 @@ from podtap.cli.operator import app as operator_app
 from podtap.cli.session import ls, port_forward
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="podtap",
     help="Run local code as if it were inside a pod of a shared Kubernetes cluster.",
     no_args_is_help=True,

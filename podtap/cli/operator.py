@@ -20,6 +20,7 @@ from podtap.client.operator_api import (
 from podtap.core.lifecycle import Limits
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="The operator: the one component that talks to agents, tracks every "
     "session and arbitrates between developers.",
     no_args_is_help=True,

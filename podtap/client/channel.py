@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from podtap.client.operator_api import ClientSession
 from podtap.core.ids import Port, RequestId, StreamId, StreamIdAllocator
@@ -55,6 +55,7 @@ class ClientChannel(FlowChannel):
         ] = {}
         self._on_log = on_log
         self._requests: dict[int, asyncio.Future[Payload]] = {}
+        self.on_other: Callable[[Payload], Awaitable[bool]] | None = None
         self._next_request = 1
 
     async def run(self) -> Close:
@@ -93,6 +94,8 @@ class ClientChannel(FlowChannel):
             pending = self._requests.pop(message.request, None)
             if pending is not None and not pending.done():
                 pending.set_result(message)
+        elif self.on_other is not None:
+            await self.on_other(message)  # type: ignore[arg-type]
 
     async def request(
         self, make: Callable[[RequestId], Payload], *, timeout: float = 30

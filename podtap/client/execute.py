@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
+from podtap.client.incoming import Incoming
 from podtap.client.operator_api import OperatorAddress, OperatorApi
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
@@ -23,8 +25,11 @@ from podtap.core.protocol import (
     EnvResponse,
     GetAddrInfoRequest,
     GetAddrInfoResponse,
+    HttpFilter,
+    IncomingMode,
     IpFamily,
     Log,
+    LogLevel,
 )
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
@@ -47,8 +52,9 @@ def resolv_conf(namespace: str) -> str:
 class Bridge:
     """The jail's only way out: connect and resolve requests, answered through the session."""
 
-    def __init__(self, channel: ClientChannel) -> None:
+    def __init__(self, channel: ClientChannel, incoming: Incoming | None) -> None:
         self.channel = channel
+        self.incoming = incoming
         self._tasks = TaskSet()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -62,6 +68,12 @@ class Bridge:
             assert isinstance(reply, GetAddrInfoResponse)
             found = [a for f, a in reply.addresses if f == family]
             writer.write(json.dumps({"ok": bool(found), "addresses": found}).encode() + b"\n")
+            writer.close()
+            return
+        if request.get("op") == "listen":
+            if self.incoming is not None:
+                await self.incoming.listen(int(request["port"]))
+            writer.write(b'{"ok": true}\n')
             writer.close()
             return
         if request.get("op") != "connect":
@@ -93,10 +105,16 @@ async def run_exec(
     argv: list[str],
     on_log: Callable[[Log], None],
     on_status: Callable[[str], None],
+    incoming_mode: IncomingMode | None = None,
+    http_filter: HttpFilter | None = None,
+    on_concurrent_steal: str = "abort",
 ) -> int:
     """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
     on_status(f"connecting to the operator for {target}")
-    async with OperatorApi(address).connect(target, namespace=namespace) as session:
+    api = OperatorApi(address)
+    async with api.connect(
+        target, namespace=namespace, on_concurrent_steal=on_concurrent_steal
+    ) as session:
         channel = ClientChannel(session, on_log=on_log)
         tasks = TaskSet()
         ended = tasks.spawn(channel.run(), name=f"session {session.label}")
@@ -107,7 +125,19 @@ async def run_exec(
         with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
             bridge_path = Path(tmp) / "bridge.sock"
             (Path(tmp) / "resolv.conf").write_text(resolv_conf(namespace))
-            bridge = Bridge(channel)
+            deliver = Path(tmp) / "deliver.sock"
+            incoming = (
+                None
+                if incoming_mode is None
+                else Incoming(
+                    channel,
+                    deliver=deliver,
+                    mode=incoming_mode,
+                    http_filter=http_filter,
+                    tell=lambda text: on_log(Log(LogLevel.INFO, text)),
+                )
+            )
+            bridge = Bridge(channel, incoming)
             server = await asyncio.start_unix_server(bridge.handle, path=str(bridge_path))
             on_status(f"session {session.label}: starting {argv[0]}")
             proc = await asyncio.create_subprocess_exec(
@@ -125,11 +155,16 @@ async def run_exec(
                 str(bridge_path),
                 "--resolv",
                 str(Path(tmp) / "resolv.conf"),
+                "--deliver",
+                str(deliver),
                 "--",
                 *argv,
                 env=env,
             )
             app = asyncio.ensure_future(proc.wait())
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, proc.send_signal, sig)  # for the app to decide
             try:
                 done, _ = await asyncio.wait({app, ended}, return_when=asyncio.FIRST_COMPLETED)
                 if app not in done:  # the session ended first (killed, expired): stop the app
@@ -139,7 +174,15 @@ async def run_exec(
                     close = ended.result()
                     on_status(f"session ended: {close.reason.value}: {close.message}")
             finally:
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
                 server.close()
+                if incoming is not None:
+                    await incoming.close()
                 await tasks.close()
             code = app.result()
     return code if code >= 0 else 128 - code

@@ -87,7 +87,47 @@ class _Stub(asyncio.DatagramProtocol):
             self.transport.sendto(bytes(reply.pack()), addr)
 
 
-async def _serve(bridge: str, resolv: str, argv: list[str]) -> int:
+def listening_ports() -> set[int]:
+    """TCP ports something in this network namespace listens on (state 0A)."""
+    ports: set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]  # noqa: SIM115
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def _watch_listeners(bridge: str, own: set[int]) -> None:
+    """Tell the parent about every new listener of the app (polled, as /proc shows them)."""
+    known: set[int] = set()
+    while True:
+        for port in sorted(listening_ports() - known - own):
+            known.add(port)
+            _, writer, _ = await _bridge(bridge, {"op": "listen", "port": port})
+            writer.close()
+        await asyncio.sleep(0.25)
+
+
+async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The parent delivers stolen traffic: connect to the app's port inside the jail."""
+    request = json.loads(await reader.readline() or b"{}")
+    try:
+        app_reader, app_writer = await asyncio.open_connection("127.0.0.1", int(request["port"]))
+    except (OSError, KeyError, ValueError):
+        writer.close()
+        return
+    try:
+        await relay(reader, writer, app_reader, app_writer)
+    except asyncio.CancelledError:
+        writer.transport.abort()
+
+
+async def _serve(bridge: str, resolv: str, argv: list[str], deliver: str) -> int:
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await forward(reader, writer)
@@ -113,12 +153,18 @@ async def _serve(bridge: str, resolv: str, argv: list[str]) -> int:
     stub_transport, _ = await loop.create_datagram_endpoint(
         lambda: _Stub(bridge), local_addr=(STUB, 53)
     )
+    deliver_server = await asyncio.start_unix_server(_deliver, path=deliver)
+    tasks = TaskSet()
+    own = {server.sockets[0].getsockname()[1], 53}
+    tasks.spawn(_watch_listeners(bridge, own), name="listener discovery")
     app = await asyncio.create_subprocess_exec(*argv)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, app.send_signal, sig)
     try:
         return await app.wait()
     finally:
+        await tasks.close()
+        deliver_server.close()
         stub_transport.close()
         server.close()
 
@@ -127,11 +173,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="podtap exec's jail (internal)")
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--resolv", required=True)
+    parser.add_argument("--deliver", required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     try:
-        code = asyncio.run(_serve(args.bridge, args.resolv, argv))
+        code = asyncio.run(_serve(args.bridge, args.resolv, argv, args.deliver))
     except FileNotFoundError as exc:
         print(f"podtap: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
         code = 127

@@ -1,0 +1,231 @@
+"""Incoming traffic for the local app: ports it listens on are subscribed, and what the
+agent steals is delivered to the app inside the jail.
+
+Whole connections (unfiltered steal) are relayed byte for byte; HTTP requests (filtered
+steal) are replayed to the app with h11, one local connection per request, and the app's
+answer goes back as response frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import h11
+
+from podtap.client.channel import ClientChannel
+from podtap.core.ids import Port, RequestId, StreamId
+from podtap.core.protocol import (
+    BodyChunk,
+    BodyEnd,
+    HttpFilter,
+    HttpRequestHead,
+    HttpResponseHead,
+    IncomingMode,
+    NewConnection,
+    Payload,
+    StreamClose,
+    Subscribe,
+    SubscribeResult,
+)
+from podtap.net.streams import TcpStream
+from podtap.net.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+async def open_app(deliver: Path, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the app's `port` inside the jail (through the jail's socket)."""
+    reader, writer = await asyncio.open_unix_connection(str(deliver))
+    writer.write(json.dumps({"port": port}).encode() + b"\n")
+    return reader, writer
+
+
+class _Pending:
+    """A new stolen connection: raw bytes (then it is connected to the app) or HTTP
+    requests (then `_HttpStream` takes over) follow; bytes wait until the app answers."""
+
+    def __init__(self, incoming: Incoming, conn: NewConnection) -> None:
+        self.incoming, self.conn = incoming, conn
+        self.buffer: list[bytes] = []
+        self.closed: str | bool | None = False
+        self.target: TcpStream | None = None
+        self.connecting = False
+
+    async def on_data(self, data: bytes) -> None:
+        if self.target is not None:
+            await self.target.on_data(data)
+            return
+        self.buffer.append(data)
+        if not self.connecting:
+            self.connecting = True
+            self.incoming.spawn_connect(self)
+
+    async def on_close(self, error: str | None) -> None:
+        if self.target is not None:
+            await self.target.on_close(error)
+        else:
+            self.closed = error if error is not None else True
+
+
+class _HttpStream:
+    """Requests of one stolen HTTP stream, each replayed to the app on its own connection."""
+
+    def __init__(self, stream: StreamId, port: int) -> None:
+        self.stream, self.port = stream, port
+        self.bodies: dict[RequestId, asyncio.Queue[bytes | None]] = {}
+
+    async def on_data(self, data: bytes) -> None:
+        return None
+
+    async def on_close(self, error: str | None) -> None:
+        for queue in self.bodies.values():
+            queue.put_nowait(None)
+
+
+class Incoming:
+    def __init__(
+        self,
+        channel: ClientChannel,
+        *,
+        deliver: Path,
+        mode: IncomingMode,
+        http_filter: HttpFilter | None,
+        tell: Callable[[str], None],
+    ) -> None:
+        self.channel = channel
+        self.deliver = deliver
+        self.mode = mode
+        self.http_filter = http_filter
+        self.tell = tell
+        self.ports: set[int] = set()
+        self._tasks = TaskSet()
+        channel.on_other = self.on_frame
+
+    def spawn_connect(self, pending: _Pending) -> None:
+        self._tasks.spawn(self._connect(pending.conn, pending), name="stolen connection")
+
+    async def listen(self, port: int) -> None:
+        """The app listens on `port`: subscribe it with the configured mode and filter."""
+        if port in self.ports:
+            return
+        self.ports.add(port)
+        flt = self.http_filter if self.mode == IncomingMode.STEAL else None
+        reply = await self.channel.request(lambda rid: Subscribe(rid, Port(port), self.mode, flt))
+        assert isinstance(reply, SubscribeResult)
+        if reply.ok:
+            self.tell(f"port {port}: {self.mode.value}" + (f" {flt.describe()}" if flt else ""))
+        else:
+            self.tell(f"port {port} not subscribed: {reply.error}")
+
+    async def on_frame(self, message: Payload) -> bool:
+        """Frames the channel does not handle itself; True if taken."""
+        if isinstance(message, NewConnection):
+            self._new_connection(message)
+            return True
+        if isinstance(message, HttpRequestHead):
+            endpoint = self.channel.streams.get(message.stream)
+            if isinstance(endpoint, _Pending):  # an HTTP stream, not a raw connection
+                endpoint = _HttpStream(message.stream, endpoint.conn.port)
+                self.channel.streams[message.stream] = endpoint
+            if not isinstance(endpoint, _HttpStream):
+                return True
+            queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+            endpoint.bodies[message.request] = queue
+            self._tasks.spawn(self._exchange(endpoint, message, queue), name="stolen request")
+            return True
+        if isinstance(message, BodyChunk | BodyEnd):
+            endpoint = self.channel.streams.get(message.stream)
+            if isinstance(endpoint, _HttpStream) and message.request in endpoint.bodies:
+                body = endpoint.bodies[message.request]
+                if isinstance(message, BodyChunk):
+                    self.channel.receiver.on_data(message.stream, len(message.data))
+                    body.put_nowait(message.data)
+                    await self.channel.consumed(message.stream, len(message.data))
+                else:
+                    body.put_nowait(None)
+            return True
+        return False
+
+    def _new_connection(self, conn: NewConnection) -> None:
+        self.channel.open_stream(conn.stream, _Pending(self, conn))
+
+    async def _connect(self, conn: NewConnection, pending: _Pending) -> None:
+        try:
+            reader, writer = await open_app(self.deliver, conn.port)
+        except OSError as exc:
+            await self.channel.send_stream(StreamClose(conn.stream, f"local app: {exc}"))
+            self.channel.forget_stream(conn.stream)
+            return
+        stream = TcpStream(self.channel, conn.stream, reader, writer)
+        pending.target = stream
+        self.channel.streams[conn.stream] = stream
+        for data in pending.buffer:
+            await stream.on_data(data)
+        if pending.closed is not False:
+            await stream.on_close(None if pending.closed is True else str(pending.closed))
+            return
+        if conn.mode == IncomingMode.MIRROR:
+            return  # the app's answers to copies go nowhere
+        stream.start()
+
+    async def _exchange(
+        self, http: _HttpStream, head: HttpRequestHead, body: asyncio.Queue[bytes | None]
+    ) -> None:
+        send: Callable[[Payload], Awaitable[None]] = self.channel.send
+        try:
+            reader, writer = await open_app(self.deliver, http.port)
+        except OSError as exc:
+            await send(HttpResponseHead(head.stream, head.request, 502, "Bad Gateway", ()))
+            await send(BodyEnd(head.stream, head.request))
+            self.tell(f"cannot reach the local app: {exc}")
+            return
+        conn = h11.Connection(h11.CLIENT)
+        headers = [(k, v) for k, v in head.headers if k.lower() != b"connection"]
+        headers.append((b"connection", b"close"))
+        writer.write(
+            conn.send(h11.Request(method=head.method, target=head.path, headers=headers)) or b""
+        )
+        while (chunk := await body.get()) is not None:
+            writer.write(conn.send(h11.Data(data=chunk)) or b"")
+        writer.write(conn.send(h11.EndOfMessage()) or b"")
+        try:
+            await self._relay_response(conn, reader, head)
+        finally:
+            writer.close()
+
+    async def _relay_response(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, head: HttpRequestHead
+    ) -> None:
+        send = self.channel.send
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(await reader.read(65536))
+                continue
+            if isinstance(event, h11.InformationalResponse):
+                continue
+            if isinstance(event, h11.Response):
+                await send(
+                    HttpResponseHead(
+                        head.stream,
+                        head.request,
+                        event.status_code,
+                        event.reason.decode(),
+                        tuple(event.headers),
+                    )
+                )
+            elif isinstance(event, h11.Data):
+                await self.channel.send_stream(
+                    BodyChunk(head.stream, head.request, bytes(event.data))
+                )
+            elif isinstance(event, h11.EndOfMessage):
+                await send(BodyEnd(head.stream, head.request, tuple(event.headers)))
+                return
+            else:
+                return
+
+    async def close(self) -> None:
+        await self._tasks.close()

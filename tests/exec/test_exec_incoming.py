@@ -1,0 +1,77 @@
+"""`podtap exec --steal --filter`: the local app gets matching requests from the cluster."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from podtap.testing.localcluster import LocalCluster, podtap_argv
+from podtap.testing.wait import wait_until
+
+LOCAL_APP = """
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = f"local app got {self.path} for {self.headers.get('x-user')}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+"""
+
+
+def test_filtered_steal_reaches_the_local_app_and_the_rest_the_pod(
+    shop: LocalCluster, tmp_path: Path
+) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(LOCAL_APP)
+    errors = tmp_path / "exec.err"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(
+            podtap_argv(
+                "exec",
+                "-t",
+                "deployment/shop",
+                "--steal",
+                "--filter",
+                "x-user: me",
+                "--",
+                sys.executable,
+                str(app),
+            ),
+            env=shop.env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_until(
+            lambda: "port 8080: steal" in errors.read_text(),
+            timeout=20,
+            what="the local app's port to be stolen",
+        )
+        mine = shop.run(
+            ["curl", "-sS", "--max-time", "10", "-H", "x-user: me", "http://shop/hello?x=1"]
+        )
+        assert mine.stdout == "local app got /hello?x=1 for me", mine.stderr
+        theirs = shop.run(["curl", "-sS", "--max-time", "10", "http://shop/whoami"])
+        assert '"pod": "shop-' in theirs.stdout
+        status = shop.podtap("operator", "status").stdout
+        assert "8080 steal header=x-user: me" in status
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    wait_until(
+        lambda: "8080 steal" not in shop.podtap("operator", "status").stdout,
+        timeout=10,
+        what="the session to end with podtap exec",
+    )
+    back = shop.run(["curl", "-sS", "--max-time", "10", "-H", "x-user: me", "http://shop/whoami"])
+    assert '"pod": "shop-' in back.stdout
+    left = subprocess.run(["pgrep", "-f", "podtap.client.jail"], capture_output=True, text=True)
+    assert left.stdout == ""
