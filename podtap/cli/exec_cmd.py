@@ -11,11 +11,26 @@ from rich.status import Status
 
 from podtap.cli.operator import NameOpt, OperatorOpt, address
 from podtap.cli.output import err_console, fail
-from podtap.client.execute import run_exec
+from podtap.client.execute import EnvRules, run_exec
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
 from podtap.core.protocol import HttpFilter, Log
 from podtap.core.protocol import IncomingMode as ProtocolMode
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (comments, blank lines and `export ` allowed; quotes stripped)."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
 
 
 def exec_command(
@@ -90,6 +105,19 @@ def exec_command(
         if (f.header_filter or f.path_filter or f.method_filter)
         else None
     )
+    e = config.feature.env
+    try:
+        env_file = dotenv(Path(e.env_file)) if e.env_file else {}
+    except OSError as exc:
+        fail(f"env_file {e.env_file}: {exc.strerror}")
+    rules = EnvRules(
+        enabled=e.enabled,
+        include=tuple(e.include) if e.include is not None else None,
+        exclude=tuple(e.exclude),
+        override=dict(e.override),
+        unset=tuple(e.unset),
+        env_file=env_file,
+    )
     try:
         code = asyncio.run(
             run_exec(
@@ -102,6 +130,7 @@ def exec_command(
                 incoming_mode=mode,
                 http_filter=flt,
                 on_concurrent_steal=incoming.on_concurrent_steal.value,
+                env_rules=rules,
             )
         )
     except (OperatorUnavailable, OperatorRefused) as exc:

@@ -14,6 +14,8 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
@@ -37,10 +39,41 @@ from podtap.net.tasks import TaskSet
 KEEP_LOCAL = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME")
 
 
-def merged_env(local: dict[str, str], remote: dict[str, str]) -> dict[str, str]:
-    """The pod's variables over the local ones, except those that locate local things."""
+@dataclass(frozen=True, kw_only=True)
+class EnvRules:
+    """mirrord's `feature.env`: which remote variables to take, and local adjustments."""
+
+    enabled: bool = True
+    include: tuple[str, ...] | None = None  # fnmatch patterns; None: all
+    exclude: tuple[str, ...] = ()
+    override: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    env_file: dict[str, str] = field(default_factory=dict)
+
+
+def merged_env(
+    local: dict[str, str],
+    remote: dict[str, str],
+    rules: EnvRules | None = None,
+) -> dict[str, str]:
+    """The pod's variables over the local ones (except those that locate local things),
+    filtered by include/exclude; then env_file, override and unset, in mirrord's order."""
+    rules = rules or EnvRules()
     env = dict(local)
-    env.update({k: v for k, v in remote.items() if k not in KEEP_LOCAL})
+    if rules.enabled:
+        for key, value in remote.items():
+            if key in KEEP_LOCAL:
+                continue
+            if rules.include is not None and not any(fnmatch(key, p) for p in rules.include):
+                continue
+            if any(fnmatch(key, p) for p in rules.exclude):
+                continue
+            env[key] = value
+    env.update(rules.env_file)
+    env.update(rules.override)
+    for pattern in rules.unset:
+        for key in [k for k in env if fnmatch(k, pattern)]:
+            del env[key]
     return env
 
 
@@ -108,6 +141,7 @@ async def run_exec(
     incoming_mode: IncomingMode | None = None,
     http_filter: HttpFilter | None = None,
     on_concurrent_steal: str = "abort",
+    env_rules: EnvRules | None = None,
 ) -> int:
     """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
     on_status(f"connecting to the operator for {target}")
@@ -121,7 +155,7 @@ async def run_exec(
         on_status(f"session {session.label}: reading the pod's environment")
         env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
         assert isinstance(env_reply, EnvResponse)
-        env = merged_env(dict(os.environ), env_reply.env)
+        env = merged_env(dict(os.environ), env_reply.env, env_rules)
         with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
             bridge_path = Path(tmp) / "bridge.sock"
             (Path(tmp) / "resolv.conf").write_text(resolv_conf(namespace))

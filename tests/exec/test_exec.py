@@ -52,3 +52,42 @@ def test_bad_target_is_explained(shop: LocalCluster) -> None:
     result = shop.podtap("exec", "-t", "deployment/nope", "--", "true", check=False)
     assert result.returncode == 1 and "not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_statically_linked_binary_works_through_the_jail(shop: LocalCluster) -> None:
+    import shutil
+
+    import pytest
+
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox-static is installed by scripts/setup")
+    kind = subprocess.run(["file", "-L", busybox], capture_output=True, text=True).stdout
+    result = exec_(shop, busybox, "wget", "-qO-", "http://catalog/items")
+    assert json.loads(result.stdout)["items"][0]["sku"] == "mug", result.stderr
+    assert "statically linked" in kind or "static-pie linked" in kind, kind
+
+
+def test_env_rules_from_a_config_file(shop: LocalCluster, tmp_path: object) -> None:
+    from pathlib import Path
+
+    config = Path(str(tmp_path)) / "mirrord.json"
+    config.write_text(
+        json.dumps(
+            {
+                "target": "deployment/shop",
+                "feature": {"env": {"exclude": "SHOP_*", "override": {"GREETING": "hi"}}},
+            }
+        )
+    )
+    result = shop.podtap(
+        "exec",
+        "-f",
+        str(config),
+        "--",
+        "sh",
+        "-c",
+        "echo key=${SHOP_API_KEY:-none} greeting=$GREETING",
+        check=False,
+    )
+    assert result.stdout.strip() == "key=none greeting=hi", result.stderr

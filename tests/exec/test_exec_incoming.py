@@ -11,17 +11,19 @@ from podtap.testing.localcluster import LocalCluster, podtap_argv
 from podtap.testing.wait import wait_until
 
 LOCAL_APP = """
+import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        body = f"local app got {self.path} for {self.headers.get('x-user')}".encode()
+        body = f"{NAME} got {self.path} for {self.headers.get('x-user')}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, *args):
         pass
+NAME = sys.argv[1] if len(sys.argv) > 1 else "local app"
 HTTPServer(("127.0.0.1", 8080), H).serve_forever()
 """
 
@@ -75,3 +77,57 @@ def test_filtered_steal_reaches_the_local_app_and_the_rest_the_pod(
     assert '"pod": "shop-' in back.stdout
     left = subprocess.run(["pgrep", "-f", "podtap.client.jail"], capture_output=True, text=True)
     assert left.stdout == ""
+
+
+def test_two_developers_with_different_filters_each_get_theirs(
+    shop: LocalCluster, tmp_path: Path
+) -> None:
+    app = tmp_path / "app.py"
+    app.write_text(LOCAL_APP)
+    procs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    try:
+        for who in ("ann", "ben"):
+            errors = tmp_path / f"{who}.err"
+            with errors.open("w") as err:
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            podtap_argv(
+                                "exec",
+                                "-t",
+                                "deployment/shop",
+                                "--steal",
+                                "--filter",
+                                f"^x-user: {who}$",
+                                "--",
+                                sys.executable,
+                                str(app),
+                                f"{who}'s laptop",
+                            ),
+                            env=shop.env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=err,
+                        ),
+                        errors,
+                    )
+                )
+        for _, errors in procs:
+            wait_until(
+                lambda e=errors: "port 8080: steal" in e.read_text(),
+                timeout=20,
+                what="both developers' ports to be stolen",
+            )
+        for who in ("ann", "ben"):
+            got = shop.run(
+                ["curl", "-sS", "--max-time", "10", "-H", f"x-user: {who}", "http://shop/x"]
+            )
+            assert got.stdout == f"{who}'s laptop got /x for {who}", got.stderr
+        other = shop.run(
+            ["curl", "-sS", "--max-time", "10", "-H", "x-user: cid", "http://shop/whoami"]
+        )
+        assert '"pod": "shop-' in other.stdout
+    finally:
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc, _ in procs:
+            proc.wait(timeout=20)

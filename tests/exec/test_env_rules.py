@@ -1,0 +1,32 @@
+"""How the pod's environment is merged into the local one (mirrord's feature.env)."""
+
+from __future__ import annotations
+
+from podtap.client.execute import EnvRules, merged_env
+
+LOCAL = {"PATH": "/local/bin", "HOME": "/home/me", "EDITOR": "vi", "DB_URL": "local"}
+REMOTE = {"PATH": "/pod/bin", "DB_URL": "postgres://db", "API_KEY": "k", "LOG_LEVEL": "info"}
+
+
+def test_remote_wins_but_local_paths_stay() -> None:
+    env = merged_env(LOCAL, REMOTE)
+    assert env["DB_URL"] == "postgres://db" and env["API_KEY"] == "k"
+    assert env["PATH"] == "/local/bin" and env["EDITOR"] == "vi"
+
+
+def test_include_exclude_override_unset_and_env_file() -> None:
+    rules = EnvRules(
+        include=("DB_*", "API_*", "LOG_*"),
+        exclude=("API_*",),
+        override={"LOG_LEVEL": "debug"},
+        unset=("EDITOR",),
+        env_file={"FROM_FILE": "1", "DB_URL": "file"},
+    )
+    env = merged_env(LOCAL, REMOTE, rules)
+    assert "API_KEY" not in env and "EDITOR" not in env
+    assert env["LOG_LEVEL"] == "debug" and env["FROM_FILE"] == "1"
+    assert env["DB_URL"] == "file"  # env_file over remote, override over both
+
+
+def test_disabled_takes_nothing_remote() -> None:
+    assert merged_env(LOCAL, REMOTE, EnvRules(enabled=False)) == LOCAL
