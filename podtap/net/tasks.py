@@ -23,6 +23,11 @@ class TaskSet:
         task.add_done_callback(self._done)
         return task
 
+    def adopt(self, task: asyncio.Task[Any]) -> None:
+        """Own a task somebody else started (e.g. asyncio's per-connection handlers)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:

@@ -13,6 +13,7 @@ from podtap.backends.local.client import NodeClient
 from podtap.backends.local.paths import ClusterPaths
 from podtap.net.namespaces import enter_pod_argv
 from podtap.net.relay import relay
+from podtap.net.tasks import TaskSet
 
 
 class PortInUse(RuntimeError):
@@ -44,10 +45,14 @@ async def port_forward(
     on_ready: Callable[[int], None],
     on_error: Callable[[str], None],
 ) -> None:
-    """Listen on 127.0.0.1:local_port and relay each connection to the target; runs until
-    cancelled. `local_port` 0 picks a free port (passed to on_ready)."""
+    """Listen on 127.0.0.1:local_port and relay each connection to the target, until
+    SIGINT/SIGTERM or cancellation. `local_port` 0 picks a free port (passed to on_ready)."""
+    connections = TaskSet()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connections.adopt(task)
         try:
             up_r, up_w = await open_forward(
                 paths, namespace=namespace, target=target, port=remote_port
@@ -64,9 +69,14 @@ async def port_forward(
         raise PortInUse(
             f"cannot listen on 127.0.0.1:{local_port} ({exc.strerror}): choose another local port"
         ) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     async with server:
         on_ready(server.sockets[0].getsockname()[1])
-        await server.serve_forever()
+        await stop.wait()
+    await connections.close()
 
 
 async def run_in_pod(
