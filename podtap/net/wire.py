@@ -42,8 +42,6 @@ class WireConnection:
         self.ws = ws
         self.label = label
         self.negotiated: Negotiated | None = None
-        self.bytes_in = 0
-        self.bytes_out = 0
 
     @property
     def closed(self) -> bool:
@@ -51,7 +49,6 @@ class WireConnection:
 
     async def send(self, message: Message) -> None:
         data = encode(message)
-        self.bytes_out += len(data)
         await self.ws.send_bytes(data)
 
     async def send_all(self, messages: Iterable[Message]) -> None:
@@ -72,7 +69,6 @@ class WireConnection:
                 raise ConnectionClosed()
             if msg.type != aiohttp.WSMsgType.BINARY:
                 await self._fail(MalformedFrame("expected a binary frame"))
-            self.bytes_in += len(msg.data)
             try:
                 message = decode(msg.data)
             except UnknownMessageType as exc:

@@ -41,7 +41,6 @@ class AgentLink:
         self.sessions: dict[SessionId, Deliver] = {}
         self.lost = asyncio.Event()
         self.lost_reason = ""
-        self.idle_since: float | None = None
         self.stats: dict[str, int] = {}
         self.on_stats: Callable[[dict[str, int]], None] = lambda stats: None
 
@@ -97,7 +96,6 @@ class AgentManager:
             if link is None or link.lost.is_set():
                 link = await self._start(key, resolved)
             link.sessions[session] = deliver
-            link.idle_since = None
             return link
 
     async def _start(self, key: PodKey, resolved: ResolvedTarget) -> AgentLink:
@@ -152,7 +150,6 @@ class AgentManager:
     def release(self, link: AgentLink, session: SessionId) -> None:
         link.sessions.pop(session, None)
         if not link.sessions:
-            link.idle_since = asyncio.get_running_loop().time()
             self._tasks.spawn(self._stop_if_idle(link), name=f"agent idle {link.key}")
 
     async def _stop_if_idle(self, link: AgentLink) -> None:

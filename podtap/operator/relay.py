@@ -71,7 +71,6 @@ class Attachment:
         self._outbox: asyncio.Queue[Payload | None] = asyncio.Queue()
         self._pending: dict[RequestId, int] = {}
         self._tasks = TaskSet()
-        self._ended = False
         self._writer: asyncio.Task[None] | None = None
 
     # -- agent -> client ---------------------------------------------------------------
@@ -227,7 +226,6 @@ class Attachment:
 
     async def end(self, reason: CloseReason, message: str) -> None:
         """The session is over: tell the client why, and let go of it."""
-        self._ended = True
         self._outbox.put_nowait(Close(reason, message))
         self._outbox.put_nowait(None)
         if self._writer is not None:
