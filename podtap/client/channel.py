@@ -25,6 +25,7 @@ from podtap.core.protocol import (
     StreamClose,
     SubscribeResult,
     TransportProtocol,
+    UdpDatagram,
     WindowUpdate,
 )
 from podtap.net.streams import FlowChannel, StreamEndpoint
@@ -90,6 +91,11 @@ class ClientChannel(FlowChannel):
                     future.set_result(message)
         elif isinstance(message, Log):
             self._on_log(message)
+        elif isinstance(message, UdpDatagram):
+            target = self.streams.get(message.stream)
+            if target is not None and self.receiver.on_data(message.stream, len(message.data)):
+                await target.on_data(message.data)
+                await self.consumed(message.stream, len(message.data))
         elif isinstance(message, REPLIES):
             pending = self._requests.pop(message.request, None)
             if pending is not None and not pending.done():

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import struct
 import sys
 import tempfile
 from collections.abc import Callable
@@ -32,6 +33,9 @@ from podtap.core.protocol import (
     IpFamily,
     Log,
     LogLevel,
+    StreamClose,
+    TransportProtocol,
+    UdpDatagram,
 )
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
@@ -90,6 +94,11 @@ class Bridge:
         self.incoming = incoming
         self._tasks = TaskSet()
 
+    async def _udp(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
+    ) -> None:
+        await _udp_flow(self, reader, writer, host, port)
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = json.loads(await reader.readline() or b"{}")
         if request.get("op") == "resolve":
@@ -108,6 +117,9 @@ class Bridge:
                 await self.incoming.listen(int(request["port"]))
             writer.write(b'{"ok": true}\n')
             writer.close()
+            return
+        if request.get("op") == "udp":
+            await self._udp(reader, writer, str(request["host"]), int(request["port"]))
             return
         if request.get("op") != "connect":
             writer.close()
@@ -128,6 +140,43 @@ class Bridge:
             return
         made[0].start()
         await made[0].done.wait()
+
+
+class _UdpToJail:
+    """Datagrams from the pod, framed onto the jail's flow connection."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+
+    async def on_data(self, data: bytes) -> None:
+        self.writer.write(struct.pack("!H", len(data)) + data)
+
+    async def on_close(self, error: str | None) -> None:
+        self.writer.close()
+
+
+async def _udp_flow(
+    bridge: Bridge, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
+) -> None:
+    channel = bridge.channel
+    result = await channel.connect(
+        host, port, endpoint=lambda _: _UdpToJail(writer), protocol=TransportProtocol.UDP
+    )
+    writer.write(json.dumps({"ok": result.ok, "error": result.error}).encode() + b"\n")
+    if not result.ok:
+        writer.close()
+        return
+    try:
+        while True:
+            size = struct.unpack("!H", await reader.readexactly(2))[0]
+            data = await reader.readexactly(size)
+            if channel.writable(result.stream):  # UDP: drop rather than queue
+                await channel.send_stream(UdpDatagram(result.stream, data, host, Port(port)))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        await channel.send_stream(StreamClose(result.stream))
+        channel.forget_stream(result.stream)
 
 
 async def run_exec(

@@ -19,6 +19,7 @@ import sys
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
+from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
 from podtap.net.origdst import original_destination
 from podtap.net.relay import relay
 from podtap.net.tasks import TaskSet
@@ -155,6 +156,9 @@ async def _serve(bridge: str, resolv: str, argv: list[str], deliver: str) -> int
     )
     deliver_server = await asyncio.start_unix_server(_deliver, path=deliver)
     tasks = TaskSet()
+    udp = transparent_socket()
+    setup_udp(udp.getsockname()[1])
+    tasks.spawn(UdpFlows(udp, bridge).run(), name="udp flows")
     own = {server.sockets[0].getsockname()[1], 53}
     tasks.spawn(_watch_listeners(bridge, own), name="listener discovery")
     app = await asyncio.create_subprocess_exec(*argv)

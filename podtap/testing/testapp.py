@@ -6,6 +6,7 @@ and an HTTP/2 cleartext (prior knowledge) server that also speaks enough gRPC fr
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import asyncio
 import hashlib
 import socket
@@ -71,6 +72,16 @@ def make_app(name: str) -> web.Application:
         ]
     )
     return app
+
+
+class _UdpEcho(asyncio.DatagramProtocol):
+    """UDP echo on the echo port: each datagram is sent back to its sender."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.transport.sendto(data, addr)  # type: ignore[attr-defined]
 
 
 async def _echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -212,6 +223,8 @@ async def _serve(name: str, port: int, echo_port: int | None, h2_port: int | Non
     # The extra servers listen before the main one, which the readiness probe watches.
     if echo_port:
         await asyncio.start_server(_echo, port=echo_port)
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(_UdpEcho, local_addr=("0.0.0.0", echo_port))
     if h2_port:
         await asyncio.start_server(_h2_handler(name), port=h2_port)
     runner = web.AppRunner(make_app(name), access_log=None)

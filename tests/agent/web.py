@@ -37,6 +37,7 @@ spec:
   ports:
     - {{name: http, port: 80, targetPort: 8000}}
     - {{name: echo, port: 81, targetPort: 8001}}
+    - {{name: echo-udp, port: 81, targetPort: 8001, protocol: UDP}}
     - {{name: h2, port: 82, targetPort: 8002}}
 """
 

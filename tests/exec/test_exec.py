@@ -91,3 +91,23 @@ def test_env_rules_from_a_config_file(shop: LocalCluster, tmp_path: object) -> N
         check=False,
     )
     assert result.stdout.strip() == "key=none greeting=hi", result.stderr
+
+
+UDP_CLIENT = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(10)
+for word in (b"one", b"two"):
+    s.sendto(word, ("web", 81))
+    data, peer = s.recvfrom(100)
+    print(data.decode(), peer[1])
+"""
+
+
+def test_udp_reaches_a_cluster_service_through_the_jail(
+    shop: LocalCluster, web: dict[str, int]
+) -> None:
+    import sys
+
+    result = exec_(shop, sys.executable, "-c", UDP_CLIENT)
+    assert result.stdout.split("\n")[:2] == ["one 81", "two 81"], result.stderr
