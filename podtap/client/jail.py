@@ -128,7 +128,9 @@ async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         writer.transport.abort()
 
 
-async def _serve(bridge: str, resolv: str, argv: list[str], deliver: str) -> int:
+async def _serve(
+    bridge: str, resolv: str, argv: list[str], deliver: str, *, uid: int, gid: int
+) -> int:
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await forward(reader, writer)
@@ -161,7 +163,10 @@ async def _serve(bridge: str, resolv: str, argv: list[str], deliver: str) -> int
     tasks.spawn(UdpFlows(udp, bridge).run(), name="udp flows")
     own = {server.sockets[0].getsockname()[1], 53}
     tasks.spawn(_watch_listeners(bridge, own), name="listener discovery")
-    app = await asyncio.create_subprocess_exec(*argv)
+    # The app runs in a nested user namespace as the developer's own uid/gid: it has no
+    # capability over the jail's rules and mounts, and files it creates are the user's.
+    drop = ["unshare", f"--map-user={uid}", f"--map-group={gid}", "--"]
+    app = await asyncio.create_subprocess_exec(*drop, *argv)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, app.send_signal, sig)
     try:
@@ -178,11 +183,15 @@ def main() -> None:
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--resolv", required=True)
     parser.add_argument("--deliver", required=True)
+    parser.add_argument("--uid", type=int, required=True)
+    parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     try:
-        code = asyncio.run(_serve(args.bridge, args.resolv, argv, args.deliver))
+        code = asyncio.run(
+            _serve(args.bridge, args.resolv, argv, args.deliver, uid=args.uid, gid=args.gid)
+        )
     except FileNotFoundError as exc:
         print(f"podtap: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)
         code = 127

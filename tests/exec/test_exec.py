@@ -111,3 +111,18 @@ def test_udp_reaches_a_cluster_service_through_the_jail(
 
     result = exec_(shop, sys.executable, "-c", UDP_CLIENT)
     assert result.stdout.split("\n")[:2] == ["one 81", "two 81"], result.stderr
+
+
+def test_the_command_cannot_touch_the_jail(shop: LocalCluster) -> None:
+    import os
+
+    result = exec_(
+        shop,
+        "sh",
+        "-c",
+        "id -u; nft flush ruleset && echo flushed; "
+        "curl -sS --max-time 10 http://catalog/items >/dev/null && echo still-jailed",
+    )
+    lines = result.stdout.split()
+    assert lines[0] == str(os.getuid())
+    assert "flushed" not in lines and "still-jailed" in lines, result.stderr
