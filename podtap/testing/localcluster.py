@@ -118,3 +118,19 @@ class LocalCluster:
 
     def pods(self, prefix: str = "") -> list[dict[str, Any]]:
         return [p for p in self.get("pods") if p["name"].startswith(prefix)]
+
+
+def processes_of(cluster: LocalCluster, pattern: str) -> list[int]:
+    """Pids whose command line contains `pattern` and that belong to `cluster` (their
+    environment names its state home): leftovers of this test run, not of others."""
+    marker = f"PODTAP_STATE_HOME={cluster.state_home}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if pattern.encode() in cmd and marker in env.split(b"\0"):
+            found.append(int(pid))
+    return found

@@ -6,12 +6,12 @@ and an HTTP/2 cleartext (prior knowledge) server that also speaks enough gRPC fr
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import asyncio
 import hashlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 from h2.config import H2Configuration

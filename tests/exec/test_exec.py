@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from podtap.testing.localcluster import LocalCluster
+from podtap.testing.localcluster import LocalCluster, processes_of
 
 
 def exec_(cluster: LocalCluster, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -33,8 +33,7 @@ def test_exit_codes_pass_through_and_nothing_is_left(shop: LocalCluster) -> None
     missing = exec_(shop, "no-such-command-anywhere")
     assert missing.returncode == 127 and "no-such-command-anywhere" in missing.stderr
     assert "Traceback" not in missing.stderr
-    left = subprocess.run(["pgrep", "-f", "podtap.client.jail"], capture_output=True, text=True)
-    assert left.stdout == ""
+    assert processes_of(shop, "podtap.client.jail") == []
     status = json.loads(shop.podtap("operator", "status", "-o", "json").stdout)
     assert not [s for s in status["sessions"] if s["target"] == "deployment/shop"]
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from podtap.testing.localcluster import LocalCluster, podtap_argv
+from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
 from podtap.testing.wait import wait_until
 
 LOCAL_APP = """
@@ -75,8 +75,7 @@ def test_filtered_steal_reaches_the_local_app_and_the_rest_the_pod(
     )
     back = shop.run(["curl", "-sS", "--max-time", "10", "-H", "x-user: me", "http://shop/whoami"])
     assert '"pod": "shop-' in back.stdout
-    left = subprocess.run(["pgrep", "-f", "podtap.client.jail"], capture_output=True, text=True)
-    assert left.stdout == ""
+    assert processes_of(shop, "podtap.client.jail") == []
 
 
 def test_two_developers_with_different_filters_each_get_theirs(
