@@ -28,6 +28,7 @@ from podtap.core.protocol import (
     StatInfo,
 )
 from podtap.core.resolvconf import HostsFile, ResolvConf
+from podtap.net.mounts import own_mounts
 from podtap.net.rootfs import RootFs
 
 FileRequest = FileOpen | FileRead | FileStat | FileReadDir | FileClose
@@ -38,6 +39,16 @@ def read_environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
     return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
+
+
+def container_mounts(pid: int) -> list[str]:
+    """The container's own mount points (its volumes), as paths inside the container."""
+    try:
+        theirs = Path(f"/proc/{pid}/mountinfo").read_text()
+        ours = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return []
+    return own_mounts(theirs, host_mountinfo=ours)
 
 
 def _fs_error(exc: OSError) -> FsError:

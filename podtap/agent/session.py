@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from podtap.agent.podview import ContainerFiles, PodResolver, read_environ
+from podtap.agent.podview import ContainerFiles, PodResolver, container_mounts, read_environ
 from podtap.core.ids import (
     Port,
     RequestId,
@@ -98,7 +98,13 @@ class SessionHandler(FlowChannel):
             self._tasks.spawn(self._lookup(message), name=f"{self.label} dns")
         elif isinstance(message, EnvRequest):
             try:
-                await self.send(EnvResponse(message.request, read_environ(self._pid)))
+                await self.send(
+                    EnvResponse(
+                        message.request,
+                        read_environ(self._pid),
+                        mounts=tuple(container_mounts(self._pid)),
+                    )
+                )
             except OSError as exc:
                 await self.send(EnvResponse(message.request, {}, str(exc)))
         elif isinstance(message, FileOpen | FileRead | FileStat | FileReadDir | FileClose):

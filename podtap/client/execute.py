@@ -20,6 +20,7 @@ from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
+from podtap.client.files import Snapshot
 from podtap.client.incoming import Incoming
 from podtap.client.operator_api import OperatorAddress, OperatorApi
 from podtap.core.ids import Port, RequestId, StreamId
@@ -208,6 +209,8 @@ async def run_exec(
         with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
             bridge_path = Path(tmp) / "bridge.sock"
             (Path(tmp) / "resolv.conf").write_text(resolv_conf(namespace))
+            on_status(f"session {session.label}: copying the pod's files")
+            copies = await Snapshot(channel, Path(tmp) / "fs").take(list(env_reply.mounts))
             deliver = Path(tmp) / "deliver.sock"
             incoming = (
                 None
@@ -240,6 +243,7 @@ async def run_exec(
                 str(Path(tmp) / "resolv.conf"),
                 "--deliver",
                 str(deliver),
+                *[a for local, remote in copies for a in ("--mount", f"{local}:{remote}")],
                 "--uid",
                 str(os.getuid()),
                 "--gid",

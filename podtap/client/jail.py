@@ -16,10 +16,12 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
 from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
+from podtap.net.mounts import ensure_mountpoint, mount
 from podtap.net.origdst import original_destination
 from podtap.net.relay import relay
 from podtap.net.tasks import TaskSet
@@ -36,6 +38,16 @@ def _setup_network(proxy_port: int) -> None:
         f"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :{proxy_port}\n  }}\n}}\n"
     )
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
+
+
+def _mount_files(mounts: list[tuple[str, ...]], *, scratch: Path) -> None:
+    """The pod's files (copies) on their own paths, read-only, in this mount namespace."""
+    scratch.mkdir(exist_ok=True)
+    for local, remote in mounts:  # first every mount point: an overlay would hide binds
+        ensure_mountpoint(Path(remote), is_dir=Path(local).is_dir(), scratch=scratch)
+    for local, remote in mounts:
+        mount("--bind", local, remote)
+        mount("-o", "remount,bind,ro", remote)
 
 
 def _mount_resolv(path: str) -> None:
@@ -129,7 +141,14 @@ async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 async def _serve(
-    bridge: str, resolv: str, argv: list[str], deliver: str, *, uid: int, gid: int
+    bridge: str,
+    resolv: str,
+    argv: list[str],
+    deliver: str,
+    *,
+    uid: int,
+    gid: int,
+    mounts: list[tuple[str, ...]],
 ) -> int:
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -151,7 +170,8 @@ async def _serve(
 
     server = await asyncio.start_server(proxy, "127.0.0.1", 0, family=socket.AF_INET)
     _setup_network(server.sockets[0].getsockname()[1])
-    _mount_resolv(resolv)
+    _mount_files(mounts, scratch=Path(deliver).parent / "scratch")
+    _mount_resolv(resolv)  # last: an overlay made for a file's mount point would hide it
     loop = asyncio.get_running_loop()
     stub_transport, _ = await loop.create_datagram_endpoint(
         lambda: _Stub(bridge), local_addr=(STUB, 53)
@@ -183,6 +203,12 @@ def main() -> None:
     parser.add_argument("--bridge", required=True)
     parser.add_argument("--resolv", required=True)
     parser.add_argument("--deliver", required=True)
+    parser.add_argument(
+        "--mount",
+        action="append",
+        default=[],
+        help="LOCAL:REMOTE: a copy of a pod path, mounted read-only",
+    )
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
@@ -190,7 +216,15 @@ def main() -> None:
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     try:
         code = asyncio.run(
-            _serve(args.bridge, args.resolv, argv, args.deliver, uid=args.uid, gid=args.gid)
+            _serve(
+                args.bridge,
+                args.resolv,
+                argv,
+                args.deliver,
+                uid=args.uid,
+                gid=args.gid,
+                mounts=[tuple(m.split(":", 1)) for m in args.mount],
+            )
         )
     except FileNotFoundError as exc:
         print(f"podtap: cannot run {argv[0]!r}: {exc.strerror}", file=sys.stderr)

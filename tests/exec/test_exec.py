@@ -125,3 +125,21 @@ def test_the_command_cannot_touch_the_jail(shop: LocalCluster) -> None:
     lines = result.stdout.split()
     assert lines[0] == str(os.getuid())
     assert "flushed" not in lines and "still-jailed" in lines, result.stderr
+
+
+def test_the_pods_files_are_read_only_copies_on_their_paths(shop: LocalCluster) -> None:
+    from pathlib import Path
+
+    (frontend,) = shop.pods("shop-")
+    result = exec_(
+        shop,
+        "sh",
+        "-c",
+        "cat /etc/hostname /etc/shop/config/greeting; echo; "
+        "ls /opt/shop; touch /etc/shop/config/new 2>/dev/null || echo read-only",
+    )
+    lines = result.stdout.split("\n")
+    assert lines[0] == frontend["name"]
+    assert lines[1] == "Welcome to the podtap shop"
+    assert {"frontend.py", "catalog.py"} <= set(lines[2:4]) and "read-only" in lines
+    assert not Path("/etc/shop").exists(), "the jail's mounts leaked to this machine"

@@ -15,38 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
-
-
-def _ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
-    """Create `target` in this mount namespace only: if it does not exist, lay a private
-    overlay on its nearest existing parent directory so the host's tree is not touched."""
-    if target.exists():
-        return
-    parent = target.parent
-    while not parent.exists():
-        parent = parent.parent
-    if parent == Path("/"):
-        raise RuntimeError(f"cannot create {target}: its parent must exist below /")
-    index = len(list(scratch.glob("o*")))
-    upper, work = scratch / f"o{index}" / "upper", scratch / f"o{index}" / "work"
-    upper.mkdir(parents=True)
-    work.mkdir()
-    _mount(
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        f"lowerdir={parent},upperdir={upper},workdir={work}",
-        str(parent),
-    )
-    if is_dir:
-        target.mkdir(parents=True)
-    else:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.touch()
+from podtap.net.mounts import ensure_mountpoint, mount
 
 
 def _reap(*_: object) -> None:
@@ -69,12 +38,13 @@ def main() -> None:
     scratch = Path(spec["scratch"])
     scratch.mkdir(parents=True, exist_ok=True)
     try:
+        for m in spec["mounts"]:  # first every mount point: an overlay would hide binds
+            source = Path(m["source"])
+            ensure_mountpoint(Path(m["target"]), is_dir=source.is_dir(), scratch=scratch)
         for m in spec["mounts"]:
-            target, source = Path(m["target"]), Path(m["source"])
-            _ensure_mountpoint(target, is_dir=source.is_dir(), scratch=scratch)
-            _mount("--bind", str(source), str(target))
+            mount("--bind", m["source"], m["target"])
             if m.get("read_only"):
-                _mount("-o", "remount,bind,ro", str(target))
+                mount("-o", "remount,bind,ro", m["target"])
     except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else str(exc)
         print(f"error: {detail}".strip(), flush=True)

@@ -20,3 +20,6 @@ class EnvResponse:
     request: RequestId
     env: dict[str, str]
     error: str | None = None
+    mounts: tuple[str, ...] = ()
+    """Mount points of the container's own volumes (ConfigMaps, Secrets, ...), so a
+    client knows which remote paths hold the pod's files."""

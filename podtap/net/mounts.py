@@ -1,0 +1,63 @@
+"""Mount helpers shared by pod sandboxes and the exec jail."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
+
+
+def ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
+    """Create `target` in this mount namespace only: if it does not exist, lay a private
+    overlay on its nearest existing parent directory so the host's tree is not touched."""
+    if target.exists():
+        return
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if parent == Path("/"):
+        raise RuntimeError(f"cannot create {target}: its parent must exist below /")
+    index = len(list(scratch.glob("o*")))
+    upper, work = scratch / f"o{index}" / "upper", scratch / f"o{index}" / "work"
+    upper.mkdir(parents=True)
+    work.mkdir()
+    mount(
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
+        f"lowerdir={parent},upperdir={upper},workdir={work}",
+        str(parent),
+    )
+    if is_dir:
+        target.mkdir(parents=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
+
+
+def own_mounts(mountinfo: str, *, host_mountinfo: str) -> list[str]:
+    """Mount points in `mountinfo` that are the process's own (not inherited from the host
+    view, not overlays laid to create mount points), outside /proc, /sys and /dev."""
+
+    def entries(text: str) -> list[tuple[str, str, str, str]]:
+        out = []
+        for line in text.splitlines():
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if len(fields) >= 5 and tail:
+                out.append((fields[4], fields[3], tail[0], tail[1] if len(tail) > 1 else ""))
+        return out
+
+    host = {(point, root, source) for point, root, _, source in entries(host_mountinfo)}
+    found = []
+    for point, root, fstype, source in entries(mountinfo):
+        if (point, root, source) in host or fstype == "overlay" or point == "/":
+            continue
+        if point.split("/")[1] in ("proc", "sys", "dev"):
+            continue
+        found.append(point.replace("\\040", " "))
+    return sorted(set(found))
