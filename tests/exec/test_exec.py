@@ -143,3 +143,36 @@ def test_the_pods_files_are_read_only_copies_on_their_paths(shop: LocalCluster) 
     assert lines[1] == "Welcome to the podtap shop"
     assert {"frontend.py", "catalog.py"} <= set(lines[2:4]) and "read-only" in lines
     assert not Path("/etc/shop").exists(), "the jail's mounts leaked to this machine"
+
+
+def test_a_killed_session_stops_the_command_and_says_who_killed_it(
+    shop: LocalCluster, tmp_path: object
+) -> None:
+    from pathlib import Path
+
+    from podtap.testing.localcluster import podtap_argv
+    from podtap.testing.wait import wait_until
+
+    err = Path(str(tmp_path)) / "err"
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(
+            podtap_argv("exec", "-t", "deployment/shop", "--", "sleep", "60"),
+            env=shop.env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+
+        def session() -> str | None:
+            status = json.loads(shop.podtap("operator", "status", "-o", "json").stdout)
+            ids = [s["id"] for s in status["sessions"] if s["target"] == "deployment/shop"]
+            return ids[0] if ids else None
+
+        sid = wait_until(session, timeout=20, what="the exec session")
+        shop.podtap("operator", "session", "kill", sid)
+        assert proc.wait(timeout=15) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "session ended: Killed: Killed by root" in err.read_text()
