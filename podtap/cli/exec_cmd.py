@@ -12,6 +12,7 @@ from rich.status import Status
 from podtap.cli.operator import NameOpt, OperatorOpt, address
 from podtap.cli.output import err_console, fail
 from podtap.client.execute import EnvRules, run_exec
+from podtap.client.incoming import PortSelection
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
 from podtap.core.protocol import HttpFilter, Log
@@ -131,6 +132,11 @@ def exec_command(
                 http_filter=flt,
                 on_concurrent_steal=incoming.on_concurrent_steal.value,
                 env_rules=rules,
+                ports=PortSelection(
+                    ports=frozenset(incoming.ports) if incoming.ports is not None else None,
+                    ignore_ports=frozenset(incoming.ignore_ports),
+                    port_mapping=dict(incoming.port_mapping),
+                ),
             )
         )
     except (OperatorUnavailable, OperatorRefused) as exc:

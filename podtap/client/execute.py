@@ -21,7 +21,7 @@ from pathlib import Path
 
 from podtap.client.channel import ClientChannel
 from podtap.client.files import Snapshot
-from podtap.client.incoming import Incoming
+from podtap.client.incoming import Incoming, PortSelection
 from podtap.client.operator_api import OperatorAddress, OperatorApi
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
@@ -192,6 +192,7 @@ async def run_exec(
     http_filter: HttpFilter | None = None,
     on_concurrent_steal: str = "abort",
     env_rules: EnvRules | None = None,
+    ports: PortSelection | None = None,
 ) -> int:
     """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
     on_status(f"connecting to the operator for {target}")
@@ -221,6 +222,7 @@ async def run_exec(
                     mode=incoming_mode,
                     http_filter=http_filter,
                     tell=lambda text: on_log(Log(LogLevel.INFO, text)),
+                    selection=ports,
                 )
             )
             bridge = Bridge(channel, incoming)

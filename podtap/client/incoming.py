@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h11
@@ -85,6 +86,24 @@ class _HttpStream:
             queue.put_nowait(None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PortSelection:
+    """mirrord's `ports`, `ignore_ports` and `port_mapping` (local -> remote)."""
+
+    ports: frozenset[int] | None = None
+    ignore_ports: frozenset[int] = frozenset()
+    port_mapping: dict[int, int] = field(default_factory=dict)
+
+    def remote_port(self, local: int) -> int | None:
+        """The pod's port a local listener stands for, or None if it is left alone."""
+        remote = self.port_mapping.get(local, local)
+        if local in self.ignore_ports or remote in self.ignore_ports:
+            return None
+        if self.ports is not None and remote not in self.ports:
+            return None
+        return remote
+
+
 class Incoming:
     def __init__(
         self,
@@ -94,6 +113,7 @@ class Incoming:
         mode: IncomingMode,
         http_filter: HttpFilter | None,
         tell: Callable[[str], None],
+        selection: PortSelection | None = None,
     ) -> None:
         self.channel = channel
         self.deliver = deliver
@@ -101,6 +121,8 @@ class Incoming:
         self.http_filter = http_filter
         self.tell = tell
         self.ports: set[int] = set()
+        self.selection = selection or PortSelection()
+        self._local_port: dict[int, int] = {}
         self._tasks = TaskSet()
         channel.on_other = self.on_frame
 
@@ -108,17 +130,24 @@ class Incoming:
         self._tasks.spawn(self._connect(pending.conn, pending), name="stolen connection")
 
     async def listen(self, port: int) -> None:
-        """The app listens on `port`: subscribe it with the configured mode and filter."""
-        if port in self.ports:
+        """The app listens on `port`: subscribe the pod's port it stands for (mapped by
+        `port_mapping`, filtered by `ports`/`ignore_ports`) with the configured mode."""
+        remote = self.selection.remote_port(port)
+        if port in self.ports or remote is None:
             return
         self.ports.add(port)
+        self._local_port[remote] = port
         flt = self.http_filter if self.mode == IncomingMode.STEAL else None
-        reply = await self.channel.request(lambda rid: Subscribe(rid, Port(port), self.mode, flt))
+        reply = await self.channel.request(lambda rid: Subscribe(rid, Port(remote), self.mode, flt))
         assert isinstance(reply, SubscribeResult)
+        shown = f"port {remote}" + (f" (local {port})" if remote != port else "")
         if reply.ok:
-            self.tell(f"port {port}: {self.mode.value}" + (f" {flt.describe()}" if flt else ""))
+            self.tell(f"{shown}: {self.mode.value}" + (f" {flt.describe()}" if flt else ""))
         else:
-            self.tell(f"port {port} not subscribed: {reply.error}")
+            self.tell(f"{shown} not subscribed: {reply.error}")
+
+    def local_port(self, remote: int) -> int:
+        return self._local_port.get(remote, remote)
 
     async def on_frame(self, message: Payload) -> bool:
         """Frames the channel does not handle itself; True if taken."""
@@ -154,7 +183,7 @@ class Incoming:
 
     async def _connect(self, conn: NewConnection, pending: _Pending) -> None:
         try:
-            reader, writer = await open_app(self.deliver, conn.port)
+            reader, writer = await open_app(self.deliver, self.local_port(conn.port))
         except OSError as exc:
             await self.channel.send_stream(StreamClose(conn.stream, f"local app: {exc}"))
             self.channel.forget_stream(conn.stream)
@@ -176,7 +205,7 @@ class Incoming:
     ) -> None:
         send: Callable[[Payload], Awaitable[None]] = self.channel.send
         try:
-            reader, writer = await open_app(self.deliver, http.port)
+            reader, writer = await open_app(self.deliver, self.local_port(http.port))
         except OSError as exc:
             await send(HttpResponseHead(head.stream, head.request, 502, "Bad Gateway", ()))
             await send(BodyEnd(head.stream, head.request))

@@ -130,3 +130,61 @@ def test_two_developers_with_different_filters_each_get_theirs(
             proc.send_signal(signal.SIGINT)
         for proc, _ in procs:
             proc.wait(timeout=20)
+
+
+MAPPED_APP = LOCAL_APP.replace('("127.0.0.1", 8080)', '("127.0.0.1", 9999)')
+
+
+def test_port_mapping_from_the_config_file(shop: LocalCluster, tmp_path: Path) -> None:
+    import json
+
+    app = tmp_path / "app.py"
+    app.write_text(MAPPED_APP)
+    config = tmp_path / "mirrord.json"
+    config.write_text(
+        json.dumps(
+            {
+                "target": "deployment/shop",
+                "feature": {
+                    "network": {
+                        "incoming": {
+                            "mode": "steal",
+                            "port_mapping": [[9999, 8080]],
+                            "http_filter": {"header_filter": "x-user: mapped"},
+                        }
+                    }
+                },
+            }
+        )
+    )
+    errors = tmp_path / "exec.err"
+    with errors.open("w") as err:
+        proc = subprocess.Popen(
+            podtap_argv("exec", "-f", str(config), "--", sys.executable, str(app), "mapped"),
+            env=shop.env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_until(
+            lambda: "port 8080 (local 9999): steal" in errors.read_text(),
+            timeout=20,
+            what="the mapped port to be stolen",
+        )
+        got = shop.run(["curl", "-sS", "--max-time", "10", "-H", "x-user: mapped", "http://shop/m"])
+        assert got.stdout == "mapped got /m for mapped", got.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def test_port_selection_rules() -> None:
+    from podtap.client.incoming import PortSelection
+
+    rules = PortSelection(
+        ports=frozenset({80, 8080}), ignore_ports=frozenset({9000}), port_mapping={3000: 80}
+    )
+    assert rules.remote_port(3000) == 80
+    assert rules.remote_port(8080) == 8080
+    assert rules.remote_port(9000) is None and rules.remote_port(5432) is None
+    assert PortSelection().remote_port(1234) == 1234
