@@ -35,12 +35,6 @@ FileRequest = FileOpen | FileRead | FileStat | FileReadDir | FileClose
 FileReply = FileOpenResult | FileReadResult | FileStatResult | FileReadDirResult | None
 
 
-def read_environ(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-    return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
-
-
 def container_mounts(pid: int) -> list[str]:
     """The container's own mount points (its volumes), as paths inside the container."""
     try:

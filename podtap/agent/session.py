@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from podtap.agent.podview import ContainerFiles, PodResolver, container_mounts, read_environ
+from podtap.agent.podview import ContainerFiles, PodResolver, container_mounts
 from podtap.core.ids import (
     Port,
     RequestId,
@@ -45,6 +45,7 @@ from podtap.core.protocol import (
     Unsubscribe,
     WindowUpdate,
 )
+from podtap.net.procfs import read_environ
 from podtap.net.streams import FlowChannel
 from podtap.net.tasks import TaskSet
 

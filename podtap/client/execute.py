@@ -38,6 +38,7 @@ from podtap.core.protocol import (
     TransportProtocol,
     UdpDatagram,
 )
+from podtap.core.resolvconf import pod_resolv_conf
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
@@ -80,11 +81,6 @@ def merged_env(
         for key in [k for k in env if fnmatch(k, pattern)]:
             del env[key]
     return env
-
-
-def resolv_conf(namespace: str) -> str:
-    search = f"{namespace}.svc.cluster.local svc.cluster.local cluster.local"
-    return f"nameserver 127.0.0.53\nsearch {search}\noptions ndots:5\n"
 
 
 class Bridge:
@@ -209,7 +205,9 @@ async def run_exec(
         env = merged_env(dict(os.environ), env_reply.env, env_rules)
         with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
             bridge_path = Path(tmp) / "bridge.sock"
-            (Path(tmp) / "resolv.conf").write_text(resolv_conf(namespace))
+            (Path(tmp) / "resolv.conf").write_text(
+                pod_resolv_conf(nameserver="127.0.0.53", namespace=namespace)
+            )
             on_status(f"session {session.label}: copying the pod's files")
             copies = await Snapshot(channel, Path(tmp) / "fs").take(list(env_reply.mounts))
             deliver = Path(tmp) / "deliver.sock"

@@ -43,6 +43,12 @@ class ResolvConf:
         return [*searched, name]
 
 
+def pod_resolv_conf(*, nameserver: str, namespace: str, domain: str = "cluster.local") -> str:
+    """A Kubernetes pod's resolv.conf: the namespace's search list and ndots:5."""
+    search = f"{namespace}.svc.{domain} svc.{domain} {domain}"
+    return f"nameserver {nameserver}\nsearch {search}\noptions ndots:5\n"
+
+
 @dataclass(frozen=True, slots=True)
 class HostsFile:
     entries: dict[str, tuple[str, ...]] = field(default_factory=dict)

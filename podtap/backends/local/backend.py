@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from podtap.backends.base import (
@@ -26,6 +25,7 @@ from podtap.backends.local.client import NodeClient
 from podtap.backends.local.manifests import ManifestError, check
 from podtap.backends.local.paths import ClusterPaths
 from podtap.net.process import die_with_parent
+from podtap.net.procfs import read_environ
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 OWNER_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet"}
@@ -130,9 +130,7 @@ class LocalBackend:
         raise TargetNotReady(f"container {wanted} of pod {pod.name} is not running")
 
     async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:
-        raw = Path(f"/proc/{resolved.pid}/environ").read_bytes()
-        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
-        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+        return read_environ(resolved.pid)
 
     async def list_resources(
         self, kind: str, *, namespace: str | None = None

@@ -88,9 +88,6 @@ class NodeClient:
         items: list[dict[str, Any]] = (await self._call("GET", "/pods", params=params))["items"]
         return items
 
-    async def shutdown(self) -> None:
-        await self._call("POST", "/shutdown")
-
     @asynccontextmanager
     async def run_pod(self, namespace: str) -> AsyncIterator[dict[str, Any]]:
         """A short-lived pod that lives while this context is open."""

@@ -62,7 +62,6 @@ class Node:
                 web.get("/pods", self.pods),
                 web.get("/run", self.run_pod),
                 web.get("/watch", self.watch),
-                web.post("/shutdown", self.shutdown),
             ]
         )
         return app
@@ -149,10 +148,6 @@ class Node:
         finally:
             store.unwatch(queue)
         return ws
-
-    async def shutdown(self, request: web.Request) -> web.Response:
-        self.stopping.set()
-        return web.json_response({"ok": True})
 
 
 async def serve(paths: ClusterPaths) -> None:

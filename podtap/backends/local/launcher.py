@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.paths import ClusterPaths
@@ -52,9 +53,10 @@ def node_argv(paths: ClusterPaths) -> list[str]:
     ]
 
 
-def _pid(paths: ClusterPaths) -> int | None:
+def _running(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file` if that process still runs."""
     try:
-        pid = int(paths.pid_file.read_text())
+        pid = int(pid_file.read_text())
         os.kill(pid, 0)
         return pid
     except (OSError, ValueError):
@@ -140,34 +142,14 @@ async def _stop_pid(pid: int | None, *, timeout: float) -> None:
 
 
 def operator_pid(paths: ClusterPaths) -> int | None:
-    try:
-        pid = int((paths.root / "operator.pid").read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    return _running(paths.root / "operator.pid")
 
 
 async def stop_node(paths: ClusterPaths, *, timeout: float = 20.0) -> bool:
-    """Stop the node (gracefully, then by force) and remove its state. True if it ran."""
+    """Stop the operator, then the node (SIGTERM: each shuts down gracefully; SIGKILL after
+    `timeout`), and remove the cluster's state. True if the node ran."""
     await _stop_pid(operator_pid(paths), timeout=timeout)
-    pid = _pid(paths)
-    client = NodeClient(paths)
-    if await client.healthy():
-        with contextlib.suppress(Exception):
-            await client.shutdown()
-    deadline = time.monotonic() + timeout
-    while pid is not None and time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        await asyncio.sleep(0.05)
-    else:
-        if pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+    pid = _running(paths.pid_file)
+    await _stop_pid(pid, timeout=timeout)
     shutil.rmtree(paths.root, ignore_errors=True)
     return pid is not None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podtap.backends.local.network import CLUSTER_DOMAIN, GATEWAY, attach_pod
+from podtap.core.resolvconf import pod_resolv_conf
 from podtap.net.namespaces import enter_pod_argv
 from podtap.net.process import die_with_parent
 
@@ -20,11 +21,6 @@ class Mount:
     source: Path
     target: str
     read_only: bool
-
-
-def resolv_conf(namespace: str) -> str:
-    search = f"{namespace}.svc.{CLUSTER_DOMAIN} svc.{CLUSTER_DOMAIN} {CLUSTER_DOMAIN}"
-    return f"nameserver {GATEWAY}\nsearch {search}\noptions ndots:5\n"
 
 
 def hosts_file(*, ip: str, hostname: str, fqdn: str | None) -> str:
@@ -68,7 +64,9 @@ class Sandbox:
     async def start(self, *, namespace: str, fqdn: str | None, mounts: list[Mount]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         files = {
-            "resolv.conf": resolv_conf(namespace),
+            "resolv.conf": pod_resolv_conf(
+                nameserver=str(GATEWAY), namespace=namespace, domain=CLUSTER_DOMAIN
+            ),
             "hosts": hosts_file(ip=str(self.ip), hostname=self.hostname, fqdn=fqdn),
             "hostname": self.hostname + "\n",
         }
