@@ -15,6 +15,7 @@ from podtap.client.execute import EnvRules, run_exec
 from podtap.client.incoming import PortSelection
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
+from podtap.core.outgoing_filter import network_rules
 from podtap.core.protocol import HttpFilter, Log
 from podtap.core.protocol import IncomingMode as ProtocolMode
 
@@ -82,16 +83,24 @@ def exec_command(
             "give a target: -t deployment/NAME (or `target` in the config file); "
             "list them with `podtap ls`"
         )
+    # Progress: one live line on a terminal (gone once the command starts), plain lines
+    # otherwise, so logs show where a slow start stopped.
+    live = err_console.is_terminal
     status = Status("starting", console=err_console)
-    if err_console.is_terminal:
+    if live:
         status.start()
 
     def on_status(text: str) -> None:
-        status.update(text)
-        if " starting " in text or text.startswith("session ended"):
+        if text.startswith("session ended"):
             status.stop()
-            if text.startswith("session ended"):
-                err_console.print(f"[red]podtap:[/] {text}", highlight=False)
+            err_console.print(f"[red]podtap:[/] {text}", highlight=False)
+            return
+        if live:
+            status.update(text)
+            if " starting " in text:
+                status.stop()
+        else:
+            err_console.print(f"podtap: {text}", highlight=False, markup=False, soft_wrap=True)
 
     def on_log(entry: Log) -> None:
         err_console.print(
@@ -132,10 +141,12 @@ def exec_command(
                 http_filter=flt,
                 on_concurrent_steal=incoming.on_concurrent_steal.value,
                 env_rules=rules,
+                network=network_rules(config.feature.network),
                 ports=PortSelection(
                     ports=frozenset(incoming.ports) if incoming.ports is not None else None,
                     ignore_ports=frozenset(incoming.ignore_ports),
                     port_mapping=dict(incoming.port_mapping),
+                    ignore_localhost=incoming.ignore_localhost,
                 ),
             )
         )

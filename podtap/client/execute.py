@@ -252,6 +252,8 @@ async def run_exec(
                 *argv,
                 env=env,
             )
+            if incoming is not None:
+                incoming.watch(proc.pid)  # the jail's listeners, in its namespace
             app = asyncio.ensure_future(proc.wait())
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -3,13 +3,21 @@ agent steals is delivered to the app inside the jail.
 
 Whole connections (unfiltered steal) are relayed byte for byte; HTTP requests (filtered
 steal) are replayed to the app with h11, one local connection per request, and the app's
-answer goes back as response frames."""
+answer goes back as response frames.
+
+Listeners are found in the jail's network namespace (`/proc/JAIL/net/tcp{,6}`, minus the
+jail's own sockets): a port the app stops listening on is unsubscribed, so the pod answers
+it again, and subscribed again when the app listens on it anew."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import json
 import logging
+import os
+import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +38,18 @@ from podtap.core.protocol import (
     StreamClose,
     Subscribe,
     SubscribeResult,
+    Unsubscribe,
 )
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+SCAN_INTERVAL = 0.25  # seconds between looks at the jail's listeners
+
+
+def _shown(local: int, remote: int) -> str:
+    return f"port {remote}" + (f" (local {local})" if remote != local else "")
 
 
 async def open_app(deliver: Path, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -93,6 +108,7 @@ class PortSelection:
     ports: frozenset[int] | None = None
     ignore_ports: frozenset[int] = frozenset()
     port_mapping: dict[int, int] = field(default_factory=dict)
+    ignore_localhost: bool = False
 
     def remote_port(self, local: int) -> int | None:
         """The pod's port a local listener stands for, or None if it is left alone."""
@@ -102,6 +118,57 @@ class PortSelection:
         if self.ports is not None and remote not in self.ports:
             return None
         return remote
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A listening TCP socket: its port, bound address and socket inode."""
+
+    port: int
+    address: str
+    inode: int
+
+    @property
+    def loopback(self) -> bool:
+        ip = ipaddress.ip_address(self.address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.is_loopback
+
+
+def _proc_address(hex_address: str) -> str:
+    """An address as /proc/net/tcp{,6} prints it: 32-bit words in host byte order."""
+    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
+    packed = b"".join(struct.pack("=I", w) for w in words)
+    return str(ipaddress.ip_address(packed))
+
+
+def parse_listeners(table: str) -> list[Listener]:
+    """The listening sockets (state 0A) of one /proc/net/tcp or tcp6 table."""
+    out: list[Listener] = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A":
+            address, port = fields[1].rsplit(":", 1)
+            out.append(Listener(int(port, 16), _proc_address(address), int(fields[9])))
+    return out
+
+
+def jail_listeners(pid: int) -> list[Listener] | None:
+    """What listens in the network namespace of `pid`, except sockets `pid` holds itself
+    (the jail's proxy and stub); None once the process is gone."""
+    try:
+        tables = [Path(f"/proc/{pid}/net/{t}").read_text() for t in ("tcp", "tcp6")]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    own: set[int] = set()
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    own.add(int(link[8:-1]))
+    return [x for table in tables for x in parse_listeners(table) if x.inode not in own]
 
 
 class Incoming:
@@ -120,31 +187,85 @@ class Incoming:
         self.mode = mode
         self.http_filter = http_filter
         self.tell = tell
-        self.ports: set[int] = set()
         self.selection = selection or PortSelection()
         self._local_port: dict[int, int] = {}
+        # local port -> the pod's port subscribed for it; None: seen but not subscribed
+        self._subscribed: dict[int, int | None] = {}
+        self._jail_pid: int | None = None
+        self._scanner: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self._tasks = TaskSet()
         channel.on_other = self.on_frame
 
     def spawn_connect(self, pending: _Pending) -> None:
         self._tasks.spawn(self._connect(pending.conn, pending), name="stolen connection")
 
+    def watch(self, jail_pid: int) -> None:
+        """Listeners come from the jail `jail_pid`'s network namespace from now on: the
+        jail's first report starts a scan every `SCAN_INTERVAL` seconds."""
+        self._jail_pid = jail_pid
+
     async def listen(self, port: int) -> None:
-        """The app listens on `port`: subscribe the pod's port it stands for (mapped by
-        `port_mapping`, filtered by `ports`/`ignore_ports`) with the configured mode."""
-        remote = self.selection.remote_port(port)
-        if port in self.ports or remote is None:
+        """The jail saw the app listen on `port`: rescan its listeners now (or, without a
+        jail to look into, subscribe `port`)."""
+        if self._jail_pid is None:
+            async with self._lock:
+                await self._subscribe(port)
             return
-        self.ports.add(port)
+        if self._scanner is None:
+            self._scanner = self._tasks.spawn(self._scan_forever(), name="listener scan")
+        await self.rescan()
+
+    async def _scan_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SCAN_INTERVAL)
+            await self.rescan()
+
+    async def rescan(self) -> None:
+        """Subscribe the app's new listeners, unsubscribe the ports it stopped listening on.
+        With `ignore_localhost`, a port bound only to loopback addresses is left alone."""
+        if self._jail_pid is None:
+            return
+        async with self._lock:
+            found = jail_listeners(self._jail_pid)
+            if found is None:  # the jail has exited: the session ends with it
+                return
+            wanted: set[int] = set()
+            for listener in found:
+                if not (self.selection.ignore_localhost and listener.loopback):
+                    wanted.add(listener.port)
+            for port in sorted(set(self._subscribed) - wanted):
+                await self._unsubscribe(port)
+            for port in sorted(wanted - set(self._subscribed)):
+                await self._subscribe(port)
+
+    async def _subscribe(self, port: int) -> None:
+        """Subscribe the pod's port `port` stands for (mapped by `port_mapping`, filtered by
+        `ports`/`ignore_ports`) with the configured mode."""
+        if port in self._subscribed:
+            return
+        remote = self.selection.remote_port(port)
+        self._subscribed[port] = None
+        if remote is None:
+            return
         self._local_port[remote] = port
         flt = self.http_filter if self.mode == IncomingMode.STEAL else None
         reply = await self.channel.request(lambda rid: Subscribe(rid, Port(remote), self.mode, flt))
         assert isinstance(reply, SubscribeResult)
-        shown = f"port {remote}" + (f" (local {port})" if remote != port else "")
         if reply.ok:
-            self.tell(f"{shown}: {self.mode.value}" + (f" {flt.describe()}" if flt else ""))
+            self._subscribed[port] = remote
+            shown = f"{_shown(port, remote)}: {self.mode.value}"
+            self.tell(shown + (f" {flt.describe()}" if flt else ""))
         else:
-            self.tell(f"{shown} not subscribed: {reply.error}")
+            self.tell(f"{_shown(port, remote)} not subscribed: {reply.error}")
+
+    async def _unsubscribe(self, port: int) -> None:
+        remote = self._subscribed.pop(port)
+        if remote is None:  # left alone or refused: nothing to undo
+            return
+        self._local_port.pop(remote, None)
+        await self.channel.send(Unsubscribe(Port(remote)))
+        self.tell(f"{_shown(port, remote)}: unsubscribed, the app stopped listening")
 
     def local_port(self, remote: int) -> int:
         return self._local_port.get(remote, remote)
