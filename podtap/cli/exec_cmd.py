@@ -15,6 +15,7 @@ from podtap.client.execute import EnvRules, run_exec
 from podtap.client.incoming import PortSelection
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
+from podtap.core.outgoing_filter import network_rules
 from podtap.core.protocol import HttpFilter, Log
 from podtap.core.protocol import IncomingMode as ProtocolMode
 
@@ -140,6 +141,7 @@ def exec_command(
                 http_filter=flt,
                 on_concurrent_steal=incoming.on_concurrent_steal.value,
                 env_rules=rules,
+                network=network_rules(config.feature.network),
                 ports=PortSelection(
                     ports=frozenset(incoming.ports) if incoming.ports is not None else None,
                     ignore_ports=frozenset(incoming.ignore_ports),

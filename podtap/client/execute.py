@@ -22,23 +22,22 @@ from pathlib import Path
 from podtap.client.channel import ClientChannel
 from podtap.client.files import Snapshot
 from podtap.client.incoming import Incoming, PortSelection
+from podtap.client.jail_files import prepare_jail_network
 from podtap.client.operator_api import OperatorAddress, OperatorApi
+from podtap.client.outbound import Outbound
 from podtap.core.ids import Port, RequestId, StreamId
+from podtap.core.outgoing_filter import NetworkRules, Route
 from podtap.core.protocol import (
     EnvRequest,
     EnvResponse,
-    GetAddrInfoRequest,
-    GetAddrInfoResponse,
     HttpFilter,
     IncomingMode,
-    IpFamily,
     Log,
     LogLevel,
     StreamClose,
     TransportProtocol,
     UdpDatagram,
 )
-from podtap.core.resolvconf import pod_resolv_conf
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
@@ -84,11 +83,15 @@ def merged_env(
 
 
 class Bridge:
-    """The jail's only way out: connect and resolve requests, answered through the session."""
+    """The jail's only way out: connect and resolve requests, answered through the session
+    or, where the outgoing/dns rules say so, on this machine (`outbound`)."""
 
-    def __init__(self, channel: ClientChannel, incoming: Incoming | None) -> None:
+    def __init__(
+        self, channel: ClientChannel, incoming: Incoming | None, outbound: Outbound
+    ) -> None:
         self.channel = channel
         self.incoming = incoming
+        self.outbound = outbound
         self._tasks = TaskSet()
 
     async def _udp(
@@ -99,13 +102,7 @@ class Bridge:
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = json.loads(await reader.readline() or b"{}")
         if request.get("op") == "resolve":
-            family = IpFamily.IPV6 if request["family"] == "AAAA" else IpFamily.IPV4
-            name = str(request["name"]) + "."  # already expanded by the app's resolver
-            reply = await self.channel.request(
-                lambda rid: GetAddrInfoRequest(rid, name, Port(0), family)
-            )
-            assert isinstance(reply, GetAddrInfoResponse)
-            found = [a for f, a in reply.addresses if f == family]
+            found = await self.outbound.resolve(str(request["name"]), str(request["family"]))
             writer.write(json.dumps({"ok": bool(found), "addresses": found}).encode() + b"\n")
             writer.close()
             return
@@ -116,10 +113,19 @@ class Bridge:
             writer.close()
             return
         if request.get("op") == "udp":
-            await self._udp(reader, writer, str(request["host"]), int(request["port"]))
+            host, port = str(request["host"]), int(request["port"])
+            if self.outbound.route("udp", host, port) is Route.LOCAL:
+                await self.outbound.udp_here(reader, writer, host, port)
+            else:
+                await self._udp(reader, writer, host, port)
             return
         if request.get("op") != "connect":
             writer.close()
+            return
+        if self.outbound.route("tcp", str(request["host"]), int(request["port"])) is Route.LOCAL:
+            await self.outbound.connect_here(
+                reader, writer, str(request["host"]), int(request["port"])
+            )
             return
         made: list[TcpStream] = []
 
@@ -189,6 +195,7 @@ async def run_exec(
     on_concurrent_steal: str = "abort",
     env_rules: EnvRules | None = None,
     ports: PortSelection | None = None,
+    network: NetworkRules | None = None,
 ) -> int:
     """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
     on_status(f"connecting to the operator for {target}")
@@ -205,8 +212,9 @@ async def run_exec(
         env = merged_env(dict(os.environ), env_reply.env, env_rules)
         with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
             bridge_path = Path(tmp) / "bridge.sock"
-            (Path(tmp) / "resolv.conf").write_text(
-                pod_resolv_conf(nameserver="127.0.0.53", namespace=namespace)
+            network = network or NetworkRules()
+            names = await prepare_jail_network(
+                channel, Path(tmp), namespace=namespace, rules=network
             )
             on_status(f"session {session.label}: copying the pod's files")
             copies = await Snapshot(channel, Path(tmp) / "fs").take(list(env_reply.mounts))
@@ -223,7 +231,7 @@ async def run_exec(
                     selection=ports,
                 )
             )
-            bridge = Bridge(channel, incoming)
+            bridge = Bridge(channel, incoming, Outbound(channel, network, search=names.search))
             server = await asyncio.start_unix_server(bridge.handle, path=str(bridge_path))
             on_status(f"session {session.label}: starting {argv[0]}")
             proc = await asyncio.create_subprocess_exec(
@@ -239,8 +247,7 @@ async def run_exec(
                 "podtap.client.jail",
                 "--bridge",
                 str(bridge_path),
-                "--resolv",
-                str(Path(tmp) / "resolv.conf"),
+                *names.argv,
                 "--deliver",
                 str(deliver),
                 *[a for local, remote in copies for a in ("--mount", f"{local}:{remote}")],

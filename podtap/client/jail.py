@@ -1,10 +1,12 @@
 """Inside the jail: the network and mount namespaces the developer's app runs in.
 
 Started by `podtap exec` through `unshare --user --map-root-user --net --mount`. It brings
-up lo, routes everything via lo, redirects every non-loopback TCP connection to a proxy
-here, answers DNS on 127.0.0.53 with a stub, bind-mounts a generated resolv.conf, then
+up lo, routes everything via lo, redirects every non-loopback TCP connection (and the
+loopback ports the outgoing filter names) to a proxy here, answers DNS on 127.0.0.53 with a
+stub (jail_dns.py), bind-mounts the generated resolv.conf, nsswitch.conf and hosts, then
 runs the app. Proxy and stub reach the outside only through the bridge: a Unix socket of
-the parent `podtap exec`, which holds the session with the operator."""
+the parent `podtap exec`, which holds the session with the operator and makes the
+connections the filter keeps local."""
 
 from __future__ import annotations
 
@@ -18,24 +20,30 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
-
+from podtap.client.jail_dns import STUB, Stub, ask_bridge, mount_name_service
 from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
 from podtap.net.mounts import ensure_mountpoint, mount
 from podtap.net.origdst import original_destination
 from podtap.net.relay import relay
 from podtap.net.tasks import TaskSet
 
-STUB = "127.0.0.53"
+DELIVER_MARK = 0x4  # the jail's own connections to the app: never redirected
 
 
-def _setup_network(proxy_port: int) -> None:
+def _setup_network(proxy_port: int, loopback_ports: list[int]) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     subprocess.run(["ip", "route", "add", "default", "dev", "lo", "src", "127.0.0.1"], check=True)
+    loopback = (
+        f"    ip daddr 127.0.0.0/8 tcp dport {{ {', '.join(map(str, loopback_ports))} }} "
+        f"meta mark != {DELIVER_MARK} redirect to :{proxy_port}\n"
+        if loopback_ports
+        else ""
+    )
     rules = (
         "table ip podtap_jail {\n"
         "  chain out {\n    type nat hook output priority -100; policy accept;\n"
-        f"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :{proxy_port}\n  }}\n}}\n"
+        f"    ip daddr != 127.0.0.0/8 meta l4proto tcp redirect to :{proxy_port}\n"
+        f"{loopback}  }}\n}}\n"
     )
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
@@ -48,56 +56,6 @@ def _mount_files(mounts: list[tuple[str, ...]], *, scratch: Path) -> None:
     for local, remote in mounts:
         mount("--bind", local, remote)
         mount("-o", "remount,bind,ro", remote)
-
-
-def _mount_resolv(path: str) -> None:
-    subprocess.run(["mount", "--bind", path, "/etc/resolv.conf"], check=True)
-
-
-async def _bridge(
-    path: str, request: dict[str, object]
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, object]]:
-    reader, writer = await asyncio.open_unix_connection(path)
-    writer.write(json.dumps(request).encode() + b"\n")
-    answer = json.loads(await reader.readline() or b'{"ok": false, "error": "bridge closed"}')
-    return reader, writer, answer
-
-
-class _Stub(asyncio.DatagramProtocol):
-    def __init__(self, bridge: str) -> None:
-        self.bridge = bridge
-        self.transport: asyncio.DatagramTransport | None = None
-        self._tasks = TaskSet()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        self._tasks.spawn(self._answer(data, addr), name="dns stub query")
-
-    async def _answer(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        try:
-            query = DNSRecord.parse(data)
-        except Exception:  # not DNS: nothing to answer
-            return
-        reply = query.reply()
-        for q in query.questions:
-            name = str(q.qname).rstrip(".")
-            kind = QTYPE[q.qtype]
-            if kind not in ("A", "AAAA"):
-                continue
-            _, writer, answer = await _bridge(
-                self.bridge, {"op": "resolve", "name": name, "family": kind}
-            )
-            writer.close()
-            if not answer.get("ok"):
-                reply.header.rcode = RCODE.NXDOMAIN
-                continue
-            for ip in list(answer.get("addresses") or []):  # type: ignore[call-overload]
-                rdata = A(ip) if kind == "A" else AAAA(ip)
-                reply.add_answer(RR(q.qname, q.qtype, rdata=rdata, ttl=5))
-        if self.transport is not None:
-            self.transport.sendto(bytes(reply.pack()), addr)
 
 
 def listening_ports() -> set[int]:
@@ -121,7 +79,7 @@ async def _watch_listeners(bridge: str, own: set[int]) -> None:
     while True:
         for port in sorted(listening_ports() - known - own):
             known.add(port)
-            _, writer, _ = await _bridge(bridge, {"op": "listen", "port": port})
+            _, writer, _ = await ask_bridge(bridge, {"op": "listen", "port": port})
             writer.close()
         await asyncio.sleep(0.25)
 
@@ -129,9 +87,14 @@ async def _watch_listeners(bridge: str, own: set[int]) -> None:
 async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """The parent delivers stolen traffic: connect to the app's port inside the jail."""
     request = json.loads(await reader.readline() or b"{}")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, DELIVER_MARK)
+    sock.setblocking(False)
     try:
-        app_reader, app_writer = await asyncio.open_connection("127.0.0.1", int(request["port"]))
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", int(request["port"])))
+        app_reader, app_writer = await asyncio.open_connection(sock=sock)
     except (OSError, KeyError, ValueError):
+        sock.close()
         writer.close()
         return
     try:
@@ -142,13 +105,14 @@ async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 async def _serve(
     bridge: str,
-    resolv: str,
     argv: list[str],
     deliver: str,
     *,
     uid: int,
     gid: int,
     mounts: list[tuple[str, ...]],
+    name_service: dict[str, str],
+    loopback_ports: list[int],
 ) -> int:
     async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -158,24 +122,26 @@ async def _serve(
 
     async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         host, port = original_destination(writer.get_extra_info("socket"))
-        up_reader, up_writer, answer = await _bridge(
+        up_reader, up_writer, answer = await ask_bridge(
             bridge, {"op": "connect", "host": host, "port": port}
         )
         if not answer.get("ok"):
-            print(f"podtap: {host}:{port} from the pod: {answer.get('error')}", file=sys.stderr)
+            where = answer.get("where", "from the pod")
+            print(f"podtap: {host}:{port} {where}: {answer.get('error')}", file=sys.stderr)
             writer.transport.abort()  # the app sees a reset, as a refusal would look
             up_writer.close()
             return
         await relay(reader, writer, up_reader, up_writer)
 
     server = await asyncio.start_server(proxy, "127.0.0.1", 0, family=socket.AF_INET)
-    _setup_network(server.sockets[0].getsockname()[1])
-    _mount_files(mounts, scratch=Path(deliver).parent / "scratch")
-    _mount_resolv(resolv)  # last: an overlay made for a file's mount point would hide it
+    _setup_network(server.sockets[0].getsockname()[1], loopback_ports)
+    scratch = Path(deliver).parent / "scratch"
+    _mount_files(mounts, scratch=scratch)
+    # last: an overlay made for a file's mount point would hide them
+    mount_name_service(name_service, scratch=scratch)
     loop = asyncio.get_running_loop()
-    stub_transport, _ = await loop.create_datagram_endpoint(
-        lambda: _Stub(bridge), local_addr=(STUB, 53)
-    )
+    stub = Stub(bridge)
+    stub_transport, _ = await loop.create_datagram_endpoint(lambda: stub, local_addr=(STUB, 53))
     deliver_server = await asyncio.start_unix_server(_deliver, path=deliver)
     tasks = TaskSet()
     udp = transparent_socket()
@@ -195,13 +161,23 @@ async def _serve(
         await tasks.close()
         deliver_server.close()
         stub_transport.close()
+        await stub.close()
         server.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="podtap exec's jail (internal)")
     parser.add_argument("--bridge", required=True)
-    parser.add_argument("--resolv", required=True)
+    parser.add_argument("--resolv", required=True, help="mounted on /etc/resolv.conf")
+    parser.add_argument("--hosts", help="mounted on /etc/hosts")
+    parser.add_argument("--nsswitch", help="mounted on /etc/nsswitch.conf")
+    parser.add_argument(
+        "--loopback-port",
+        type=int,
+        action="append",
+        default=[],
+        help="a loopback TCP port handed to the bridge (the outgoing filter names it)",
+    )
     parser.add_argument("--deliver", required=True)
     parser.add_argument(
         "--mount",
@@ -218,12 +194,21 @@ def main() -> None:
         code = asyncio.run(
             _serve(
                 args.bridge,
-                args.resolv,
                 argv,
                 args.deliver,
                 uid=args.uid,
                 gid=args.gid,
                 mounts=[tuple(m.split(":", 1)) for m in args.mount],
+                name_service={
+                    target: source
+                    for target, source in (
+                        ("/etc/nsswitch.conf", args.nsswitch),
+                        ("/etc/hosts", args.hosts),
+                        ("/etc/resolv.conf", args.resolv),
+                    )
+                    if source
+                },
+                loopback_ports=args.loopback_port,
             )
         )
     except FileNotFoundError as exc:

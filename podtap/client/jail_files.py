@@ -1,0 +1,83 @@
+"""The jail's name-service files, written before it starts: resolv.conf (the stub, the
+pod's search list, or this machine's when remote DNS is off), nsswitch.conf (`hosts: files
+dns`) and /etc/hosts (the pod's, read through the agent)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from podtap.client.channel import ClientChannel
+from podtap.core.ids import RequestId
+from podtap.core.jailconf import DEFAULT_HOSTS, jail_nsswitch, local_resolv_conf
+from podtap.core.outgoing_filter import NetworkRules
+from podtap.core.protocol import FileClose, FileOpen, FileOpenResult, FileRead, FileReadResult
+from podtap.core.resolvconf import ResolvConf, pod_resolv_conf
+
+STUB = "127.0.0.53"
+MAX_HOSTS_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class JailNetwork:
+    argv: list[str]  # the jail's options for these files
+    search: tuple[str, ...]  # the search domains its resolver appends
+
+
+def _read_here(path: str) -> str | None:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+
+
+def _read(handle: int, offset: int) -> Callable[[RequestId], FileRead]:
+    return lambda rid: FileRead(rid, handle, offset, 65536)
+
+
+async def read_pod_file(channel: ClientChannel, path: str) -> bytes | None:
+    """A small file of the target container (None if it cannot be read)."""
+    opened = await channel.request(lambda rid: FileOpen(rid, path, os.O_RDONLY))
+    assert isinstance(opened, FileOpenResult)
+    if opened.handle is None:
+        return None
+    handle, data = opened.handle, b""
+    try:
+        while len(data) < MAX_HOSTS_BYTES:
+            chunk = await channel.request(_read(handle, len(data)))
+            assert isinstance(chunk, FileReadResult)
+            if chunk.error is not None:
+                return None
+            if not chunk.data:
+                break
+            data += chunk.data
+    finally:
+        await channel.send(FileClose(handle))
+    return data
+
+
+async def prepare_jail_network(
+    channel: ClientChannel, directory: Path, *, namespace: str, rules: NetworkRules
+) -> JailNetwork:
+    if rules.dns.enabled:
+        resolv = pod_resolv_conf(nameserver=STUB, namespace=namespace)
+        hosts = (await read_pod_file(channel, "/etc/hosts") or b"").decode(errors="replace")
+    else:  # every name is resolved by this machine: its search list and /etc/hosts
+        resolv = local_resolv_conf(_read_here("/etc/resolv.conf"), nameserver=STUB)
+        hosts = _read_here("/etc/hosts") or ""
+    files = {
+        "resolv": resolv,
+        "hosts": hosts or DEFAULT_HOSTS,
+        "nsswitch": jail_nsswitch(_read_here("/etc/nsswitch.conf")),
+    }
+    argv: list[str] = []
+    for option, text in files.items():
+        path = directory / f"{option}.conf"
+        path.write_text(text)
+        path.chmod(0o644)
+        argv += [f"--{option}", str(path)]
+    for port in sorted(rules.outgoing.loopback_tcp_ports()):
+        argv += ["--loopback-port", str(port)]
+    return JailNetwork(argv=argv, search=ResolvConf.parse(resolv).search)
