@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from podtap.agent.fast_relay import FastRelay, Outcome
 from podtap.agent.session import SessionHandler
 from podtap.core.ids import Port, RequestId, SessionId, StreamId
 from podtap.core.protocol import (
@@ -29,6 +30,7 @@ from podtap.core.routing import (
     Action,
     CloseApp,
     CloseClient,
+    Http1FastPath,
     Http1Router,
     Http2Router,
     OpenApp,
@@ -124,6 +126,7 @@ class FilteredConnection:
         self.peer, self.local = peer, local
         self._client_r, self._client_w = reader, writer
         self._app_w: asyncio.StreamWriter | None = None
+        self._fast: FastRelay | None = None  # while the fast path has the connection
         self._app_pending: list[bytes] | None = None  # writes waiting for OpenApp
         self._app_loop: asyncio.Task[None] | None = None
         self.sides: dict[SessionId, _SessionSide] = {}
@@ -167,6 +170,12 @@ class FilteredConnection:
             first = await self._sniff()
         except (ConnectionError, OSError):
             first = b""
+        if first and isinstance(self.router, Http1Router) and len(first) < READ_SIZE:
+            # (a full read may have left bytes in the reader: the router reads them)
+            backlog = await self._fast_path(first)
+            if backlog is None:
+                return
+            first = backlog
         if first:
             await self.perform(self.router.client_data(first))
         router = self.router
@@ -184,6 +193,40 @@ class FilteredConnection:
                 return
             with contextlib.suppress(ConnectionError, OSError):
                 await self._client_w.drain()
+
+    async def _fast_path(self, first: bytes) -> bytes | None:
+        """Relay plain unmatched requests to the app (``Http1FastPath``) until one needs the
+        router; returns the client bytes the router starts with (they are also back in the
+        client's StreamReader), ``None`` when the connection ended here."""
+        from podtap.agent.incoming import app_socket
+
+        stream = getattr(self._client_r, "untapped", None)
+        if not isinstance(stream, asyncio.StreamReader):
+            return first  # mirrors copy what is read: their reader must see every byte
+        client = cast(asyncio.Transport, self._client_w.transport)  # a TCP transport
+        client.pause_reading()  # until the relay reads it: no byte may stay in `stream`
+        try:
+            sock = await app_socket(*self.local)
+        except (OSError, TimeoutError) as exc:
+            log.info("cannot reach the app at %s:%d: %s", *self.local, exc)
+            client.resume_reading()
+            return first  # the router tries again, and answers 502
+        fast = Http1FastPath(route=self.table, client_addr=self.peer[0])
+        relay = self._fast = FastRelay(fast, client=client, client_reader=stream, stats=self._stats)
+        client.resume_reading()
+        outcome = await relay.run(first=first, app=sock)
+        self._fast = None
+        if outcome is Outcome.ENDED:
+            self.done.set()
+            return None
+        return b""
+
+    async def drain(self) -> None:
+        """Finish what was read, then close (the agent is unhooking the port)."""
+        if self._fast is not None:
+            self._fast.drain()
+        else:
+            await self.perform(self.router.drain())
 
     async def _run_app(self, reader: asyncio.StreamReader) -> None:
         router = self.router

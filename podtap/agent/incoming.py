@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def connect_app(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to the real app, with the mark that keeps us out of our own redirect."""
+async def app_socket(host: str, port: int) -> socket.socket:
+    """A socket connected to the real app, with the mark that keeps us out of our own
+    redirect."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = marked_socket(family, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -37,7 +38,12 @@ async def connect_app(host: str, port: int) -> tuple[asyncio.StreamReader, async
     except BaseException:
         sock.close()
         raise
-    return await asyncio.open_connection(sock=sock)
+    return sock
+
+
+async def connect_app(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the real app (see :func:`app_socket`) as a stream pair."""
+    return await asyncio.open_connection(sock=await app_socket(host, port))
 
 
 class IncomingTraffic:
@@ -184,7 +190,7 @@ class IncomingTraffic:
             await self._redirector.close()
         conns = [c for cs in self.filtered.values() for c in cs]
         for conn in conns:
-            await conn.perform(conn.router.drain())
+            await conn.drain()
         if conns:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(c.done.wait() for c in conns)), drain)

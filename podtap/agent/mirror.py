@@ -85,6 +85,11 @@ class TappedReader:
         self._reader = reader
         self._tap = tap
 
+    @property
+    def untapped(self) -> asyncio.StreamReader | None:
+        """The StreamReader itself when nothing is copied (its bytes may bypass read())."""
+        return self._reader if self._tap is None else None
+
     async def read(self, n: int = -1) -> bytes:
         data = await self._reader.read(n)
         if self._tap is not None and data:

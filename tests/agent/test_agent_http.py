@@ -23,7 +23,7 @@ from podtap.core.protocol import (
     SubscribeResult,
 )
 from podtap.net.tasks import TaskSet
-from podtap.testing.agentproc import AgentProcess, SessionPeer, agent_link
+from podtap.testing.agentproc import AgentLink, AgentProcess, SessionPeer, agent_link
 from podtap.testing.fakedev import Received, Reply, serve_requests, text_reply
 from podtap.testing.wait import wait_until
 from tests.agent.web import ws_accept, ws_server_text, ws_text_frames
@@ -38,6 +38,14 @@ async def steal(
     await peer.send(Subscribe(RequestId(1), Port(port), mode, flt))
     result = await peer.expect(SubscribeResult)
     assert result.ok, result.error
+
+
+async def alice_answers(link: AgentLink, tasks: TaskSet) -> SessionPeer:
+    """A session stealing alice's requests to port 8000 and answering "for alice"."""
+    alice = link.session()
+    await steal(alice, 8000, ALICE)
+    tasks.spawn(serve_requests(alice, text_reply("for alice")), name="alice")
+    return alice
 
 
 def request(conn: http.client.HTTPConnection, path: str, user: str | None = None) -> bytes:
@@ -230,9 +238,7 @@ def test_after_unsubscribe_an_open_connection_sends_later_requests_to_the_app(
     async def go() -> None:
         tasks = TaskSet()
         async with agent_link(web_agent) as link:
-            alice = link.session()
-            await steal(alice, 8000, ALICE)
-            tasks.spawn(serve_requests(alice, text_reply("for alice")), name="alice")
+            alice = await alice_answers(link, tasks)
             conn = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
             try:
                 assert await asyncio.to_thread(request, conn, "/whoami", "alice") == b"for alice"
@@ -268,9 +274,7 @@ def test_sigterm_drains_open_connections_and_gives_the_port_back(
     async def go() -> None:
         tasks = TaskSet()
         async with agent_link(agent) as link:
-            alice = link.session()
-            await steal(alice, 8000, ALICE)
-            tasks.spawn(serve_requests(alice, text_reply("for alice")), name="alice")
+            await alice_answers(link, tasks)
             conn = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
             try:
                 assert await asyncio.to_thread(request, conn, "/whoami", "alice") == b"for alice"
@@ -290,3 +294,62 @@ def test_sigterm_drains_open_connections_and_gives_the_port_back(
         assert _json_app(fresh)
     finally:
         fresh.close()
+
+
+def _read_responses(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """``count`` pipelined responses (status, body) read off one socket, in order."""
+    stream = sock.makefile("rb")
+    answers = []
+    for _ in range(count):
+        status = int(stream.readline().split()[1])
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        answers.append((status, stream.read(length)))
+    return answers
+
+
+def test_pipelined_plain_requests_then_a_matched_one_on_one_connection(
+    web_agent: AgentProcess, web: dict[str, int]
+) -> None:
+    """Plain unmatched requests take the agent's fast path; the first one a filter matches
+    (here in the middle of a pipelined burst) hands the connection to the full router at
+    that request, with every answer in order and the app's requests marked forwarded."""
+
+    def get(path: str, *extra: str) -> bytes:
+        lines = [f"GET {path} HTTP/1.1", "Host: web", *extra, "", ""]
+        return "\r\n".join(lines).encode()
+
+    upload = b"POST /upload HTTP/1.1\r\nHost: web\r\nContent-Length: 5\r\n\r\nhello"
+
+    async def go() -> None:
+        tasks = TaskSet()
+        async with agent_link(web_agent) as link:
+            await alice_answers(link, tasks)
+
+            def talk() -> list[tuple[int, bytes]]:
+                with socket.create_connection(("127.0.0.1", web["http"]), timeout=10) as s:
+                    s.sendall(get("/whoami?1"))
+                    first = _read_responses(s, 1)
+                    burst = get("/whoami?2") + upload + get("/whoami?3", "x-user: alice")
+                    s.sendall(burst + get("/whoami?4", "X-Forwarded-For: 192.0.2.1"))
+                    return first + _read_responses(s, 4)
+
+            answers = await asyncio.to_thread(talk)
+            assert [status for status, _ in answers] == [200] * 5
+            assert answers[3][1] == b"for alice"
+            bodies = [json.loads(body) for i, (_, body) in enumerate(answers) if i != 3]
+            one, two, up, four = bodies
+            assert [one["path"], two["path"], four["path"]] == [
+                "/whoami?1",
+                "/whoami?2",
+                "/whoami?4",
+            ]
+            assert one["headers"]["X-Forwarded-For"] == "10.244.0.1"
+            assert four["headers"]["X-Forwarded-For"] == "192.0.2.1, 10.244.0.1"
+            assert up["size"] == 5
+            await tasks.close()
+
+    asyncio.run(go())

@@ -25,6 +25,7 @@ from podtap.core.routing.actions import (
     ShutdownApp,
     ShutdownClient,
 )
+from podtap.core.routing.fast1 import Http1FastPath
 from podtap.core.routing.http1 import Http1Router, Mode
 from podtap.core.routing.http2 import H2_PREFACE, Http2Router, is_h2_preface
 from podtap.core.routing.matcher import CompiledFilter, RequestHead, compile_filter
@@ -36,6 +37,7 @@ __all__ = [
     "CloseApp",
     "CloseClient",
     "CompiledFilter",
+    "Http1FastPath",
     "Http1Router",
     "Http2Router",
     "Mode",
