@@ -159,6 +159,15 @@ def test_podtap_env_beats_mirrord_env(tmp_path: Path) -> None:
     assert config.feature.network.incoming.mode == "steal"
 
 
+def test_podtap_operator_is_the_operator_address_not_the_operator_switch(tmp_path: Path) -> None:
+    """`PODTAP_OPERATOR=unix:/run/op.sock` tells the CLI where the operator is; the config's
+    `operator` switch has its own variable, like mirrord's."""
+    config, _ = resolve_config(cwd=tmp_path, env={"PODTAP_OPERATOR": "unix:/run/op.sock"})
+    assert config.operator is not False
+    config, _ = resolve_config(cwd=tmp_path, env={"PODTAP_OPERATOR_ENABLE": "false"})
+    assert config.operator is False
+
+
 def test_header_filter_override_replaces_other_filters(tmp_path: Path) -> None:
     write(
         tmp_path / "podtap.json",

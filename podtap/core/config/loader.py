@@ -295,7 +295,8 @@ ENV_VARS: tuple[tuple[str, str, str | None, Callable[[str], Any], Setter], ...] 
         _set("target.namespace"),
     ),
     ("kube_context", "PODTAP_KUBE_CONTEXT", "MIRRORD_KUBE_CONTEXT", str, _set("kube_context")),
-    ("operator", "PODTAP_OPERATOR", "MIRRORD_OPERATOR_ENABLE", _bool, _set("operator")),
+    # PODTAP_OPERATOR is the operator's address (cli/operator.py), not this switch
+    ("operator", "PODTAP_OPERATOR_ENABLE", "MIRRORD_OPERATOR_ENABLE", _bool, _set("operator")),
     ("profile", "PODTAP_PROFILE", None, str, _set("profile")),
     ("key", "PODTAP_KEY", None, str, _set("key")),
     (_MODE, "PODTAP_INCOMING_MODE", None, str.lower, _set(_MODE)),
