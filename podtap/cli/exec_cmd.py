@@ -15,6 +15,7 @@ from podtap.client.execute import EnvRules, run_exec
 from podtap.client.incoming import PortSelection
 from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
 from podtap.core.config import ConfigError, resolve_config
+from podtap.core.fs_rules import FsRules
 from podtap.core.outgoing_filter import network_rules
 from podtap.core.protocol import HttpFilter, Log
 from podtap.core.protocol import IncomingMode as ProtocolMode
@@ -53,6 +54,12 @@ def exec_command(
         help="Steal only HTTP requests with a header line matching this regex, "
         "for example 'x-user: alice'.",
     ),
+    fs_mode: str | None = typer.Option(
+        None,
+        "--fs-mode",
+        help="Remote files: read (default: the pod's own files), local (none), "
+        "localwithoverrides (only feature.fs.read_only paths), write (as read).",
+    ),
     operator: str | None = OperatorOpt,
     name: str | None = NameOpt,
 ) -> None:
@@ -72,6 +79,7 @@ def exec_command(
                 "namespace": namespace,
                 "steal": steal or None,
                 "filter": http_filter,
+                "fs_mode": fs_mode,
             },
         )
     except ConfigError as exc:
@@ -142,6 +150,7 @@ def exec_command(
                 on_concurrent_steal=incoming.on_concurrent_steal.value,
                 env_rules=rules,
                 network=network_rules(config.feature.network),
+                fs=FsRules.from_config(config.feature.fs),
                 ports=PortSelection(
                     ports=frozenset(incoming.ports) if incoming.ports is not None else None,
                     ignore_ports=frozenset(incoming.ignore_ports),

@@ -25,6 +25,7 @@ from podtap.client.incoming import Incoming, PortSelection
 from podtap.client.jail_files import prepare_jail_network
 from podtap.client.operator_api import OperatorAddress, OperatorApi
 from podtap.client.outbound import Outbound
+from podtap.core.fs_rules import FsRules
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.outgoing_filter import NetworkRules, Route
 from podtap.core.protocol import (
@@ -196,6 +197,7 @@ async def run_exec(
     env_rules: EnvRules | None = None,
     ports: PortSelection | None = None,
     network: NetworkRules | None = None,
+    fs: FsRules | None = None,
 ) -> int:
     """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
     on_status(f"connecting to the operator for {target}")
@@ -216,8 +218,11 @@ async def run_exec(
             names = await prepare_jail_network(
                 channel, Path(tmp), namespace=namespace, rules=network
             )
+            plan = (fs or FsRules()).plan(env_reply.mounts)
             on_status(f"session {session.label}: copying the pod's files")
-            copies = await Snapshot(channel, Path(tmp) / "fs").take(list(env_reply.mounts))
+            copies = await Snapshot(channel, Path(tmp) / "fs", fs).take(plan.remote)
+            for warning in (*plan.warnings, *copies.warnings):
+                on_log(Log(LogLevel.WARNING, warning))
             deliver = Path(tmp) / "deliver.sock"
             incoming = (
                 None
@@ -250,7 +255,8 @@ async def run_exec(
                 *names.argv,
                 "--deliver",
                 str(deliver),
-                *[a for local, remote in copies for a in ("--mount", f"{local}:{remote}")],
+                *[a for local, remote in copies.binds for a in ("--mount", f"{local}:{remote}")],
+                *[a for path in plan.hidden for a in ("--hide", path)],
                 "--uid",
                 str(os.getuid()),
                 "--gid",

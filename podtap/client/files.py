@@ -1,17 +1,22 @@
-"""Remote files for the jail: a snapshot of the pod's own volumes, read through the agent.
+"""Remote files for the jail: a snapshot of the target's files, read through the agent.
 
-`/dev/fuse` would allow a live view; this first version copies the files of the
-container's mount points (ConfigMaps, Secrets, hostname, ...) at start and mounts them
-read-only on the same paths inside the jail."""
+`feature.fs` (core/fs_rules.py) decides which trees are remote: the pod's hostname, its
+service-account directory, the container's own mount points (ConfigMaps, Secrets, ...) and
+the `read_only` paths. They are copied at start, within a size budget, and mounted
+read-only on the same paths inside the jail; inside a tree, `not_found` paths are left out
+and `local` ones are this machine's (bound into the copy when they exist here)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
+from podtap.core.fs_rules import Access, FsRules
 from podtap.core.ids import RequestId
 from podtap.core.protocol import (
     FileClose,
@@ -25,7 +30,6 @@ from podtap.core.protocol import (
     FileStatResult,
 )
 
-SKIP = ("/etc/resolv.conf", "/etc/hosts")  # the jail brings its own
 MAX_FILES = 2000
 MAX_BYTES = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
@@ -35,27 +39,90 @@ class SnapshotTooLarge(RuntimeError):
     pass
 
 
-def _read(handle: int, offset: int) -> Callable[[RequestId], FileRead]:
-    return lambda rid: FileRead(rid, handle, offset, CHUNK)
+def _read(handle: int, offset: int, size: int) -> Callable[[RequestId], FileRead]:
+    return lambda rid: FileRead(rid, handle, offset, size)
+
+
+async def read_pod_file(
+    channel: ClientChannel, path: str, *, limit: int = 1 << 20, into: Path | None = None
+) -> bytes | None:
+    """A file of the target container, up to `limit` bytes (None if it cannot be read);
+    with `into`, written there instead (and b"" returned)."""
+    opened = await channel.request(lambda rid: FileOpen(rid, path, os.O_RDONLY))
+    assert isinstance(opened, FileOpenResult)
+    if opened.handle is None:
+        return None
+    handle, data, offset = opened.handle, bytearray(), 0
+    out = open(into, "wb") if into is not None else None  # noqa: SIM115
+    try:
+        while offset < limit:
+            chunk = await channel.request(_read(handle, offset, min(CHUNK, limit - offset)))
+            assert isinstance(chunk, FileReadResult)
+            if chunk.error is not None:
+                return None
+            if not chunk.data:
+                break
+            if out is not None:
+                out.write(chunk.data)
+            else:
+                data += chunk.data
+            offset += len(chunk.data)
+    finally:
+        if out is not None:
+            out.close()
+        await channel.send(FileClose(handle))
+    return bytes(data)
+
+
+@dataclass
+class Copies:
+    """What to mount in the jail, in order: (source here, target in the jail)."""
+
+    binds: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Snapshot:
-    def __init__(self, channel: ClientChannel, dest: Path) -> None:
+    def __init__(
+        self,
+        channel: ClientChannel,
+        dest: Path,
+        rules: FsRules | None = None,
+        *,
+        max_files: int = MAX_FILES,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
         self.channel = channel
         self.dest = dest
+        self.rules = rules or FsRules()
+        self.max_files, self.max_bytes = max_files, max_bytes
         self.files = 0
         self.bytes = 0
+        self._local: list[tuple[Path, str]] = []
 
-    async def take(self, paths: list[str]) -> list[tuple[Path, str]]:
-        """Copy each remote path; returns (local copy, remote path) pairs to mount."""
-        out = []
-        for remote in paths:
-            if remote in SKIP:
-                continue
+    async def take(self, roots: list[str] | tuple[str, ...]) -> Copies:
+        """Copy each remote tree (one over the budget is left out, with a warning).
+        Binds of this machine's `local` paths into the copies come first: the jail binds
+        the copies recursively."""
+        copies = Copies()
+        for remote in roots:
             local = self.dest / remote.lstrip("/")
-            if await self._copy(remote, local):
-                out.append((local, remote))
-        return out
+            files, size, extra = self.files, self.bytes, len(self._local)
+            try:
+                copied = await self._copy(remote, local)
+            except SnapshotTooLarge as exc:
+                self.files, self.bytes = files, size
+                del self._local[extra:]
+                if local.is_dir() and not local.is_symlink():
+                    shutil.rmtree(local)
+                else:
+                    local.unlink(missing_ok=True)
+                copies.warnings.append(f"{exc}: {remote} is not remote in this run")
+                continue
+            if copied:
+                copies.binds.append((local, remote))
+        copies.binds[:0] = self._local
+        return copies
 
     async def _stat(self, path: str) -> FileStatResult:
         reply = await self.channel.request(lambda rid: FileStat(rid, path))
@@ -71,31 +138,31 @@ class Snapshot:
             reply = await self.channel.request(lambda rid: FileReadDir(rid, remote))
             assert isinstance(reply, FileReadDirResult)
             for entry in reply.entries:
-                await self._copy(f"{remote.rstrip('/')}/{entry.name}", local / entry.name)
+                path = f"{remote.rstrip('/')}/{entry.name}"
+                access = self.rules.access(path)
+                if access is Access.REMOTE:
+                    await self._copy(path, local / entry.name)
+                elif access is Access.LOCAL and os.path.lexists(path):
+                    here = Path(path)
+                    if here.is_dir():
+                        (local / entry.name).mkdir()
+                    else:
+                        (local / entry.name).touch()
+                    self._local.append((here, str(local / entry.name)))
             return True
         if not stat.S_ISREG(info.mode):
             return False
         self.files += 1
         self.bytes += info.size
-        if self.files > MAX_FILES or self.bytes > MAX_BYTES:
+        if self.files > self.max_files or self.bytes > self.max_bytes:
             raise SnapshotTooLarge(
-                f"the pod's files under {remote} exceed the snapshot limit "
-                f"({MAX_FILES} files, {MAX_BYTES >> 20} MiB)"
+                f"the pod's files exceed the snapshot limit ({self.max_files} files, "
+                f"{self.max_bytes >> 20} MiB)"
             )
-        opened = await self.channel.request(lambda rid: FileOpen(rid, remote, os.O_RDONLY))
-        assert isinstance(opened, FileOpenResult)
-        if opened.handle is None:
-            return False
         local.parent.mkdir(parents=True, exist_ok=True)
-        handle, offset = opened.handle, 0
-        with open(local, "wb") as out:
-            while True:
-                chunk = await self.channel.request(_read(handle, offset))
-                assert isinstance(chunk, FileReadResult)
-                if not chunk.data:
-                    break
-                out.write(chunk.data)
-                offset += len(chunk.data)
-        await self.channel.send(FileClose(handle))
+        limit = self.max_bytes - self.bytes + info.size
+        if await read_pod_file(self.channel, remote, limit=limit, into=local) is None:
+            local.unlink(missing_ok=True)
+            return False
         local.chmod(info.mode & 0o777 | 0o400)
         return True

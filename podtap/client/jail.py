@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from podtap.client.fs_hide import hide_paths
 from podtap.client.jail_dns import STUB, Stub, ask_bridge, mount_name_service
 from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
 from podtap.net.mounts import ensure_mountpoint, mount
@@ -48,14 +49,19 @@ def _setup_network(proxy_port: int, loopback_ports: list[int]) -> None:
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def _mount_files(mounts: list[tuple[str, ...]], *, scratch: Path) -> None:
-    """The pod's files (copies) on their own paths, read-only, in this mount namespace."""
+def _mount_files(mounts: list[tuple[str, ...]], *, hide: list[str], scratch: Path) -> None:
+    """The pod's files (copies) on their own paths, read-only, in this mount namespace;
+    `hide`: paths of this machine made absent (feature.fs not_found)."""
     scratch.mkdir(exist_ok=True)
-    for local, remote in mounts:  # first every mount point: an overlay would hide binds
-        ensure_mountpoint(Path(remote), is_dir=Path(local).is_dir(), scratch=scratch)
-    for local, remote in mounts:
-        mount("--bind", local, remote)
-        mount("-o", "remount,bind,ro", remote)
+    hide_paths(hide, scratch=scratch)  # overlays first: they would hide binds below them
+    ours = [Path(remote).is_relative_to(scratch.parent) for _, remote in mounts]
+    for (local, remote), in_copy in zip(mounts, ours, strict=True):
+        if not in_copy:  # then every mount point: an overlay would hide binds
+            ensure_mountpoint(Path(remote), is_dir=Path(local).is_dir(), scratch=scratch)
+    for (local, remote), in_copy in zip(mounts, ours, strict=True):
+        mount("--rbind", local, remote)  # binds into a copy come first (`local` rules)
+        if not in_copy:
+            mount("-o", "remount,bind,ro", remote)
 
 
 def listening_ports() -> set[int]:
@@ -111,6 +117,7 @@ async def _serve(
     uid: int,
     gid: int,
     mounts: list[tuple[str, ...]],
+    hide: list[str],
     name_service: dict[str, str],
     loopback_ports: list[int],
 ) -> int:
@@ -136,7 +143,7 @@ async def _serve(
     server = await asyncio.start_server(proxy, "127.0.0.1", 0, family=socket.AF_INET)
     _setup_network(server.sockets[0].getsockname()[1], loopback_ports)
     scratch = Path(deliver).parent / "scratch"
-    _mount_files(mounts, scratch=scratch)
+    _mount_files(mounts, hide=hide, scratch=scratch)
     # last: an overlay made for a file's mount point would hide them
     mount_name_service(name_service, scratch=scratch)
     loop = asyncio.get_running_loop()
@@ -185,6 +192,9 @@ def main() -> None:
         default=[],
         help="LOCAL:REMOTE: a copy of a pod path, mounted read-only",
     )
+    parser.add_argument(
+        "--hide", action="append", default=[], help="a path made absent (fs not_found)"
+    )
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
@@ -199,6 +209,7 @@ def main() -> None:
                 uid=args.uid,
                 gid=args.gid,
                 mounts=[tuple(m.split(":", 1)) for m in args.mount],
+                hide=args.hide,
                 name_service={
                     target: source
                     for target, source in (

@@ -4,20 +4,16 @@ dns`) and /etc/hosts (the pod's, read through the agent)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
-from podtap.core.ids import RequestId
+from podtap.client.files import read_pod_file
 from podtap.core.jailconf import DEFAULT_HOSTS, jail_nsswitch, local_resolv_conf
 from podtap.core.outgoing_filter import NetworkRules
-from podtap.core.protocol import FileClose, FileOpen, FileOpenResult, FileRead, FileReadResult
 from podtap.core.resolvconf import ResolvConf, pod_resolv_conf
 
 STUB = "127.0.0.53"
-MAX_HOSTS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,37 +29,14 @@ def _read_here(path: str) -> str | None:
         return None
 
 
-def _read(handle: int, offset: int) -> Callable[[RequestId], FileRead]:
-    return lambda rid: FileRead(rid, handle, offset, 65536)
-
-
-async def read_pod_file(channel: ClientChannel, path: str) -> bytes | None:
-    """A small file of the target container (None if it cannot be read)."""
-    opened = await channel.request(lambda rid: FileOpen(rid, path, os.O_RDONLY))
-    assert isinstance(opened, FileOpenResult)
-    if opened.handle is None:
-        return None
-    handle, data = opened.handle, b""
-    try:
-        while len(data) < MAX_HOSTS_BYTES:
-            chunk = await channel.request(_read(handle, len(data)))
-            assert isinstance(chunk, FileReadResult)
-            if chunk.error is not None:
-                return None
-            if not chunk.data:
-                break
-            data += chunk.data
-    finally:
-        await channel.send(FileClose(handle))
-    return data
-
-
 async def prepare_jail_network(
     channel: ClientChannel, directory: Path, *, namespace: str, rules: NetworkRules
 ) -> JailNetwork:
     if rules.dns.enabled:
         resolv = pod_resolv_conf(nameserver=STUB, namespace=namespace)
-        hosts = (await read_pod_file(channel, "/etc/hosts") or b"").decode(errors="replace")
+        hosts = (await read_pod_file(channel, "/etc/hosts", limit=1 << 20) or b"").decode(
+            errors="replace"
+        )
     else:  # every name is resolved by this machine: its search list and /etc/hosts
         resolv = local_resolv_conf(_read_here("/etc/resolv.conf"), nameserver=STUB)
         hosts = _read_here("/etc/hosts") or ""
