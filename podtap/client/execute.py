@@ -107,12 +107,6 @@ class Bridge:
             writer.write(json.dumps({"ok": bool(found), "addresses": found}).encode() + b"\n")
             writer.close()
             return
-        if request.get("op") == "listen":
-            if self.incoming is not None:
-                await self.incoming.listen(int(request["port"]))
-            writer.write(b'{"ok": true}\n')
-            writer.close()
-            return
         if request.get("op") == "udp":
             host, port = str(request["host"]), int(request["port"])
             if self.outbound.route("udp", host, port) is Route.LOCAL:

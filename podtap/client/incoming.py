@@ -12,12 +12,8 @@ it again, and subscribed again when the app listens on it anew."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
 import json
 import logging
-import os
-import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +36,7 @@ from podtap.core.protocol import (
     SubscribeResult,
     Unsubscribe,
 )
+from podtap.net.procfs import tcp_listeners
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
@@ -120,57 +117,6 @@ class PortSelection:
         return remote
 
 
-@dataclass(frozen=True, slots=True)
-class Listener:
-    """A listening TCP socket: its port, bound address and socket inode."""
-
-    port: int
-    address: str
-    inode: int
-
-    @property
-    def loopback(self) -> bool:
-        ip = ipaddress.ip_address(self.address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return ip.is_loopback
-
-
-def _proc_address(hex_address: str) -> str:
-    """An address as /proc/net/tcp{,6} prints it: 32-bit words in host byte order."""
-    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
-    packed = b"".join(struct.pack("=I", w) for w in words)
-    return str(ipaddress.ip_address(packed))
-
-
-def parse_listeners(table: str) -> list[Listener]:
-    """The listening sockets (state 0A) of one /proc/net/tcp or tcp6 table."""
-    out: list[Listener] = []
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 9 and fields[3] == "0A":
-            address, port = fields[1].rsplit(":", 1)
-            out.append(Listener(int(port, 16), _proc_address(address), int(fields[9])))
-    return out
-
-
-def jail_listeners(pid: int) -> list[Listener] | None:
-    """What listens in the network namespace of `pid`, except sockets `pid` holds itself
-    (the jail's proxy and stub); None once the process is gone."""
-    try:
-        tables = [Path(f"/proc/{pid}/net/{t}").read_text() for t in ("tcp", "tcp6")]
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    own: set[int] = set()
-    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            with contextlib.suppress(OSError):
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                if link.startswith("socket:["):
-                    own.add(int(link[8:-1]))
-    return [x for table in tables for x in parse_listeners(table) if x.inode not in own]
-
-
 class Incoming:
     def __init__(
         self,
@@ -201,20 +147,11 @@ class Incoming:
         self._tasks.spawn(self._connect(pending.conn, pending), name="stolen connection")
 
     def watch(self, jail_pid: int) -> None:
-        """Listeners come from the jail `jail_pid`'s network namespace from now on: the
-        jail's first report starts a scan every `SCAN_INTERVAL` seconds."""
+        """Follow the listeners of the jail `jail_pid`'s network namespace from now on
+        (a scan every `SCAN_INTERVAL` seconds)."""
         self._jail_pid = jail_pid
-
-    async def listen(self, port: int) -> None:
-        """The jail saw the app listen on `port`: rescan its listeners now (or, without a
-        jail to look into, subscribe `port`)."""
-        if self._jail_pid is None:
-            async with self._lock:
-                await self._subscribe(port)
-            return
         if self._scanner is None:
             self._scanner = self._tasks.spawn(self._scan_forever(), name="listener scan")
-        await self.rescan()
 
     async def _scan_forever(self) -> None:
         while True:
@@ -227,7 +164,7 @@ class Incoming:
         if self._jail_pid is None:
             return
         async with self._lock:
-            found = jail_listeners(self._jail_pid)
+            found = tcp_listeners(self._jail_pid, skip_own=True)
             if found is None:  # the jail has exited: the session ends with it
                 return
             wanted: set[int] = set()

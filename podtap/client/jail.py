@@ -64,32 +64,6 @@ def _mount_files(mounts: list[tuple[str, ...]], *, hide: list[str], scratch: Pat
             mount("-o", "remount,bind,ro", remote)
 
 
-def listening_ports() -> set[int]:
-    """TCP ports something in this network namespace listens on (state 0A)."""
-    ports: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]  # noqa: SIM115
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "0A":
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-async def _watch_listeners(bridge: str, own: set[int]) -> None:
-    """Tell the parent about every new listener of the app (polled, as /proc shows them)."""
-    known: set[int] = set()
-    while True:
-        for port in sorted(listening_ports() - known - own):
-            known.add(port)
-            _, writer, _ = await ask_bridge(bridge, {"op": "listen", "port": port})
-            writer.close()
-        await asyncio.sleep(0.25)
-
-
 async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """The parent delivers stolen traffic: connect to the app's port inside the jail."""
     request = json.loads(await reader.readline() or b"{}")
@@ -154,8 +128,6 @@ async def _serve(
     udp = transparent_socket()
     setup_udp(udp.getsockname()[1])
     tasks.spawn(UdpFlows(udp, bridge).run(), name="udp flows")
-    own = {server.sockets[0].getsockname()[1], 53}
-    tasks.spawn(_watch_listeners(bridge, own), name="listener discovery")
     # The app runs in a nested user namespace as the developer's own uid/gid: it has no
     # capability over the jail's rules and mounts, and files it creates are the user's.
     drop = ["unshare", f"--map-user={uid}", f"--map-group={gid}", "--"]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
+import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -11,3 +15,54 @@ def read_environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
     return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A listening TCP socket: its port, bound address and socket inode."""
+
+    port: int
+    address: str
+    inode: int
+
+    @property
+    def loopback(self) -> bool:
+        ip = ipaddress.ip_address(self.address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.is_loopback
+
+
+def _proc_address(hex_address: str) -> str:
+    """An address as /proc/net/tcp{,6} prints it: 32-bit words in host byte order."""
+    words = [int(hex_address[i : i + 8], 16) for i in range(0, len(hex_address), 8)]
+    packed = b"".join(struct.pack("=I", w) for w in words)
+    return str(ipaddress.ip_address(packed))
+
+
+def parse_listeners(table: str) -> list[Listener]:
+    """The listening sockets (state 0A) of one /proc/net/tcp or tcp6 table."""
+    out: list[Listener] = []
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A":
+            address, port = fields[1].rsplit(":", 1)
+            out.append(Listener(int(port, 16), _proc_address(address), int(fields[9])))
+    return out
+
+
+def tcp_listeners(pid: int, *, skip_own: bool = False) -> list[Listener] | None:
+    """What listens on TCP in the network namespace of `pid` (with `skip_own`: except the
+    sockets `pid` holds itself); None once the process is gone."""
+    try:
+        tables = [Path(f"/proc/{pid}/net/{t}").read_text() for t in ("tcp", "tcp6")]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    own: set[int] = set()
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        for fd in os.listdir(f"/proc/{pid}/fd") if skip_own else ():
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    own.add(int(link[8:-1]))
+    return [x for table in tables for x in parse_listeners(table) if x.inode not in own]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from ipaddress import ip_address
 from pathlib import Path
 
-from podtap.client.incoming import parse_listeners
+from podtap.net.procfs import parse_listeners
 from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
 from podtap.testing.wait import wait_until
 
