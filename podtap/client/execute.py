@@ -20,7 +20,8 @@ from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
-from podtap.client.files import Snapshot
+from podtap.client.files import Copies, Snapshot
+from podtap.client.fuse_view import Views, fuse_usable, view_roots
 from podtap.client.incoming import Incoming, PortSelection
 from podtap.client.jail_files import prepare_jail_network
 from podtap.client.operator_api import OperatorAddress, OperatorApi
@@ -213,8 +214,13 @@ async def run_exec(
                 channel, Path(tmp), namespace=namespace, rules=network
             )
             plan = (fs or FsRules()).plan(env_reply.mounts)
-            on_status(f"session {session.label}: copying the pod's files")
-            copies = await Snapshot(channel, Path(tmp) / "fs", fs).take(plan.remote)
+            views = None
+            if plan.remote and os.environ.get("PODTAP_FS_VIEW") != "snapshot" and fuse_usable():
+                roots = await view_roots(channel, plan.remote)
+                views, copies = Views(channel, fs or FsRules(), roots), Copies()
+            else:
+                on_status(f"session {session.label}: copying the pod's files")
+                copies = await Snapshot(channel, Path(tmp) / "fs", fs).take(plan.remote)
             for warning in (*plan.warnings, *copies.warnings):
                 on_log(Log(LogLevel.WARNING, warning))
             deliver = Path(tmp) / "deliver.sock"
@@ -251,6 +257,7 @@ async def run_exec(
                 str(deliver),
                 *[a for local, remote in copies.binds for a in ("--mount", f"{local}:{remote}")],
                 *[a for path in plan.hidden for a in ("--hide", path)],
+                *(views.argv if views is not None else []),
                 "--uid",
                 str(os.getuid()),
                 "--gid",
@@ -258,7 +265,10 @@ async def run_exec(
                 "--",
                 *argv,
                 env=env,
+                pass_fds=views.pass_fds if views is not None else (),
             )
+            if views is not None:
+                tasks.spawn(views.serve(), name="fuse views")
             if incoming is not None:
                 incoming.watch(proc.pid)  # the jail's listeners, in its namespace
             app = asyncio.ensure_future(proc.wait())

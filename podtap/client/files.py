@@ -74,6 +74,12 @@ async def read_pod_file(
     return bytes(data)
 
 
+async def stat_pod_file(channel: ClientChannel, path: str) -> FileStatResult:
+    reply = await channel.request(lambda rid: FileStat(rid, path))
+    assert isinstance(reply, FileStatResult)
+    return reply
+
+
 @dataclass
 class Copies:
     """What to mount in the jail, in order: (source here, target in the jail)."""
@@ -124,13 +130,8 @@ class Snapshot:
         copies.binds[:0] = self._local
         return copies
 
-    async def _stat(self, path: str) -> FileStatResult:
-        reply = await self.channel.request(lambda rid: FileStat(rid, path))
-        assert isinstance(reply, FileStatResult)
-        return reply
-
     async def _copy(self, remote: str, local: Path) -> bool:
-        info = (await self._stat(remote)).stat
+        info = (await stat_pod_file(self.channel, remote)).stat
         if info is None:
             return False
         if info.is_dir:

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from podtap.client.fs_hide import hide_paths
+from podtap.client.fuse_mount import mount_views
 from podtap.client.jail_dns import STUB, Stub, ask_bridge, mount_name_service
 from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
 from podtap.net.mounts import ensure_mountpoint, mount
@@ -49,15 +50,26 @@ def _setup_network(proxy_port: int, loopback_ports: list[int]) -> None:
     subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def _mount_files(mounts: list[tuple[str, ...]], *, hide: list[str], scratch: Path) -> None:
-    """The pod's files (copies) on their own paths, read-only, in this mount namespace;
-    `hide`: paths of this machine made absent (feature.fs not_found)."""
+def _mount_files(
+    mounts: list[tuple[str, ...]],
+    *,
+    hide: list[str],
+    views: list[tuple[bool, str]],
+    views_sock: int | None,
+    scratch: Path,
+) -> None:
+    """The pod's files (copies, or FUSE `views`) on their own paths, read-only, in this
+    mount namespace; `hide`: paths of this machine made absent (feature.fs not_found)."""
     scratch.mkdir(exist_ok=True)
     hide_paths(hide, scratch=scratch)  # overlays first: they would hide binds below them
     ours = [Path(remote).is_relative_to(scratch.parent) for _, remote in mounts]
     for (local, remote), in_copy in zip(mounts, ours, strict=True):
         if not in_copy:  # then every mount point: an overlay would hide binds
             ensure_mountpoint(Path(remote), is_dir=Path(local).is_dir(), scratch=scratch)
+    for is_dir, path in views:
+        ensure_mountpoint(Path(path), is_dir=is_dir, scratch=scratch)
+    if views_sock is not None:
+        mount_views(views, sock_fd=views_sock)
     for (local, remote), in_copy in zip(mounts, ours, strict=True):
         mount("--rbind", local, remote)  # binds into a copy come first (`local` rules)
         if not in_copy:
@@ -92,6 +104,8 @@ async def _serve(
     gid: int,
     mounts: list[tuple[str, ...]],
     hide: list[str],
+    views: list[tuple[bool, str]],
+    views_sock: int | None,
     name_service: dict[str, str],
     loopback_ports: list[int],
 ) -> int:
@@ -117,7 +131,7 @@ async def _serve(
     server = await asyncio.start_server(proxy, "127.0.0.1", 0, family=socket.AF_INET)
     _setup_network(server.sockets[0].getsockname()[1], loopback_ports)
     scratch = Path(deliver).parent / "scratch"
-    _mount_files(mounts, hide=hide, scratch=scratch)
+    _mount_files(mounts, hide=hide, views=views, views_sock=views_sock, scratch=scratch)
     # last: an overlay made for a file's mount point would hide them
     mount_name_service(name_service, scratch=scratch)
     loop = asyncio.get_running_loop()
@@ -167,6 +181,10 @@ def main() -> None:
     parser.add_argument(
         "--hide", action="append", default=[], help="a path made absent (fs not_found)"
     )
+    parser.add_argument(
+        "--fuse", action="append", default=[], help="d:PATH or f:PATH: a FUSE view there"
+    )
+    parser.add_argument("--fuse-sock", type=int, help="fd the FUSE descriptors go out on")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
@@ -182,6 +200,8 @@ def main() -> None:
                 gid=args.gid,
                 mounts=[tuple(m.split(":", 1)) for m in args.mount],
                 hide=args.hide,
+                views=[(v[0] == "d", v[2:]) for v in args.fuse],
+                views_sock=args.fuse_sock,
                 name_service={
                     target: source
                     for target, source in (
