@@ -7,6 +7,8 @@ veth), it measures with wrk:
   nginx   client -> nginx reverse proxy (:8081, keep-alive upstream) -> app
   agent   client -> :8080 with the agent holding a filtered steal that matches nothing,
           so every request is parsed, routed to the app, and its response relayed back
+  mixed   the same, but 1 request in 100 carries the filter's header and is answered by the
+          session (so connections keep going from the fast path to the router and back)
 and prints requests/s, p50/p99 latency and the ratios agent/nginx and agent/direct."""
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import HttpFilter, IncomingMode, Subscribe, SubscribeResult
+from podtap.net.tasks import TaskSet
 from podtap.testing.agentproc import AgentProcess, agent_link
+from podtap.testing.fakedev import serve_requests, text_reply
 from podtap.testing.netns import Pair, netns_pair, sh
 
 NGINX_CONF = """
@@ -54,7 +58,23 @@ http {{
 """
 
 
-def wrk(pair: Pair, port: int, *, seconds: int, connections: int) -> dict[str, float]:
+# wrk script: every 100th request of a connection carries the filter's header
+MIXED_LUA = """
+local n = 0
+request = function()
+  n = n + 1
+  if n % 100 == 0 then
+    return wrk.format(nil, nil, {["x-user"] = "bench-match"})
+  end
+  return wrk.format()
+end
+"""
+
+
+def wrk(
+    pair: Pair, port: int, *, seconds: int, connections: int, script: Path | None = None
+) -> dict[str, float]:
+    extra = ["-s", str(script)] if script is not None else []
     out = sh(
         *pair.exec_argv(
             pair.client,
@@ -63,6 +83,7 @@ def wrk(pair: Pair, port: int, *, seconds: int, connections: int) -> dict[str, f
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
+            *extra,
             f"http://{pair.pod_ip}:{port}/",
         )
     ).stdout
@@ -80,19 +101,30 @@ def wrk(pair: Pair, port: int, *, seconds: int, connections: int) -> dict[str, f
 
 
 async def with_agent(
-    pair: Pair, pid: int, run: Path, seconds: int, connections: int
+    pair: Pair, pid: int, run: Path, seconds: int, connections: int, *, mixed: bool = False
 ) -> dict[str, float]:
+    """wrk through the agent holding a filtered steal; with ``mixed`` 1% of the requests
+    match it and a session answers them."""
     agent = AgentProcess(pid=pid, socket_path=run / "agent.sock")
+    tasks = TaskSet()
     try:
         async with agent_link(agent) as link:
             peer = link.session()
-            nobody = HttpFilter(header=r"^x-user: nobody-matches-this$")
-            await peer.send(Subscribe(RequestId(1), Port(8080), IncomingMode.STEAL, nobody))
+            flt = HttpFilter(header=r"^x-user: bench-match$")
+            await peer.send(Subscribe(RequestId(1), Port(8080), IncomingMode.STEAL, flt))
             result = await peer.expect(SubscribeResult)
             assert result.ok, result.error
-            return await asyncio.to_thread(
-                wrk, pair, 8080, seconds=seconds, connections=connections
-            )
+            script = None
+            if mixed:
+                tasks.spawn(serve_requests(peer, text_reply("from the session\n")), name="dev")
+                script = run / "mixed.lua"
+                script.write_text(MIXED_LUA)
+            try:
+                return await asyncio.to_thread(
+                    wrk, pair, 8080, seconds=seconds, connections=connections, script=script
+                )
+            finally:
+                await tasks.close()
     finally:
         agent.kill()
 
@@ -132,6 +164,7 @@ def main() -> None:
                 "direct": wrk(pair, 8080, **common),
                 "nginx": wrk(pair, 8081, **common),
                 "agent": asyncio.run(with_agent(pair, nginx.pid, run, **common)),
+                "mixed": asyncio.run(with_agent(pair, nginx.pid, run, **common, mixed=True)),
             }
         finally:
             nginx.terminate()
@@ -139,10 +172,11 @@ def main() -> None:
     print(f"{'path':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in results.items():
         print(f"{name:8} {r['rps']:10.0f} {r['p50']:8.2f} {r['p99']:8.2f}")
-    a, n, d = results["agent"], results["nginx"], results["direct"]
+    a, n, d, m = results["agent"], results["nginx"], results["direct"], results["mixed"]
     print(
         f"agent/nginx req/s: {a['rps'] / n['rps']:.2f}   agent/direct req/s: "
-        f"{a['rps'] / d['rps']:.2f}   agent p50 - direct p50: {a['p50'] - d['p50']:.2f} ms"
+        f"{a['rps'] / d['rps']:.2f}   agent p50 - direct p50: {a['p50'] - d['p50']:.2f} ms   "
+        f"mixed (1% to a session)/nginx: {m['rps'] / n['rps']:.2f}"
     )
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, cast
 
 from podtap.agent.fast_relay import FastRelay, Outcome
-from podtap.agent.session import SessionHandler
-from podtap.core.ids import Port, RequestId, SessionId, StreamId
+from podtap.agent.http_stream_side import StreamSide
+from podtap.core.ids import Port, RequestId, SessionId
 from podtap.core.protocol import (
     BodyChunk,
     BodyEnd,
@@ -23,7 +23,6 @@ from podtap.core.protocol import (
     HttpResponseHead,
     IncomingMode,
     NewConnection,
-    Payload,
     StreamClose,
 )
 from podtap.core.routing import (
@@ -60,50 +59,6 @@ SESSION_REPLIES = (HttpResponseHead, BodyChunk, BodyEnd)
 READ_SIZE = 64 * 1024
 
 
-class _SessionSide:
-    """This connection as one session's stream sees it (registered in session.streams)."""
-
-    def __init__(self, conn: FilteredConnection, session: SessionHandler, stream: StreamId):
-        self.conn, self.session, self.stream = conn, session, stream
-        self.credit = 0
-        # an exchange was abandoned while others of this session (HTTP/2 streams) were
-        # still live on the stream: close the stream once they are done
-        self.aborted: RequestId | None = None
-
-    async def from_session(self, message: Payload) -> None:
-        sid, router = self.session.session, self.conn.router
-        if isinstance(message, HttpResponseHead):
-            await self.conn.perform(
-                router.session_response_head(
-                    sid, message.request, message.status, message.headers, message.reason
-                )
-            )
-        elif isinstance(message, BodyChunk):
-            self.session.receiver.on_data(self.stream, len(message.data))
-            self.credit += len(message.data)
-            await self.conn.perform(
-                router.session_response_body(sid, message.request, message.data)
-            )
-        elif isinstance(message, BodyEnd):
-            await self.conn.perform(
-                router.session_response_end(sid, message.request, message.trailers)
-            )
-
-    async def on_data(self, data: bytes) -> None:
-        """Raw bytes after an upgrade the session accepted (empty: half-close)."""
-        self.credit += len(data)
-        sid = self.session.session
-        router = self.conn.router
-        if isinstance(router, Http1Router):  # HTTP/2 has no upgrades here
-            await self.conn.perform(
-                router.session_raw(sid, data) if data else router.session_raw_end(sid)
-            )
-
-    async def on_close(self, error: str | None) -> None:
-        self.conn.forget(self.session.session)
-        await self.conn.perform(self.conn.router.session_gone(self.session.session))
-
-
 class FilteredConnection:
     def __init__(
         self,
@@ -129,7 +84,7 @@ class FilteredConnection:
         self._fast: FastRelay | None = None  # while the fast path has the connection
         self._app_pending: list[bytes] | None = None  # writes waiting for OpenApp
         self._app_loop: asyncio.Task[None] | None = None
-        self.sides: dict[SessionId, _SessionSide] = {}
+        self.sides: dict[SessionId, StreamSide] = {}
         self._changed = asyncio.Event()
         self._tasks = TaskSet()
         self.done = asyncio.Event()
@@ -166,19 +121,36 @@ class FilteredConnection:
         return first
 
     async def _client_loop(self) -> None:
+        """Plain unmatched requests take the fast path; the router takes over where one
+        needs it, and gives the connection back when it is at rest again."""
         try:
-            first = await self._sniff()
+            data = await self._sniff()
         except (ConnectionError, OSError):
-            first = b""
-        if first and isinstance(self.router, Http1Router) and len(first) < READ_SIZE:
-            # (a full read may have left bytes in the reader: the router reads them)
-            backlog = await self._fast_path(first)
-            if backlog is None:
+            data = b""
+        while not self.done.is_set():
+            if data and self._may_go_fast(data):
+                backlog = await self._fast_path(data)
+                if backlog is None:
+                    return
+                self.router = Http1Router(route=self._route, client_addr=self.peer[0])
+                data = backlog
+            more = await self._route_requests(data)
+            if more is None:
                 return
-            first = backlog
-        if first:
-            await self.perform(self.router.client_data(first))
+            data = more
+
+    def _may_go_fast(self, data: bytes) -> bool:
+        """The router is HTTP/1 with nothing in flight, and ``data`` emptied the client's
+        reader (a full read may have left bytes in it, which the fast path would not see)."""
         router = self.router
+        return isinstance(router, Http1Router) and router.at_rest() and len(data) < READ_SIZE
+
+    async def _route_requests(self, first: bytes) -> bytes | None:
+        """Feed the router until the connection ends (``None``) or, after it routed some
+        requests, it is at rest when new bytes come: those are returned for the fast path."""
+        router = self.router
+        if first:
+            await self.perform(router.client_data(first))
         while not self.done.is_set():
             await self._until(lambda: not router.wants_client_pause())
             for side in list(self.sides.values()):  # their windows wake us, not perform()
@@ -187,12 +159,21 @@ class FilteredConnection:
                 data = await self._client_r.read(READ_SIZE)
             except (ConnectionError, OSError):
                 await self.perform(router.client_abort())
-                return
+                return None
+            if (
+                data
+                and isinstance(router, Http1Router)
+                and router.requests_started
+                and self._may_go_fast(data)
+            ):
+                self._close_app()
+                return data
             await self.perform(router.client_data(data) if data else router.client_eof())
             if not data:
-                return
+                return None
             with contextlib.suppress(ConnectionError, OSError):
                 await self._client_w.drain()
+        return None
 
     async def _fast_path(self, first: bytes) -> bytes | None:
         """Relay plain unmatched requests to the app (``Http1FastPath``) until one needs the
@@ -274,7 +255,7 @@ class FilteredConnection:
                     credit, side.credit = side.credit, 0
                     await side.session.consumed(side.stream, credit)
 
-    async def _side(self, route: object) -> _SessionSide | None:
+    async def _side(self, route: object) -> StreamSide | None:
         sid = route if isinstance(route, int) else None
         session = self.incoming.session(SessionId(sid)) if sid is not None else None
         if session is None or session.closed:
@@ -282,7 +263,7 @@ class FilteredConnection:
         side = self.sides.get(session.session)
         if side is None:
             stream = session.stream_ids.next()
-            side = _SessionSide(self, session, stream)
+            side = StreamSide(self, session, stream)
             session.open_stream(stream, side)
             self.sides[session.session] = side
             await session.send(
@@ -396,7 +377,7 @@ class FilteredConnection:
         else:  # SessionAbort: this stream is done; later requests get a new one
             await self._close_side(side, action.request_id)
 
-    async def _close_side(self, side: _SessionSide, request_id: RequestId) -> None:
+    async def _close_side(self, side: StreamSide, request_id: RequestId) -> None:
         s, stream = side.session, side.stream
         if self.sides.get(s.session) is not side:
             return  # already closed (perform() runs from several tasks)

@@ -335,12 +335,21 @@ def test_pipelined_plain_requests_then_a_matched_one_on_one_connection(
                     first = _read_responses(s, 1)
                     burst = get("/whoami?2") + upload + get("/whoami?3", "x-user: alice")
                     s.sendall(burst + get("/whoami?4", "X-Forwarded-For: 192.0.2.1"))
-                    return first + _read_responses(s, 4)
+                    answers = first + _read_responses(s, 4)
+                    for i in range(10):  # the connection goes back and forth between paths
+                        s.sendall(get(f"/whoami?r{i}", *(["x-user: alice"] if i % 2 else [])))
+                        answers += _read_responses(s, 1)
+                    return answers
 
             answers = await asyncio.to_thread(talk)
-            assert [status for status, _ in answers] == [200] * 5
+            assert [status for status, _ in answers] == [200] * 15
             assert answers[3][1] == b"for alice"
-            bodies = [json.loads(body) for i, (_, body) in enumerate(answers) if i != 3]
+            for i, (_, body) in enumerate(answers[5:]):
+                if i % 2:
+                    assert body == b"for alice"
+                else:
+                    assert json.loads(body)["path"] == f"/whoami?r{i}"
+            bodies = [json.loads(body) for i, (_, body) in enumerate(answers[:5]) if i != 3]
             one, two, up, four = bodies
             assert [one["path"], two["path"], four["path"]] == [
                 "/whoami?1",

@@ -146,3 +146,24 @@ def test_route_sees_the_request_as_the_client_sent_it() -> None:
     assert seen == [
         RequestHead("DELETE", "/x?y=1", ((b"Host", b"shop"), (b"X-Trace", b"a b")), "1.1")
     ]
+
+
+def test_the_router_is_at_rest_only_between_exchanges() -> None:
+    """After the router handled a matched request (the fast path handed it over), the
+    connection may go back to the fast path once nothing is in flight."""
+    from podtap.core.ids import RequestId
+    from podtap.core.routing import Http1Router
+
+    table = RouteTable()
+    table.add("alice", HttpFilter(header=r"^x-user: alice$"))
+    router = Http1Router(route=table, client_addr="10.1.2.3")
+    assert router.at_rest() and router.requests_started == 0
+    router.client_data(get("/", b"x-user: alice\r\n"))
+    assert not router.at_rest() and router.requests_started == 1
+    router.session_response_head("alice", RequestId(1), 200, ((b"content-length", b"2"),))
+    assert not router.at_rest()
+    router.session_response_body("alice", RequestId(1), b"ok")
+    router.session_response_end("alice", RequestId(1))
+    assert router.at_rest()
+    router.client_data(b"GET / HTTP/1.1\r\n")  # a head on its way
+    assert not router.at_rest()

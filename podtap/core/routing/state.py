@@ -105,6 +105,28 @@ class RouterState:
         queued = sum(ex.queued for ex in self._order if ex.route == route)
         return queued > self._max_buffer
 
+    @property
+    def requests_started(self) -> int:
+        """How many requests this router has begun to route."""
+        return self._next_id - 1
+
+    def at_rest(self) -> bool:
+        """Between requests with nothing owed, read, held or pending on either side: the
+        shell may hand the connection's next bytes to another handler (the fast path) and
+        drop this router (after closing the app connection)."""
+        return (
+            self._mode is Mode.HTTP
+            and not self._order
+            and self._current is None
+            and self._reader is None
+            and not self._backlog
+            and not self._live
+            and self._up.exchange is None
+            and self._waiter is None
+            and self._blocker is None
+            and not (self._client_eof or self._no_more_requests or self._draining)
+        )
+
     def session_routes(self) -> set[Hashable]:
         """Sessions that still owe or receive something on this connection."""
         routes = {ex.route for ex in self._live.values()}
