@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from podtap.agent.server import AgentSettings, run
 from podtap.cli.output import fail
 
 
@@ -25,6 +24,8 @@ def agent(
     idle_exit: float = typer.Option(10.0, help="Exit after this many seconds without an operator."),
 ) -> None:
     """Run the agent inside a pod's network namespace (internal: the operator starts it)."""
+    from podtap.agent.server import AgentSettings, run  # the agent's imports, for it alone
+
     token = token_file.read_text().strip() if token_file else os.environ.get("PODTAP_AGENT_TOKEN")
     if not token:
         fail("the agent needs a token: --token-file FILE or PODTAP_AGENT_TOKEN")

@@ -11,7 +11,6 @@ import typer
 from rich.markup import escape
 
 from podtap.cli.output import console, err_console, fail
-from podtap.core.config import ConfigError, resolve_config
 
 
 class VerifyFormat(StrEnum):
@@ -30,6 +29,8 @@ def verify_config(
     The PODTAP_* / MIRRORD_* environment variables are applied as `podtap exec` would.
     Exits 1 listing every error (with its key path) when the file is invalid.
     """
+    from podtap.core.config import ConfigError, resolve_config
+
     try:
         config, warnings = resolve_config(cwd=Path.cwd(), file=file, env=os.environ)
     except ConfigError as e:

@@ -6,18 +6,14 @@ import asyncio
 import json
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from podtap.cli.output import Format, age, columns, console, fail
-from podtap.client.operator_api import (
-    OperatorAddress,
-    OperatorApi,
-    OperatorRefused,
-    OperatorUnavailable,
-)
-from podtap.core.lifecycle import Limits
+
+if TYPE_CHECKING:
+    from podtap.client.operator_api import OperatorAddress
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -38,6 +34,8 @@ NameOpt = typer.Option(None, "--name", help="Local cluster whose operator to use
 
 
 def address(operator: str | None, name: str | None) -> OperatorAddress:
+    from podtap.client.operator_api import OperatorAddress
+
     given = operator or os.environ.get("PODTAP_OPERATOR")
     if given:
         return OperatorAddress(given)
@@ -51,6 +49,8 @@ def address(operator: str | None, name: str | None) -> OperatorAddress:
 
 
 def call(operator: str | None, name: str | None, method: str, path: str) -> Any:
+    from podtap.client.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
+
     try:
         return asyncio.run(OperatorApi(address(operator, name)).call(method, path))
     except OperatorUnavailable as exc:
@@ -76,6 +76,7 @@ def serve(
     """Run the operator (what the local cluster and the Helm chart start)."""
     from podtap.backends.local.backend import LocalBackend
     from podtap.backends.local.paths import ClusterPaths, cluster_name
+    from podtap.core.lifecycle import Limits
     from podtap.operator.server import run
     from podtap.operator.service import OperatorSettings
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import typer
 
 from podtap.cli.operator import NameOpt, OperatorOpt, address, call
 from podtap.cli.output import Format, columns, err_console, fail
-from podtap.client.channel import ClientChannel
-from podtap.client.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
-from podtap.client.portforward import Forward, serve_forward
-from podtap.core.protocol import Log
-from podtap.net.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from podtap.core.protocol import Log
 
 
 def ls(
@@ -49,6 +48,11 @@ def port_forward(
     name: str | None = NameOpt,
 ) -> None:
     """Reach cluster addresses from this machine, through the target pod."""
+    from podtap.client.channel import ClientChannel
+    from podtap.client.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
+    from podtap.client.portforward import Forward, serve_forward
+    from podtap.net.tasks import TaskSet
+
     try:
         parsed = [Forward.parse(f) for f in forwards]
     except ValueError as exc:
