@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from podtap.agent.fast_relay import FastRelay, Outcome
 from podtap.agent.http_stream_side import StreamSide
+from podtap.agent.mirror import TappedReader
 from podtap.core.ids import Port, RequestId, SessionId
 from podtap.core.protocol import (
     BodyChunk,
@@ -47,7 +48,6 @@ from podtap.core.routing import (
     ShutdownClient,
     is_h2_preface,
 )
-from podtap.net.relay import ByteReader
 from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class FilteredConnection:
         self,
         incoming: IncomingTraffic,
         plan: PortPlan,
-        reader: ByteReader,
+        reader: TappedReader,
         writer: asyncio.StreamWriter,
         *,
         peer: tuple[str, int],
@@ -77,9 +77,10 @@ class FilteredConnection:
             self.table.add(sub.session, sub.compiled)
         self._stats = incoming.stats
         self.router: Http1Router | Http2Router = Http1Router(route=self._route, client_addr=peer[0])
-        self._first = b""
         self.peer, self.local = peer, local
         self._client_r, self._client_w = reader, writer
+        # mirrors copy what is read: only an untapped reader may be bypassed (fast path)
+        self._untapped = reader.untapped
         self._app_w: asyncio.StreamWriter | None = None
         self._fast: FastRelay | None = None  # while the fast path has the connection
         self._app_pending: list[bytes] | None = None  # writes waiting for OpenApp
@@ -140,10 +141,16 @@ class FilteredConnection:
             data = more
 
     def _may_go_fast(self, data: bytes) -> bool:
-        """The router is HTTP/1 with nothing in flight, and ``data`` emptied the client's
-        reader (a full read may have left bytes in it, which the fast path would not see)."""
+        """No mirror copies this connection's bytes, the router is HTTP/1 with nothing in
+        flight, and ``data`` emptied the client's reader (a full read may have left bytes in
+        it, which the fast path would not see)."""
         router = self.router
-        return isinstance(router, Http1Router) and router.at_rest() and len(data) < READ_SIZE
+        return (
+            self._untapped is not None
+            and isinstance(router, Http1Router)
+            and router.at_rest()
+            and len(data) < READ_SIZE
+        )
 
     async def _route_requests(self, first: bytes) -> bytes | None:
         """Feed the router until the connection ends (``None``) or, after it routed some
@@ -181,9 +188,8 @@ class FilteredConnection:
         client's StreamReader), ``None`` when the connection ended here."""
         from podtap.agent.incoming import app_socket
 
-        stream = getattr(self._client_r, "untapped", None)
-        if not isinstance(stream, asyncio.StreamReader):
-            return first  # mirrors copy what is read: their reader must see every byte
+        stream = self._untapped
+        assert stream is not None  # _may_go_fast() checked it
         client = cast(asyncio.Transport, self._client_w.transport)  # a TCP transport
         client.pause_reading()  # until the relay reads it: no byte may stay in `stream`
         try:
@@ -411,7 +417,7 @@ class FilteredConnection:
 async def serve_filtered(
     incoming: IncomingTraffic,
     plan: PortPlan,
-    reader: ByteReader,
+    reader: TappedReader,
     writer: asyncio.StreamWriter,
     *,
     peer: tuple[str, int],

@@ -141,16 +141,12 @@ class Http1FastPath:
                 self.handoff = len(rest) > self._max_head or sniff_request_line(rest) is False
                 break
             match = _HEAD.fullmatch(buf, pos, end + 4)
-            length = self._plain_length(match) if match is not None else None
-            if length is None:
+            plain = self._forwardable(match) if match is not None else None
+            if plain is None:
                 self.handoff = True
                 break
-            assert match is not None
-            if length < 0:  # the client's own X-Forwarded-For: extend it
-                out.append(self._rewritten(match))
-                length = -length - 1
-            else:
-                out.append(buf[pos : end + 2] + self._xff_line)
+            head, length = plain
+            out.append(head)
             pos = end + 4
             if length:
                 chunk = buf[pos : pos + length]
@@ -160,9 +156,9 @@ class Http1FastPath:
         self._buf = buf[pos:]
         return b"".join(out)
 
-    def _plain_length(self, match: re.Match[bytes]) -> int | None:
-        """The body length of a plain request no filter matches (``-1 - length`` when it
-        carries ``X-Forwarded-For``), or ``None``: the router must take it."""
+    def _forwardable(self, match: re.Match[bytes]) -> tuple[bytes, int] | None:
+        """For a plain request no filter matches: its head as the app gets it (with
+        ``X-Forwarded-For``) and its body length; ``None``: the router must take it."""
         method, target, block = match.groups()
         if method in _UNCOUNTABLE:
             return None
@@ -196,12 +192,10 @@ class Http1FastPath:
         self.sent += 1
         self._passed += 1
         length = max(length, 0)
-        return -1 - length if xff else length
-
-    def _rewritten(self, match: re.Match[bytes]) -> bytes:
-        method, target, block = match.groups()
-        headers = with_forwarded_for(_FIELD.findall(block), self._xff)
-        return encode_request_head(method, target, b"1.1", headers)
+        if xff:  # the client's own X-Forwarded-For: extend it
+            headers = with_forwarded_for(fields, self._xff)
+            return encode_request_head(method, target, b"1.1", headers), length
+        return match.group(0)[:-2] + self._xff_line, length
 
     def app_data(self, data: bytes) -> None:
         """Bytes the app sent (the shell relays them to the client unchanged)."""
