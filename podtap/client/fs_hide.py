@@ -10,11 +10,7 @@ import os
 import stat
 from pathlib import Path
 
-from podtap.net.mounts import mount
-
-
-def _option(path: Path) -> str:
-    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+from podtap.net.mounts import mount, overlay_path
 
 
 def hide_paths(paths: list[str], *, scratch: Path) -> None:
@@ -34,6 +30,6 @@ def hide_paths(paths: list[str], *, scratch: Path) -> None:
             "overlay",
             "overlay",
             "-o",
-            f"ro,lowerdir={_option(layer)}:{_option(parent)}",
+            f"ro,lowerdir={overlay_path(layer)}:{overlay_path(parent)}",
             str(parent),
         )

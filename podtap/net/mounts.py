@@ -10,6 +10,11 @@ def mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True, text=True)
 
 
+def overlay_path(path: Path) -> str:
+    """`path` escaped for an overlay option (`lowerdir=...`): `\\`, `:` and `,`."""
+    return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
 def ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
     """Create `target` in this mount namespace only: if it does not exist, lay a private
     overlay on its nearest existing parent directory so the host's tree is not touched."""
@@ -29,7 +34,8 @@ def ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
         "overlay",
         "overlay",
         "-o",
-        f"lowerdir={parent},upperdir={upper},workdir={work}",
+        f"lowerdir={overlay_path(parent)},upperdir={overlay_path(upper)},"
+        f"workdir={overlay_path(work)}",
         str(parent),
     )
     if is_dir:
