@@ -86,6 +86,10 @@ class FastRelay:
     async def run(self, *, first: bytes, app: socket.socket) -> Outcome:
         """Relay, starting with ``first`` (already read from the client) and the connected
         socket ``app``; returns when the connection ended or the router must take over."""
+        # ``first`` goes through the fast path before anything the client sends while the
+        # app's transport is being made: parsed after those bytes, it would put a body
+        # where a head belongs (request smuggling, issue 9).
+        self.from_client(first)
         loop = asyncio.get_running_loop()
         try:
             transport, _ = await loop.create_connection(lambda: _Side(self, client=False), sock=app)
@@ -100,7 +104,6 @@ class FastRelay:
             for data in self._pending:
                 transport.write(data)
             self._pending.clear()
-            self.from_client(first)
             if self._client_eof:
                 self.eof(client=True)
         try:

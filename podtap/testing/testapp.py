@@ -39,7 +39,9 @@ def make_app(name: str) -> web.Application:
         async for chunk in request.content.iter_any():
             digest.update(chunk)
             size += len(chunk)
-        return web.json_response({"app": name, "size": size, "sha256": digest.hexdigest()})
+        return web.json_response(
+            {"app": name, "path": request.path_qs, "size": size, "sha256": digest.hexdigest()}
+        )
 
     async def download(request: web.Request) -> web.StreamResponse:
         size = int(request.query.get("size", "0"))
