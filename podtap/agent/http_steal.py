@@ -321,11 +321,10 @@ class FilteredConnection:
         elif isinstance(action, CloseApp):
             self._close_app()
         elif isinstance(action, ShutdownApp):
-            if self._app_w is not None and self._app_w.can_write_eof():
-                self._app_w.write_eof()
+            if self._app_w is not None:
+                half_close(self._app_w)
         elif isinstance(action, ShutdownClient):
-            if self._client_w.can_write_eof():
-                self._client_w.write_eof()
+            half_close(self._client_w)
         elif isinstance(action, CloseClient):
             self.done.set()
         elif isinstance(
@@ -412,6 +411,16 @@ class FilteredConnection:
         self.sides.clear()
         self._tasks.cancel_all()
         await self._tasks.close()
+
+
+def half_close(writer: asyncio.StreamWriter) -> None:
+    """Send FIN if the transport can still write. A peer that already reset its side
+    closed our transport, and uvloop raises on ``write_eof`` then; that must not end the
+    task that serves the other side of the connection."""
+    if writer.transport.is_closing() or not writer.can_write_eof():
+        return
+    with contextlib.suppress(OSError, RuntimeError):
+        writer.write_eof()
 
 
 async def serve_filtered(
