@@ -17,13 +17,17 @@ from aiohttp import web
 from podtap import __version__
 from podtap.agent.incoming import IncomingTraffic
 from podtap.agent.session import SessionHandler
-from podtap.core.ids import SessionId
+from podtap.core.ids import SessionId, format_session_id
 from podtap.core.protocol import (
     AcceptorHandshake,
+    Close,
+    CloseReason,
     Envelope,
     HandshakeError,
+    MalformedPayload,
     Ping,
     Pong,
+    ProtocolError,
 )
 from podtap.net.wire import ConnectionClosed, WireConnection
 
@@ -58,7 +62,7 @@ class Agent:
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024, heartbeat=None)
         await ws.prepare(request)
         self.sockets.add(ws)
-        wire = WireConnection(ws, label="operator")
+        wire = WireConnection(ws, label="operator", session_faults=True)
         self.links += 1
         self._idle.clear()
         self._busy.set()
@@ -81,19 +85,72 @@ class Agent:
         return ws
 
     async def _serve(self, wire: WireConnection, mine: set[SessionId]) -> None:
+        faulted: set[SessionId] = set()
         while True:
-            message = await wire.receive()
+            try:
+                message = await wire.receive()
+            except MalformedPayload as exc:
+                sid = SessionId(exc.session)
+                await self._fault(wire, sid, exc.close_frame(), mine=mine, faulted=faulted)
+                continue
             if isinstance(message, Ping):
                 await wire.send(Pong(message.nonce, dict(self.incoming.stats)))
             elif isinstance(message, Envelope):
-                handler = self.sessions.get(message.session)
-                if handler is None:
-                    handler = self._new_session(wire, message.session)
-                    mine.add(message.session)
-                await handler.handle(message.message)
-                if handler.closed:
-                    self.sessions.pop(message.session, None)
-                    mine.discard(message.session)
+                if message.session in faulted:
+                    if isinstance(message.message, Close):  # the operator let go of it
+                        faulted.discard(message.session)
+                    continue  # in flight when it ended: must not start it again
+                await self._deliver(wire, message, mine=mine, faulted=faulted)
+
+    async def _deliver(
+        self,
+        wire: WireConnection,
+        message: Envelope,
+        *,
+        mine: set[SessionId],
+        faulted: set[SessionId],
+    ) -> None:
+        """One session's frame to its handler. Whatever that frame breaks ends that session
+        only: the link is shared by every session on the pod."""
+        sid = message.session
+        handler = self.sessions.get(sid)
+        if handler is None:
+            handler = self._new_session(wire, sid)
+            mine.add(sid)
+        try:
+            await handler.handle(message.message)
+        except ConnectionError:
+            raise  # the link itself is gone
+        except ProtocolError as exc:
+            await self._fault(wire, sid, exc.close_frame(), mine=mine, faulted=faulted)
+            return
+        except Exception as exc:
+            log.exception("session %s: serving %s failed", handler.label, type(message.message))
+            close = Close(CloseReason.AGENT_FAILED, f"the agent failed serving this session: {exc}")
+            await self._fault(wire, sid, close, mine=mine, faulted=faulted)
+            return
+        if handler.closed:
+            self.sessions.pop(sid, None)
+            mine.discard(sid)
+
+    async def _fault(
+        self,
+        wire: WireConnection,
+        sid: SessionId,
+        close: Close,
+        *,
+        mine: set[SessionId],
+        faulted: set[SessionId],
+    ) -> None:
+        """End one session for a frame it should not have sent, telling it why; its frames
+        still in flight are ignored until the operator's Close for it."""
+        log.warning("session %s ended: %s", format_session_id(sid), close.message)
+        faulted.add(sid)
+        mine.discard(sid)
+        await wire.send(Envelope(sid, close))
+        handler = self.sessions.pop(sid, None)
+        if handler is not None:
+            await handler.close()
 
     def _new_session(self, wire: WireConnection, sid: SessionId) -> SessionHandler:
         async def send(payload: object) -> None:

@@ -34,6 +34,7 @@ from podtap.core.protocol import (
     FileReadDir,
     FileStat,
     GetAddrInfoRequest,
+    GetAddrInfoResponse,
     HttpFilter,
     InvalidHttpFilter,
     Payload,
@@ -44,6 +45,8 @@ from podtap.core.protocol import (
     UdpDatagram,
     Unsubscribe,
     WindowUpdate,
+    refusal,
+    refuse_if_invalid,
 )
 from podtap.net.procfs import read_environ
 from podtap.net.streams import FlowChannel
@@ -80,21 +83,30 @@ class SessionHandler(FlowChannel):
         self._tasks = TaskSet()
         self._files: ContainerFiles | None = None
         self._resolver = PodResolver(f"/proc/{target_pid}/root")
+        self._connecting: set[StreamId] = set()
 
     # -- receiving -------------------------------------------------------------------
     async def handle(self, message: Payload) -> None:
-        if isinstance(message, Data | WindowUpdate | StreamClose):
+        """Serve one frame of this session. A request whose fields cannot be served is
+        answered with its refusal; a frame that breaks the protocol raises ProtocolError
+        (the server then ends this session, and only this one)."""
+        refused = refuse_if_invalid(message)
+        if refused is not None:
+            await self.send(refused)
+        elif isinstance(message, Data | WindowUpdate | StreamClose):
             await self.on_stream_message(message)
         elif isinstance(message, UdpDatagram):
             endpoint = self.streams.get(message.stream)
-            if isinstance(endpoint, UdpFlow):
+            if isinstance(endpoint, UdpFlow) and self.receiver.on_data(
+                message.stream, len(message.data)
+            ):
                 endpoint.send_datagram(message)
         elif isinstance(message, Subscribe):
             await self.send(await self._subscribe(message))
         elif isinstance(message, Unsubscribe):
             await self._incoming.unsubscribe(self, message.port)
         elif isinstance(message, Connect):
-            self._tasks.spawn(self._connect(message), name=f"{self.label} connect")
+            await self._start_connect(message)
         elif isinstance(message, GetAddrInfoRequest):
             self._tasks.spawn(self._lookup(message), name=f"{self.label} dns")
         elif isinstance(message, EnvRequest):
@@ -137,16 +149,41 @@ class SessionHandler(FlowChannel):
         return SubscribeResult(req.request, True)
 
     async def _lookup(self, req: GetAddrInfoRequest) -> None:
-        await self.send(await self._resolver.getaddrinfo(req))
+        try:
+            answer = await self._resolver.getaddrinfo(req)
+        except Exception as exc:  # every lookup is answered, whatever the name did
+            log.warning("session %s: lookup of %r failed: %r", self.label, req.host, exc)
+            answer = GetAddrInfoResponse(req.request, (), f"{req.host}: {exc}")
+        await self.send(answer)
 
     async def _file(self, req: FileOpen | FileRead | FileStat | FileReadDir | FileClose) -> None:
         if self._files is None:
             self._files = ContainerFiles(f"/proc/{self._pid}/root")
-        reply = self._files.handle(req)
+        reply: Payload | None
+        try:
+            reply = self._files.handle(req)
+        except (ValueError, OverflowError) as exc:  # values the kernel cannot take
+            reply = refusal(req, str(exc))
         if reply is not None:
             await self.send(reply)
 
+    async def _start_connect(self, req: Connect) -> None:
+        """Connects run as tasks (they wait for the network); a stream id in use is refused
+        here, before a second connection could take it over."""
+        if req.stream in self.streams or req.stream in self._connecting:
+            error = f"stream {req.stream} is already open"
+            await self.send(ConnectResult(req.stream, False, error=error))
+            return
+        self._connecting.add(req.stream)
+        self._tasks.spawn(self._connect(req), name=f"{self.label} connect")
+
     async def _connect(self, req: Connect) -> None:
+        try:
+            await self._open_connection(req)
+        finally:
+            self._connecting.discard(req.stream)
+
+    async def _open_connection(self, req: Connect) -> None:
         from podtap.net.streams import TcpStream
 
         loop = asyncio.get_running_loop()
@@ -167,7 +204,7 @@ class SessionHandler(FlowChannel):
             except BaseException:
                 sock.close()
                 raise
-        except (OSError, IndexError, TimeoutError) as exc:
+        except Exception as exc:  # every Connect is answered, whatever went wrong
             await self.send(ConnectResult(req.stream, False, error=str(exc) or type(exc).__name__))
             return
         local = sock.getsockname()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterable
+from typing import NoReturn
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +18,7 @@ from podtap.core.protocol import (
     HandshakeError,
     InitiatorHandshake,
     MalformedFrame,
+    MalformedPayload,
     Message,
     Negotiated,
     ProtocolError,
@@ -37,10 +39,28 @@ class ConnectionClosed(ConnectionError):
         super().__init__(f"{close.reason}: {close.message}" if close else "connection closed")
 
 
+class ProtocolViolation(ConnectionClosed):
+    """We closed the connection because the peer broke the protocol (`error`); the peer
+    was sent `close` first."""
+
+    def __init__(self, error: ProtocolError) -> None:
+        super().__init__(error.close_frame())
+        self.error = error
+
+
 class WireConnection:
-    def __init__(self, ws: AnyWebSocket, *, label: str = "peer") -> None:
+    """One peer's frames over a WebSocket.
+
+    With `session_faults`, a frame malformed only inside its envelope is raised as
+    `MalformedPayload` and the connection stays open: the envelope names the session at
+    fault, and the caller (the agent, serving many sessions on one link) ends that one."""
+
+    def __init__(
+        self, ws: AnyWebSocket, *, label: str = "peer", session_faults: bool = False
+    ) -> None:
         self.ws = ws
         self.label = label
+        self.session_faults = session_faults
         self.negotiated: Negotiated | None = None
 
     @property
@@ -74,6 +94,11 @@ class WireConnection:
             except UnknownMessageType as exc:
                 await self.send(exc.error_frame())
                 continue
+            except MalformedPayload as exc:
+                if not self.session_faults:
+                    await self._fail(exc)
+                log.warning("%s sent a bad frame for one session: %s", self.label, exc)
+                raise
             except ProtocolError as exc:
                 await self._fail(exc)
             if isinstance(message, Close):
@@ -81,10 +106,10 @@ class WireConnection:
                 raise ConnectionClosed(message)
             return message
 
-    async def _fail(self, exc: ProtocolError) -> None:
+    async def _fail(self, exc: ProtocolError) -> NoReturn:
         log.warning("%s sent a bad frame: %s", self.label, exc)
         await self.close_with(exc.close_frame())
-        raise ConnectionClosed(exc.close_frame())
+        raise ProtocolViolation(exc)
 
     async def close_with(self, close: Close) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError, ProtocolError):
@@ -105,6 +130,8 @@ class WireConnection:
         except HandshakeError as exc:
             await self.close_with(exc.close_frame())
             raise
+        except ProtocolError as exc:  # not a handshake at all (data first): say so, close
+            await self._fail(exc)
         return self.negotiated
 
     async def accept(self, handshake: AcceptorHandshake) -> Negotiated:
@@ -114,6 +141,8 @@ class WireConnection:
         except HandshakeError as exc:
             await self.close_with(exc.close_frame())
             raise
+        except ProtocolError as exc:  # not a handshake at all (data first): say so, close
+            await self._fail(exc)
         assert handshake.result is not None
         self.negotiated = handshake.result
         return self.negotiated

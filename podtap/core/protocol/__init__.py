@@ -3,6 +3,13 @@
 Import everything from here; the submodules are an implementation detail.
 """
 
+from podtap.core.protocol.checks import (
+    host_problem,
+    port_problem,
+    refusal,
+    refuse_if_invalid,
+    request_problem,
+)
 from podtap.core.protocol.codec import MAX_FRAME_SIZE, TAGS, decode, encode, from_wire, to_wire
 from podtap.core.protocol.dns import GetAddrInfoRequest, GetAddrInfoResponse
 from podtap.core.protocol.enums import (
@@ -20,6 +27,7 @@ from podtap.core.protocol.errors import (
     HandshakeError,
     HandshakeRejected,
     MalformedFrame,
+    MalformedPayload,
     MissingFeatures,
     ProtocolError,
     UnexpectedMessage,
@@ -46,6 +54,7 @@ from podtap.core.protocol.flow import (
     MAX_WINDOW,
     FlowReceiver,
     FlowSender,
+    RelayFlowCheck,
 )
 from podtap.core.protocol.handshake import (
     MIN_PROTOCOL_VERSION,
@@ -151,6 +160,7 @@ __all__ = [
     "Log",
     "LogLevel",
     "MalformedFrame",
+    "MalformedPayload",
     "Message",
     "MirrorDropped",
     "MissingFeatures",
@@ -161,6 +171,7 @@ __all__ = [
     "Ping",
     "Pong",
     "ProtocolError",
+    "RelayFlowCheck",
     "SessionMessage",
     "StatInfo",
     "StreamClose",
@@ -179,5 +190,10 @@ __all__ = [
     "encode",
     "flow_size",
     "from_wire",
+    "host_problem",
+    "port_problem",
+    "refusal",
+    "refuse_if_invalid",
+    "request_problem",
     "to_wire",
 ]

@@ -16,6 +16,7 @@ import msgpack
 from podtap.core.protocol.errors import (
     EncodeError,
     MalformedFrame,
+    MalformedPayload,
     ProtocolError,
     UnknownMessageType,
 )
@@ -141,7 +142,10 @@ def _envelope(raw: Any) -> Envelope:
     except UnknownMessageType:
         raise
     except MalformedFrame as exc:
-        raise MalformedFrame(f"envelope.message: {exc.message}") from None
+        raise MalformedPayload(f"envelope.message: {exc.message}", session=session) from None
+    except Exception as exc:  # defensive, as in from_wire, but the session is known here
+        text = f"envelope.message: invalid frame: {type(exc).__name__}: {exc}"[:200]
+        raise MalformedPayload(text, session=session) from None
     return Envelope(session, inner)  # type: ignore[arg-type]
 
 

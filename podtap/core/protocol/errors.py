@@ -36,6 +36,18 @@ class MalformedFrame(ProtocolError):
     code = ErrorCode.MALFORMED_FRAME
 
 
+class MalformedPayload(MalformedFrame):
+    """A well-formed envelope whose message is malformed.
+
+    The envelope names the session, so the fault is that session's alone: the receiver
+    can end it and keep serving the others on the same connection.
+    """
+
+    def __init__(self, message: str, *, session: int) -> None:
+        super().__init__(message)
+        self.session = session
+
+
 class UnknownMessageType(ProtocolError):
     """A well-formed frame whose type tag this side does not know (a newer peer?)."""
 

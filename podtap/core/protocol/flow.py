@@ -15,9 +15,9 @@ from typing import Final
 
 from podtap.core.ids import StreamId
 from podtap.core.protocol.errors import FlowControlError
-from podtap.core.protocol.incoming import BodyChunk
+from podtap.core.protocol.incoming import BodyChunk, NewConnection
 from podtap.core.protocol.messages import StreamMessage
-from podtap.core.protocol.outgoing import UdpDatagram
+from podtap.core.protocol.outgoing import ConnectResult, UdpDatagram
 from podtap.core.protocol.streams import Data, StreamClose, WindowUpdate
 
 DEFAULT_WINDOW: Final = 256 * 1024
@@ -117,20 +117,11 @@ class FlowSender:
 
     def on_window_update(self, update: WindowUpdate) -> list[StreamMessage]:
         """Add the peer's credit; return queued messages that may be sent now."""
-        if update.credit <= 0:
-            raise FlowControlError(
-                f"window update of {update.credit} bytes on stream {update.stream}",
-                in_reply_to=WindowUpdate.TAG,
-            )
+        _check_update(update)
         state = self._streams.get(update.stream)
         if state is None:
             return []  # the stream ended while the update was in flight
-        if state.credit + update.credit > MAX_WINDOW:
-            raise FlowControlError(
-                f"credit of stream {update.stream} overflows ({state.credit} + {update.credit})",
-                in_reply_to=WindowUpdate.TAG,
-            )
-        state.credit += update.credit
+        state.credit = _granted(update, state.credit)
         return self._drain(update.stream, state) if state.queue else []
 
     def reset(self, stream: StreamId) -> int:
@@ -174,6 +165,34 @@ class FlowSender:
                     del self._streams[stream]
             queue.popleft()
         return out
+
+
+def _check_update(update: WindowUpdate) -> None:
+    """Credit is only ever given, never taken back: zero or less is a peer bug."""
+    if update.credit <= 0:
+        raise FlowControlError(
+            f"window update of {update.credit} bytes on stream {update.stream}",
+            in_reply_to=WindowUpdate.TAG,
+        )
+
+
+def _granted(update: WindowUpdate, credit: int) -> int:
+    """``credit`` grown by ``update``; beyond :data:`MAX_WINDOW` is a peer bug."""
+    if credit + update.credit > MAX_WINDOW:
+        raise FlowControlError(
+            f"credit of stream {update.stream} overflows ({credit} + {update.credit})",
+            in_reply_to=WindowUpdate.TAG,
+        )
+    return credit + update.credit
+
+
+def _spent(stream: StreamId, size: int, credit: int) -> int:
+    """``credit`` left after ``size`` payload bytes; more than the credit is a peer bug."""
+    if size > credit:
+        raise FlowControlError(
+            f"peer sent {size} bytes on stream {stream} with only {credit} credit"
+        )
+    return credit - size
 
 
 def _with_data(message: Data | BodyChunk, chunk: bytes) -> Data | BodyChunk:
@@ -227,11 +246,7 @@ class FlowReceiver:
         state = self._streams.get(stream)
         if state is None:
             return False
-        if size > state.remaining:
-            raise FlowControlError(
-                f"peer sent {size} bytes on stream {stream} with only {state.remaining} credit"
-            )
-        state.remaining -= size
+        state.remaining = _spent(stream, size, state.remaining)
         state.buffered += size
         return True
 
@@ -256,3 +271,66 @@ class FlowReceiver:
 
     def __len__(self) -> int:
         return len(self._streams)
+
+
+class RelayFlowCheck:
+    """Checks both directions of a relayed session against the windows of its two ends.
+
+    A relay (the operator, between a client and the agent) buffers nothing and owns no
+    window, yet it must not pass on a frame that breaks flow control: the receiver would
+    end on it. This mirrors the ends' accounting from the frames that pass: a stream opens
+    when the agent announces it (``NewConnection``, or a ``ConnectResult`` that succeeded),
+    each side's payload spends its credit, a ``WindowUpdate`` from one side adds to the
+    other's, a ``StreamClose`` forgets the stream. The relay sees a ``WindowUpdate`` before
+    the side it credits can use it, so a side that keeps to its window never fails here.
+    Frames of streams it does not track pass unchecked (the receiver drops them as stale).
+    """
+
+    __slots__ = ("_credit", "window")
+
+    def __init__(self, *, window: int = DEFAULT_WINDOW) -> None:
+        self.window = window
+        self._credit: dict[tuple[bool, StreamId], int] = {}  # (from_client, stream) -> credit
+
+    def check(self, message: object, *, from_client: bool) -> None:
+        """Account for ``message`` going through; raise :class:`FlowControlError` if the
+        side that sent it broke the protocol."""
+        if isinstance(message, Data | BodyChunk | UdpDatagram):
+            self._spend(message.stream, len(message.data), from_client=from_client)
+        elif isinstance(message, WindowUpdate):
+            self._grant(message, to_client=not from_client)
+        elif isinstance(message, StreamClose):
+            self._forget(message.stream)
+        elif not from_client:
+            self._on_agent_stream(message)
+
+    def _on_agent_stream(self, message: object) -> None:
+        if isinstance(message, NewConnection) or (
+            isinstance(message, ConnectResult) and message.ok
+        ):
+            for side in (True, False):
+                self._credit.setdefault((side, message.stream), self.window)
+        elif isinstance(message, ConnectResult):
+            self._forget(message.stream)
+
+    def _spend(self, stream: StreamId, size: int, *, from_client: bool) -> None:
+        key = (from_client, stream)
+        credit = self._credit.get(key)
+        if credit is None:
+            return
+        self._credit[key] = _spent(stream, size, credit)
+
+    def _grant(self, update: WindowUpdate, *, to_client: bool) -> None:
+        _check_update(update)
+        key = (to_client, update.stream)
+        credit = self._credit.get(key)
+        if credit is not None:
+            self._credit[key] = _granted(update, credit)
+
+    def _forget(self, stream: StreamId) -> None:
+        self._credit.pop((True, stream), None)
+        self._credit.pop((False, stream), None)
+
+    def __len__(self) -> int:
+        """Streams tracked (each counted once)."""
+        return len(self._credit) // 2
