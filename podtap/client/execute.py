@@ -13,13 +13,13 @@ import os
 import signal
 import struct
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
 from podtap.client.channel import ClientChannel
+from podtap.client.exec_dir import exec_dir
 from podtap.client.files import Copies, Snapshot
 from podtap.client.fuse_view import Views, fuse_usable, view_roots
 from podtap.client.incoming import Incoming, PortSelection
@@ -207,7 +207,7 @@ async def run_exec(
         env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
         assert isinstance(env_reply, EnvResponse)
         env = merged_env(dict(os.environ), env_reply.env, env_rules)
-        with tempfile.TemporaryDirectory(prefix="podtap-exec-") as tmp:
+        with exec_dir() as (tmp, tie):
             bridge_path = Path(tmp) / "bridge.sock"
             network = network or NetworkRules()
             names = await prepare_jail_network(
@@ -258,6 +258,7 @@ async def run_exec(
                 *[a for local, remote in copies.binds for a in ("--mount", f"{local}:{remote}")],
                 *[a for path in plan.hidden for a in ("--hide", path)],
                 *(views.argv if views is not None else []),
+                *tie.argv,
                 "--uid",
                 str(os.getuid()),
                 "--gid",
@@ -265,7 +266,7 @@ async def run_exec(
                 "--",
                 *argv,
                 env=env,
-                pass_fds=views.pass_fds if views is not None else (),
+                pass_fds=(*tie.pass_fds, *(views.pass_fds if views is not None else ())),
             )
             if views is not None:
                 tasks.spawn(views.serve(), name="fuse views")

@@ -6,18 +6,30 @@ loopback ports the outgoing filter names) to a proxy here, answers DNS on 127.0.
 stub (jail_dns.py), bind-mounts the generated resolv.conf, nsswitch.conf and hosts, then
 runs the app. Proxy and stub reach the outside only through the bridge: a Unix socket of
 the parent `podtap exec`, which holds the session with the operator and makes the
-connections the filter keeps local."""
+connections the filter keeps local.
+
+The jail lives exactly as long as its `podtap exec`: it holds the read end of a pipe whose
+write end only the client has (`--owner-fd`), and end of input there means the client is
+gone, even by SIGKILL. It is a child subreaper, so what the command starts and leaves behind
+stays below it; when the command ends or the client goes, everything below it is killed, and
+when the client went the jail removes the client's temporary directory too (through a
+directory descriptor opened outside this mount namespace, `--cleanup-fd`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podtap.client.fs_hide import hide_paths
@@ -26,6 +38,7 @@ from podtap.client.jail_dns import STUB, Stub, ask_bridge, mount_name_service
 from podtap.client.jail_udp import UdpFlows, setup_udp, transparent_socket
 from podtap.net.mounts import ensure_mountpoint, mount
 from podtap.net.origdst import original_destination
+from podtap.net.process import become_subreaper, die_with_parent, kill_descendants
 from podtap.net.relay import relay
 from podtap.net.tasks import TaskSet
 
@@ -95,6 +108,54 @@ async def _deliver(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
         writer.transport.abort()
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The `podtap exec` this jail belongs to: a pipe it never writes to, and a descriptor
+    of the directory holding its temporary directory `temp`."""
+
+    pipe: int
+    cleanup_dir: int | None
+    temp: str
+    _ending: threading.Lock = field(default_factory=threading.Lock)
+
+    def watch(self) -> None:
+        """From now on, the client's end (at any stage: setup may wait on it forever)
+        kills everything below the jail, removes the client's directory and ends the jail."""
+        threading.Thread(target=self._wait, name="owner watch", daemon=True).start()
+
+    def _wait(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self.pipe, 4096):
+                pass
+        self.end_if_gone()
+
+    def end_if_gone(self) -> None:
+        """If the client is gone, clean up after it and exit (the command's end wakes the
+        main thread too: whichever comes first does it, the other waits)."""
+        with self._ending:
+            if select.select([self.pipe], [], [], 0)[0]:  # readable, never written: EOF
+                kill_descendants(os.getpid())
+                if self.cleanup_dir is not None:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(self.temp, dir_fd=self.cleanup_dir)
+                os._exit(128 + signal.SIGKILL)
+
+
+async def _run_app(argv: list[str], *, uid: int, gid: int) -> int:
+    """Run the command; when it exits, nothing it started is left (as in a pod)."""
+    # The app runs in a nested user namespace as the developer's own uid/gid: it has no
+    # capability over the jail's rules and mounts, and files it creates are the user's.
+    drop = ["unshare", f"--map-user={uid}", f"--map-group={gid}", "--"]
+    app = await asyncio.create_subprocess_exec(*drop, *argv, preexec_fn=die_with_parent)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, app.send_signal, sig)
+    try:
+        return await app.wait()
+    finally:
+        kill_descendants(os.getpid())
+
+
 async def _serve(
     bridge: str,
     argv: list[str],
@@ -142,14 +203,8 @@ async def _serve(
     udp = transparent_socket()
     setup_udp(udp.getsockname()[1])
     tasks.spawn(UdpFlows(udp, bridge).run(), name="udp flows")
-    # The app runs in a nested user namespace as the developer's own uid/gid: it has no
-    # capability over the jail's rules and mounts, and files it creates are the user's.
-    drop = ["unshare", f"--map-user={uid}", f"--map-group={gid}", "--"]
-    app = await asyncio.create_subprocess_exec(*drop, *argv)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, app.send_signal, sig)
     try:
-        return await app.wait()
+        return await _run_app(argv, uid=uid, gid=gid)
     finally:
         await tasks.close()
         deliver_server.close()
@@ -185,11 +240,18 @@ def main() -> None:
         "--fuse", action="append", default=[], help="d:PATH or f:PATH: a FUSE view there"
     )
     parser.add_argument("--fuse-sock", type=int, help="fd the FUSE descriptors go out on")
+    parser.add_argument("--owner-fd", type=int, help="end of input here: the client is gone")
+    parser.add_argument("--cleanup-fd", type=int, help="directory fd of the client's temp dir")
     parser.add_argument("--uid", type=int, required=True)
     parser.add_argument("--gid", type=int, required=True)
     parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    become_subreaper()  # what the command leaves running stays below us, to be killed
+    owner = None
+    if args.owner_fd is not None:
+        owner = Owner(args.owner_fd, args.cleanup_fd, Path(args.deliver).parent.name)
+        owner.watch()
     try:
         code = asyncio.run(
             _serve(
@@ -220,6 +282,8 @@ def main() -> None:
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"podtap: cannot set up the jail: {exc}", file=sys.stderr)
         code = 125
+    if owner is not None:
+        owner.end_if_gone()
     sys.exit(code if code >= 0 else 128 - code)
 
 

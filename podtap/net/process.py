@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import os
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -50,11 +54,27 @@ async def run(argv: Sequence[str], *, stdin: str | None = None, check: bool = Tr
     return done
 
 
-def child_pids(pid: int) -> list[int]:
-    """Direct children of `pid` (scans /proc: CONFIG_PROC_CHILDREN is often off)."""
-    import os
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot), None if it does not run: with the pid,
+    it names a process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[19]) if len(fields) > 19 and fields[0] != b"Z" else None
 
-    found: list[int] = []
+
+def become_subreaper() -> None:
+    """Orphans among our descendants are re-parented to us rather than to PID 1, so that
+    `kill_descendants` still finds what a command started and left running."""
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _live_parents() -> dict[int, int]:
+    """pid -> parent pid of every process that is not a zombie (one scan of /proc)."""
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -64,6 +84,34 @@ def child_pids(pid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            found.append(int(entry))
+        if len(fields) > 1 and fields[0] != b"Z":
+            parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def child_pids(pid: int) -> list[int]:
+    """Direct children of `pid` (scans /proc: CONFIG_PROC_CHILDREN is often off)."""
+    return [child for child, parent in _live_parents().items() if parent == pid]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, parents before their children."""
+    parents = _live_parents()
+    found, frontier = [], [pid]
+    while frontier:
+        below = [c for c, p in parents.items() if p in frontier]
+        found += below
+        frontier = below
     return found
+
+
+def kill_descendants(pid: int, *, timeout: float = 5.0) -> list[int]:
+    """SIGKILL everything below `pid` until nothing is left (what is killed may fork
+    meanwhile: scan again) or `timeout` passes; returns what is still alive."""
+    deadline = time.monotonic() + timeout
+    while (left := descendants(pid)) and time.monotonic() < deadline:
+        for child in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        time.sleep(0.01)
+    return left
