@@ -53,6 +53,7 @@ from functools import cache, lru_cache
 from typing import Final, Literal
 
 from podtap.core.protocol.http_filter import HttpFilter
+from podtap.core.safe_regex import FilterRegex, FilterRegexError, compile_filter_regex
 
 __all__ = ["filters_overlap"]
 
@@ -266,11 +267,18 @@ def _instance(glob: Glob) -> str:
     return "".join("" if x == _STAR else "a" if x == _DOT else x for x in glob)
 
 
-def _search(pattern: str, text: str, *, header: bool) -> bool:
+@lru_cache(maxsize=4096)
+def _regex(pattern: str, header: bool) -> FilterRegex | None:
     try:
-        return re.search(pattern, text, re.IGNORECASE if header else 0) is not None
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return False
+        return compile_filter_regex(pattern, ignore_case=header)
+    except FilterRegexError:
+        return None
+
+
+def _search(pattern: str, text: str, *, header: bool) -> bool:
+    """As the agent matches (RE2): the operator cannot be stalled by a pattern either."""
+    regex = _regex(pattern, header)
+    return regex is not None and regex.search(text)
 
 
 def _path_matches(pattern: str, target: str) -> bool:

@@ -19,7 +19,7 @@ patterns = st.builds(
 filters = st.one_of(
     patterns.map(lambda p: HttpFilter(header=p)),
     st.sampled_from(["/api", "^/other"]).map(lambda p: HttpFilter(path=p)),
-    st.just(HttpFilter(header=r"(a)\1")),  # a backreference: never combined
+    st.just(HttpFilter(header=r"(?-i:X-User): a")),  # an inline flag: scoped in the union
 )
 
 

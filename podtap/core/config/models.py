@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,7 @@ from podtap.core.config.filter_items import (
     parse_filter_item,
     split_list,
 )
+from podtap.core.safe_regex import FilterRegexError, check_filter_regex
 
 __all__ = [
     "TARGET_KINDS",
@@ -93,6 +95,20 @@ def _check_regex(value: str) -> str:
         re.compile(value)
     except re.error as e:
         raise ValueError(f"invalid regular expression {value!r}: {e}") from None
+    return value
+
+
+def _check_http_regex(value: str | None, info: ValidationInfo) -> str | None:
+    """HTTP filters run in the agent on RE2 (linear time): refuse here, at the first
+    look, what the agent would refuse (lookaround, backreferences, ...)."""
+    if value is not None:
+        try:
+            check_filter_regex(value, ignore_case=info.field_name in ("header", "header_filter"))
+        except FilterRegexError as e:
+            if e.python_error is not None:  # worded as for every other regex of the config
+                message = f"invalid regular expression {value!r}: {e.python_error}"
+                raise ValueError(message) from None
+            raise ValueError(str(e)) from None
     return value
 
 
@@ -223,7 +239,7 @@ class InnerHttpFilter(_Model):
     path: str | None = None
     method: str | None = None
 
-    _regexes = field_validator("header", "path")(lambda v: v if v is None else _check_regex(v))
+    _regexes = field_validator("header", "path")(_check_http_regex)
 
     @field_validator("method")
     @classmethod
@@ -250,9 +266,7 @@ class HttpFilterConfig(_Model):
     any_of: list[InnerHttpFilter] | None = None
     ports: list[Port] | None = None
 
-    _regexes = field_validator("header_filter", "path_filter")(
-        lambda v: v if v is None else _check_regex(v)
-    )
+    _regexes = field_validator("header_filter", "path_filter")(_check_http_regex)
 
     @field_validator("method_filter")
     @classmethod

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from podtap.core.safe_regex import FilterRegexError, check_filter_regex
+
 MAX_FILTER_DEPTH: Final = 8
 """Deepest nesting of ``all_of``/``any_of`` that :meth:`HttpFilter.validate` accepts."""
 
@@ -20,8 +22,9 @@ class InvalidHttpFilter(ValueError):
 class HttpFilter:
     """Conditions on an HTTP request; every condition that is set must hold.
 
-    - ``header``: regex searched (case-insensitively) in each ``Name: value`` header line;
-    - ``path``: regex searched in the path, then in path plus query;
+    - ``header``: regex (RE2 syntax) searched case-insensitively in each ``Name: value``
+      header line;
+    - ``path``: regex (RE2 syntax) searched in the path, then in path plus query;
     - ``method``: exact method name (compared case-insensitively);
     - ``all_of``: every sub-filter matches; ``any_of``: at least one sub-filter matches.
     """
@@ -33,10 +36,12 @@ class HttpFilter:
     any_of: tuple[HttpFilter, ...] = ()
 
     def validate(self) -> None:
-        """Check regexes compile, methods are tokens, nesting is bounded, nothing is empty.
+        """Check regexes compile (RE2 syntax: linear-time matching), methods are tokens,
+        nesting is bounded, nothing is empty.
 
         Raises :class:`InvalidHttpFilter` naming the offending part, e.g.
-        ``http filter all_of[1].header: invalid regex '(': missing ), unterminated subpattern``.
+        ``http filter all_of[1].header: invalid regex '(': missing ): ( (filters use RE2
+        syntax ...)`` or ``http filter.header: lookahead (?=...) is not supported in ...``.
         """
         _validate(self, "http filter", 1)
 
@@ -71,11 +76,9 @@ def _validate(flt: HttpFilter, where: str, depth: int) -> None:
         if not isinstance(pattern, str):
             raise InvalidHttpFilter(f"{where}.{name}: expected a regex string")
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise InvalidHttpFilter(f"{where}.{name}: invalid regex {pattern!r}: {exc}") from None
-        except (OverflowError, RecursionError, ValueError) as exc:
-            raise InvalidHttpFilter(f"{where}.{name}: unusable regex {pattern!r}: {exc}") from None
+            check_filter_regex(pattern, ignore_case=name == "header")
+        except FilterRegexError as exc:
+            raise InvalidHttpFilter(f"{where}.{name}: {exc}") from None
     if flt.method is not None and not (
         isinstance(flt.method, str) and _TOKEN_RE.fullmatch(flt.method)
     ):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from podtap.core.protocol.http_filter import HttpFilter
 from podtap.core.protocol.incoming import Headers
+from podtap.core.safe_regex import compile_filter_regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +84,18 @@ def _method_test(method: str) -> _Test:
 
 
 def _header_test(pattern: str) -> _Test:
-    search = re.compile(pattern, re.IGNORECASE).search
-    return lambda view: any(search(line) is not None for line in view.lines)
+    search = compile_filter_regex(pattern, ignore_case=True).search
+    return lambda view: any(search(line) for line in view.lines)
 
 
 def _path_test(pattern: str) -> _Test:
-    search = re.compile(pattern).search
+    search = compile_filter_regex(pattern).search
 
     def test(view: _View) -> bool:
         path, has_query = view.path
-        if search(path) is not None:
+        if search(path):
             return True
-        return has_query and search(view.head.target) is not None
+        return has_query and search(view.head.target)
 
     return test
 
@@ -130,8 +130,11 @@ def _compile(flt: HttpFilter) -> _Test:
 class CompiledFilter:
     """An :class:`HttpFilter` compiled once; :meth:`matches` is cheap and side-effect free.
 
-    - ``header``: ``re.search`` with ``re.IGNORECASE`` in each ``"Name: value"`` line;
-    - ``path``: ``re.search`` in the path without query, then in path plus query;
+    - ``header``: searched ignoring case in each ``"Name: value"`` line;
+    - ``path``: searched in the path without query, then in path plus query;
+
+    Regexes run on RE2 (:mod:`podtap.core.safe_regex`): time linear in the text, so no
+    pattern can stall the agent's event loop; they mean what Python's ``re`` would.
     - ``method``: equal, ignoring case; ``all_of``/``any_of``: every/at least one sub-filter.
 
     Raises :class:`~podtap.core.protocol.http_filter.InvalidHttpFilter` for a filter that

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 
 from podtap.core.protocol.http_filter import HttpFilter
 from podtap.core.routing.matcher import CompiledFilter, RequestHead
+from podtap.core.safe_regex import FilterRegex, FilterRegexError, compile_filter_union
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._entries: dict[Hashable, CompiledFilter] = {}
-        self._screen: re.Pattern[str] | None = None
+        self._screen: FilterRegex | None = None
         self._screened: frozenset[Hashable] = frozenset()
         self._dirty = False
 
@@ -49,21 +49,21 @@ class RouteTable:
 
     def _rebuild(self) -> None:
         """One alternation of every header-only filter: a request whose header lines match
-        none of them skips those filters in one C-level search per line (the common case
-        of traffic that is nobody's); when it matches, entries are checked one by one."""
+        none of them skips those filters in one RE2 search per line (the common case
+        of traffic that is nobody's); when it matches, entries are checked one by one.
+        In RE2 an alternation of any patterns means "one of them matches" (inline flags
+        are scoped to their group, there are no backreferences)."""
         header_only = {
             route: f.source.header
             for route, f in self._entries.items()
-            if f.source.header is not None and _plain(f.source) and _combinable(f.source.header)
+            if f.source.header is not None and _plain(f.source)
         }
         self._screen, self._screened = None, frozenset()
         if len(header_only) < 2:
             return
         try:
-            self._screen = re.compile(
-                "|".join(f"(?:{p})" for p in header_only.values()), re.IGNORECASE
-            )
-        except re.error:
+            self._screen = compile_filter_union(header_only.values(), ignore_case=True)
+        except FilterRegexError:  # too large together: every entry is checked
             return
         self._screened = frozenset(header_only)
 
@@ -97,14 +97,5 @@ class RouteTable:
         return RouteMatch(hits[0], tuple(hits[1:]))
 
 
-_BACKREF = re.compile(r"\\[1-9]|\(\?P=|\(\?[aiLmsux-]+\)")
-
-
 def _plain(flt: HttpFilter) -> bool:
     return flt.path is None and flt.method is None and not flt.all_of and not flt.any_of
-
-
-def _combinable(pattern: str) -> bool:
-    """Patterns whose meaning cannot change inside an alternation (no backreferences, no
-    global inline flags)."""
-    return _BACKREF.search(pattern) is None

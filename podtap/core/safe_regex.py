@@ -1,0 +1,262 @@
+"""HTTP filter regexes on RE2: matching takes time linear in the text, whatever the pattern.
+
+Filters run in the agent's event loop on every request to a filtered port, so a pattern
+that backtracks (``(\\d+\\d+)+z`` under Python's ``re`` takes minutes on 40 digits) would
+stall every teammate's requests on that pod. RE2 has no backtracking, and therefore none of
+the constructs that need it: lookaround, backreferences, possessive quantifiers, atomic and
+conditional groups. :func:`compile_filter_regex` refuses those with a message naming the
+construct, so a configuration (``podtap verify-config``), the agent (on ``Subscribe``) and
+the operator all say the same thing, as early as possible.
+
+This is the only module that imports ``re2``. Patterns are otherwise read as Python ``re``
+would read them, which RE2's syntax does not do by itself, so they are translated first:
+
+- ``\\d``, ``\\w``, ``\\s`` and their negations mean Unicode classes, as in Python (RE2:
+  ASCII only); inside ``[...]``, ``\\S`` and ``\\W`` stay ASCII (a class cannot hold a
+  negated class);
+- ``\\Z`` (Python: end of text) becomes RE2's ``\\z``; ``\\uXXXX``/``\\UXXXXXXXX`` become
+  ``\\x{...}``.
+
+Texts are matched as UTF-8 with ``surrogatepass``: a byte that was not UTF-8, carried as a
+surrogate escape, stays one character (Python's ``.`` matches it, and RE2's does too).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable
+from typing import Any, Final, Protocol, cast
+
+__all__ = [
+    "FilterRegex",
+    "FilterRegexError",
+    "check_filter_regex",
+    "compile_filter_regex",
+    "compile_filter_union",
+]
+
+RE2_SYNTAX: Final = "filters use RE2 syntax (linear time), see docs/config.md"
+MAX_PROGRAM: Final = 50_000
+"""Most RE2 instructions a filter may compile to. Matching is linear in the text, but when a
+pattern's DFA would be too large (``[ab]*a.{300}z``) RE2 simulates an NFA whose cost per byte
+grows with the pattern: ``x-user: alice`` is 19 instructions, ``.`` 12, Unicode ``\\w`` 1,350,
+``.{1000}`` 8,000."""
+_MAX_MEM: Final = 64 << 20
+
+
+class _Options(Protocol):
+    case_sensitive: bool
+    log_errors: bool
+    never_capture: bool
+    max_mem: int
+
+
+class _Compiled(Protocol):
+    def ok(self) -> bool: ...
+    def error(self) -> bytes: ...
+    def ProgramSize(self) -> int: ...
+    def Match(
+        self, anchor: object, text: bytes, pos: int, endpos: int
+    ) -> list[tuple[int, int]]: ...
+
+
+# The C++ binding itself (google-re2 has no type information; its str layer converts
+# offsets back to characters, which a yes/no search does not need).
+_re2: Any = importlib.import_module("re2._re2")
+_UNANCHORED: Final[object] = _re2.RE2.Anchor.UNANCHORED
+
+
+class FilterRegexError(ValueError):
+    """A filter regex that RE2 cannot run; the message names the construct or the error.
+
+    ``python_error`` is Python's own message when ``re`` rejects the pattern too (a plain
+    syntax error such as ``(``, rather than something only RE2 lacks)."""
+
+    def __init__(self, message: str, *, python_error: str | None = None) -> None:
+        super().__init__(message)
+        self.python_error = python_error
+
+
+_SPACES: Final = (
+    "\\t-\\r\\x1c-\\x20\\x85\\xa0\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}"
+    "\\x{202f}\\x{205f}\\x{3000}"
+)
+_IN_CLASS: Final = {"d": "\\p{Nd}", "D": "\\P{Nd}", "w": "\\p{L}\\p{N}_", "s": _SPACES}
+_OUTSIDE: Final = {
+    **{k: f"[{v}]" for k, v in _IN_CLASS.items() if k in "dws"},
+    "D": "\\P{Nd}",
+    "W": "[^\\p{L}\\p{N}_]",
+    "S": f"[^{_SPACES}]",
+    "Z": "\\z",
+}
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+_OPEN_RANGE: Final = re.compile(r"\{,[0-9]+\}")  # Python's ``{,n}`` (RE2: a literal)
+
+
+def _class_body(pattern: str, i: int) -> int:
+    """Where the members of the class opened at ``pattern[i] == "["`` start: after an
+    optional ``^`` and a leading ``]``, which is a member, not the end."""
+    i += 2 if pattern.startswith("[^", i) else 1
+    return i + 1 if pattern.startswith("]", i) else i
+
+
+def _translate(pattern: str) -> str:
+    """``pattern`` (Python ``re`` reading) in RE2 syntax with the same meaning."""
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            width = {"u": 4, "U": 8}.get(nxt, 0)
+            digits = pattern[i + 2 : i + 2 + width]
+            if width and len(digits) == width and _HEX.issuperset(digits):
+                out.append(f"\\x{{{digits}}}")
+                i += 2 + width
+                continue
+            if nxt == "Q" and not in_class:  # RE2 quoting: copied as it is, up to \E
+                end = pattern.find("\\E", i + 2)
+                stop = n if end < 0 else end + 2
+                out.append(pattern[i:stop])
+                i = stop
+                continue
+            table = _IN_CLASS if in_class else _OUTSIDE
+            out.append(table.get(nxt, ch + nxt))
+            i += 2
+            continue
+        if ch == "[" and not in_class:
+            in_class, start = True, _class_body(pattern, i)
+            out.append(pattern[i:start].replace("]", "\\]"))
+            i = start
+            continue
+        if ch == "{" and not in_class and _OPEN_RANGE.match(pattern, i):
+            out.append("{0")
+            i += 1
+            continue
+        if ch == "[" and in_class:
+            out.append("\\[")  # Python: literal (RE2 would read "[:alpha:]" as a class)
+        else:
+            in_class = in_class and ch != "]"
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_GROUPS: Final = (  # how a group that RE2 cannot do starts -> what it is called
+    ("(?=", "lookahead (?=...)"),
+    ("(?!", "negative lookahead (?!...)"),
+    ("(?<=", "lookbehind (?<=...)"),
+    ("(?<!", "negative lookbehind (?<!...)"),
+    ("(?>", "atomic group (?>...)"),
+    ("(?(", "conditional group (?(...)...)"),
+    ("(?#", "comment (?#...)"),
+    ("(?|", "branch reset group (?|...)"),
+    ("(?P=", "backreference (?P=name)"),
+    ("(?P>", "recursion (?P>name)"),
+    ("(?&", "recursion (?&name)"),
+    ("(?R", "recursion (?R)"),
+)
+
+
+def _construct(pattern: str, error: str) -> str | None:
+    """The name of the construct RE2 refused in ``pattern`` (``error``: RE2's message)."""
+    kind, _, arg = error.partition(": ")
+    if kind == "bad repetition operator" and arg.endswith("+"):
+        return f"possessive quantifier {arg}"
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if not in_class and (nxt in ("k", "g") or (nxt.isdigit() and nxt != "0")):
+                return f"backreference \\{nxt}"
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class, i = True, _class_body(pattern, i)
+            continue
+        elif ch == "(":
+            for start, name in _GROUPS:
+                if pattern.startswith(start, i):
+                    return name
+        i += 1
+    if kind == "invalid perl operator" and arg.startswith("(?"):
+        return f"inline flag {arg}...) (RE2 knows i, m, s and U)"
+    return None
+
+
+def _refusal(pattern: str, error: str) -> FilterRegexError:
+    name = _construct(pattern, error)
+    if name is not None:
+        return FilterRegexError(f"{name} is not supported in {pattern!r}: {RE2_SYNTAX}")
+    try:
+        re.compile(pattern)  # compiling only: Python's re backtracks when matching
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        return FilterRegexError(f"invalid regex {pattern!r}: {exc}", python_error=str(exc))
+    return FilterRegexError(f"invalid regex {pattern!r}: {error} ({RE2_SYNTAX})")
+
+
+def _build(source: str, *, ignore_case: bool, shown: str) -> _Compiled:
+    options = cast(_Options, _re2.RE2.Options())
+    options.log_errors = False
+    options.never_capture = True
+    options.case_sensitive = not ignore_case
+    options.max_mem = _MAX_MEM
+    try:
+        encoded = source.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FilterRegexError(f"invalid regex {shown!r}: a lone surrogate") from None
+    compiled = cast(_Compiled, _re2.RE2(encoded, options))
+    if not compiled.ok():
+        raise _refusal(shown, compiled.error().decode("utf-8", "replace"))
+    if compiled.ProgramSize() > MAX_PROGRAM:
+        raise FilterRegexError(
+            f"regex {shown!r} is too large ({compiled.ProgramSize()} RE2 instructions, "
+            f"at most {MAX_PROGRAM})"
+        )
+    return compiled
+
+
+class FilterRegex:
+    """A compiled filter regex; :meth:`search` is ``re.search(...) is not None``."""
+
+    __slots__ = ("_match", "ignore_case", "pattern")
+
+    def __init__(self, pattern: str, *, ignore_case: bool = False, source: str | None = None):
+        self.pattern = pattern
+        self.ignore_case = ignore_case
+        src = _translate(pattern) if source is None else source
+        self._match = _build(src, ignore_case=ignore_case, shown=pattern).Match
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern occurs anywhere in ``text`` (surrogate escapes allowed)."""
+        data = text.encode("utf-8", "surrogatepass")
+        return self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    def __repr__(self) -> str:
+        flag = ", ignore_case=True" if self.ignore_case else ""
+        return f"FilterRegex({self.pattern!r}{flag})"
+
+
+def compile_filter_regex(pattern: str, *, ignore_case: bool = False) -> FilterRegex:
+    """Compile a header or path filter regex; raises :class:`FilterRegexError`."""
+    return FilterRegex(pattern, ignore_case=ignore_case)
+
+
+def compile_filter_union(patterns: Iterable[str], *, ignore_case: bool = False) -> FilterRegex:
+    """One regex searching for any of ``patterns`` (each must compile on its own).
+
+    With RE2 an alternation means exactly "one of them matches": inline flags are scoped
+    to their group and there are no backreferences to renumber.
+    """
+    items = list(patterns)
+    source = "|".join(f"(?:{_translate(p)})" for p in items)
+    return FilterRegex("|".join(items), ignore_case=ignore_case, source=source)
+
+
+def check_filter_regex(pattern: str, *, ignore_case: bool = False) -> None:
+    """Raise :class:`FilterRegexError` unless ``pattern`` is a usable filter regex."""
+    FilterRegex(pattern, ignore_case=ignore_case)
