@@ -30,6 +30,7 @@ from podtap.core.protocol import (
     Envelope,
     ErrorCode,
     ErrorFrame,
+    FlowControlError,
     HttpRequestHead,
     Log,
     LogLevel,
@@ -37,12 +38,15 @@ from podtap.core.protocol import (
     Payload,
     Ping,
     Pong,
+    ProtocolError,
+    RelayFlowCheck,
     Subscribe,
     SubscribeResult,
     Unsubscribe,
+    refuse_if_invalid,
 )
-from podtap.net.tasks import TaskSet
-from podtap.net.wire import ConnectionClosed, WireConnection
+from podtap.net.tasks import TaskSet, spawn
+from podtap.net.wire import ConnectionClosed, ProtocolViolation, WireConnection
 from podtap.operator.agents import AgentLink
 from podtap.operator.records import SessionRecord, SubscriptionRecord
 
@@ -72,10 +76,20 @@ class Attachment:
         self._pending: dict[RequestId, int] = {}
         self._tasks = TaskSet()
         self._writer: asyncio.Task[None] | None = None
+        self.flow = RelayFlowCheck()
+        self._ending = False
 
     # -- agent -> client ---------------------------------------------------------------
     def deliver(self, payload: Payload) -> None:
         """From the agent (called by the agent link's reader; never blocks)."""
+        if isinstance(payload, Close):  # the agent ended this session (and only this one)
+            self._end_soon(payload.reason, payload.message)
+            return
+        try:
+            self.flow.check(payload, from_client=False)
+        except FlowControlError as exc:
+            self._end_soon(CloseReason.AGENT_FAILED, f"the agent broke flow control: {exc}")
+            return
         if isinstance(payload, SubscribeResult):
             port = self._pending.pop(payload.request, None)
             if port is not None and not payload.ok:
@@ -89,6 +103,13 @@ class Attachment:
         elif isinstance(payload, NewConnection):
             metrics.connections.labels(payload.mode.value).inc()
         self._outbox.put_nowait(payload)
+
+    def _end_soon(self, reason: CloseReason, message: str) -> None:
+        """End the session from the agent link's reader, which must not wait. The task is
+        not ours: ending it closes our tasks."""
+        if not self._ending:
+            self._ending = True
+            spawn(self.service.end(self.record, reason, message), name=f"end {self.record.label}")
 
     def tell(self, level: LogLevel, message: str) -> None:
         self._outbox.put_nowait(Log(level, message))
@@ -116,6 +137,9 @@ class Attachment:
                     Subscribe(RequestId(0), Port(sub.port), sub.mode, sub.http_filter)
                 )
             await self._read()
+        except (ProtocolViolation, ProtocolError) as exc:  # this client's fault, no one else's
+            error = exc.error if isinstance(exc, ProtocolViolation) else exc
+            await service.end(record, CloseReason.PROTOCOL_ERROR, f"bad frame: {error.message}")
         except ConnectionClosed as exc:
             if exc.close is not None and exc.close.reason == CloseReason.CLIENT_EXITED:
                 await service.end(record, CloseReason.CLIENT_EXITED, "the client exited")
@@ -127,10 +151,18 @@ class Attachment:
             writer.cancel()
 
     async def _read(self) -> None:
+        """Frames from the client. What the agent cannot serve is refused here, and what
+        breaks flow control raises FlowControlError: the agent, shared by every session on
+        the pod, never sees a frame the operator could have known to be bad."""
         assert self.link is not None
         while True:
             message = await self.wire.receive()
             self.record.last_seen = time.time()
+            refused = refuse_if_invalid(message) if not isinstance(message, Envelope) else None
+            if refused is not None:
+                self._outbox.put_nowait(refused)
+                continue
+            self.flow.check(message, from_client=True)
             if isinstance(message, Ping):
                 self._outbox.put_nowait(Pong(message.nonce))
             elif isinstance(message, Subscribe):
