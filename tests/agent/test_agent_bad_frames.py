@@ -17,6 +17,8 @@ from podtap.core.protocol import (
     Connect,
     ConnectResult,
     Data,
+    EnvRequest,
+    EnvResponse,
     FileOpen,
     FileOpenResult,
     FileRead,
@@ -82,9 +84,13 @@ def test_a_bad_frame_ends_only_its_session_and_says_why(
             for bad in BAD_FRAMES:
                 mallory = link.session()
                 expected = await bad(link, mallory)
+                await mallory.send(EnvRequest(RequestId(1)))  # in flight: must not revive it
                 close = await mallory.expect(Close)
                 assert close.reason == CloseReason.PROTOCOL_ERROR, (bad.__name__, close)
                 assert expected in close.message, (bad.__name__, close)
+                await alice.send(EnvRequest(RequestId(2)))  # served in order, after mallory's
+                await alice.expect(EnvResponse)
+                assert mallory.inbox.empty(), mallory.inbox.get_nowait()
             assert not link.wire.closed
             answer = asyncio.ensure_future(answer_stolen(alice))
             assert await asyncio.to_thread(get, shop_port) == b"stolen"
