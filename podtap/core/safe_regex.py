@@ -23,14 +23,16 @@ surrogate escape, stays one character (Python's ``.`` matches it, and RE2's does
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol, cast
 
 __all__ = [
     "FilterRegex",
     "FilterRegexError",
+    "HeaderLines",
     "check_filter_regex",
     "compile_filter_regex",
     "compile_filter_union",
@@ -49,6 +51,7 @@ class _Options(Protocol):
     case_sensitive: bool
     log_errors: bool
     never_capture: bool
+    never_nl: bool
     max_mem: int
 
 
@@ -90,7 +93,9 @@ _OUTSIDE: Final = {
     "S": f"[^{_SPACES}]",
     "Z": "\\z",
 }
+_LINE: Final = {**_OUTSIDE, "A": "^", "Z": "$", "z": "$"}  # a line's ends, under (?m)
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
+_NOT_MULTILINE: Final = re.compile(r"\(\?[A-Za-z]*-[A-Za-z]*m")  # (?-m:...) turns off (?m)
 _OPEN_RANGE: Final = re.compile(r"\{,[0-9]+\}")  # Python's ``{,n}`` (RE2: a literal)
 
 
@@ -101,8 +106,9 @@ def _class_body(pattern: str, i: int) -> int:
     return i + 1 if pattern.startswith("]", i) else i
 
 
-def _translate(pattern: str) -> str:
-    """``pattern`` (Python ``re`` reading) in RE2 syntax with the same meaning."""
+def _translate(pattern: str, *, lines: bool = False) -> str:
+    """``pattern`` (Python ``re`` reading) in RE2 syntax with the same meaning; with
+    ``lines``, for one line of a multi-line text (see :class:`HeaderLines`)."""
     out: list[str] = []
     i, n, in_class = 0, len(pattern), False
     while i < n:
@@ -121,7 +127,7 @@ def _translate(pattern: str) -> str:
                 out.append(pattern[i:stop])
                 i = stop
                 continue
-            table = _IN_CLASS if in_class else _OUTSIDE
+            table = _IN_CLASS if in_class else _LINE if lines else _OUTSIDE
             out.append(table.get(nxt, ch + nxt))
             i += 2
             continue
@@ -199,8 +205,9 @@ def _refusal(pattern: str, error: str) -> FilterRegexError:
     return FilterRegexError(f"invalid regex {pattern!r}: {error} ({RE2_SYNTAX})")
 
 
-def _build(source: str, *, ignore_case: bool, shown: str) -> _Compiled:
+def _build(source: str, *, ignore_case: bool, shown: str, never_nl: bool = False) -> _Compiled:
     options = cast(_Options, _re2.RE2.Options())
+    options.never_nl = never_nl
     options.log_errors = False
     options.never_capture = True
     options.case_sensitive = not ignore_case
@@ -220,41 +227,100 @@ def _build(source: str, *, ignore_case: bool, shown: str) -> _Compiled:
     return compiled
 
 
+class HeaderLines:
+    """The ``Name: value`` lines of one request head, joined once for every filter.
+
+    A header filter is searched in each line; RE2 does that in one call over the lines
+    joined by ``\\n`` with ``never_nl`` (no match spans a newline) and ``(?m)`` (``^`` and
+    ``$`` are a line's ends). A line holding a newline itself is searched on its own."""
+
+    __slots__ = ("_joined", "_ready", "lines")
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = lines
+        self._joined: bytes | None = None
+        self._ready = False
+
+    def joined(self) -> bytes | None:
+        if not self._ready:
+            text = "\n".join(self.lines)
+            if text.count("\n") == len(self.lines) - 1:
+                self._joined = text.encode("utf-8", "surrogatepass")
+            self._ready = True
+        return self._joined
+
+
+def _source(parts: Sequence[str], *, lines: bool) -> str:
+    if len(parts) == 1:
+        return _translate(parts[0], lines=lines)
+    return "|".join(f"(?:{_translate(p, lines=lines)})" for p in parts)
+
+
 class FilterRegex:
-    """A compiled filter regex; :meth:`search` is ``re.search(...) is not None``."""
+    """A compiled filter regex; :meth:`search` is ``re.search(...) is not None``, and
+    :meth:`search_lines` is that for any of a head's lines.
 
-    __slots__ = ("_match", "ignore_case", "pattern")
+    ``lines``: also compile the program :meth:`search_lines` uses (else it searches line by
+    line); ``parts``: the regex is their alternation (``pattern`` names it in messages)."""
 
-    def __init__(self, pattern: str, *, ignore_case: bool = False, source: str | None = None):
+    __slots__ = ("_all", "_match", "ignore_case", "pattern")
+
+    def __init__(
+        self,
+        pattern: str,
+        *,
+        ignore_case: bool = False,
+        lines: bool = False,
+        parts: Sequence[str] | None = None,
+    ) -> None:
         self.pattern = pattern
         self.ignore_case = ignore_case
-        src = _translate(pattern) if source is None else source
-        self._match = _build(src, ignore_case=ignore_case, shown=pattern).Match
+        parts = [pattern] if parts is None else parts
+        source = _source(parts, lines=False)
+        self._match = _build(source, ignore_case=ignore_case, shown=pattern).Match
+        self._all: Callable[[object, bytes, int, int], list[tuple[int, int]]] | None = None
+        if lines and not any(_NOT_MULTILINE.search(p) for p in parts):
+            source = f"(?m:{_source(parts, lines=True)})"
+            with contextlib.suppress(FilterRegexError):  # then searched line by line
+                built = _build(source, ignore_case=ignore_case, shown=pattern, never_nl=True)
+                self._all = built.Match
 
     def search(self, text: str) -> bool:
         """Whether the pattern occurs anywhere in ``text`` (surrogate escapes allowed)."""
         data = text.encode("utf-8", "surrogatepass")
         return self._match(_UNANCHORED, data, 0, len(data))[0][0] >= 0
 
+    def search_lines(self, lines: HeaderLines) -> bool:
+        """Whether the pattern occurs in one of ``lines`` (one RE2 search, usually)."""
+        if not lines.lines:
+            return False
+        data = lines.joined() if self._all is not None else None
+        if data is None or self._all is None:
+            return any(self.search(line) for line in lines.lines)
+        return self._all(_UNANCHORED, data, 0, len(data))[0][0] >= 0
+
     def __repr__(self) -> str:
         flag = ", ignore_case=True" if self.ignore_case else ""
         return f"FilterRegex({self.pattern!r}{flag})"
 
 
-def compile_filter_regex(pattern: str, *, ignore_case: bool = False) -> FilterRegex:
+def compile_filter_regex(
+    pattern: str, *, ignore_case: bool = False, lines: bool = False
+) -> FilterRegex:
     """Compile a header or path filter regex; raises :class:`FilterRegexError`."""
-    return FilterRegex(pattern, ignore_case=ignore_case)
+    return FilterRegex(pattern, ignore_case=ignore_case, lines=lines)
 
 
-def compile_filter_union(patterns: Iterable[str], *, ignore_case: bool = False) -> FilterRegex:
+def compile_filter_union(
+    patterns: Iterable[str], *, ignore_case: bool = False, lines: bool = False
+) -> FilterRegex:
     """One regex searching for any of ``patterns`` (each must compile on its own).
 
     With RE2 an alternation means exactly "one of them matches": inline flags are scoped
     to their group and there are no backreferences to renumber.
     """
     items = list(patterns)
-    source = "|".join(f"(?:{_translate(p)})" for p in items)
-    return FilterRegex("|".join(items), ignore_case=ignore_case, source=source)
+    return FilterRegex("|".join(items), ignore_case=ignore_case, lines=lines, parts=items)
 
 
 def check_filter_regex(pattern: str, *, ignore_case: bool = False) -> None:

@@ -18,6 +18,7 @@ from podtap.core.protocol import HttpFilter, InvalidHttpFilter
 from podtap.core.routing import CompiledFilter, RequestHead, RouteTable
 from podtap.core.safe_regex import (
     FilterRegexError,
+    HeaderLines,
     compile_filter_regex,
     compile_filter_union,
 )
@@ -209,3 +210,51 @@ def test_random_patterns_answer_like_python_re(pattern: str, text: str, ignore_c
         return
     expected = compiled.search(text) is not None
     assert compile_filter_regex(pattern, ignore_case=ignore_case).search(text) == expected
+
+
+_LINE_ATOMS = st.sampled_from([*_SIMPLE, *_COMPOUND, r"\A", "(?s:.)", r"[^b]", r"\n", r"\x0a"])
+_LINE_PATTERNS = st.lists(st.tuples(_LINE_ATOMS, _QUANT).map("".join), min_size=1, max_size=5)
+_LINES = st.lists(st.text(alphabet="ab1é \n", max_size=6), max_size=4)
+
+
+def any_line(pattern: str, lines: list[str], *, ignore_case: bool = False) -> bool:
+    flags = re.IGNORECASE if ignore_case else 0
+    return any(re.search(pattern, line, flags) for line in lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=_LINE_PATTERNS, lines=_LINES, ignore_case=st.booleans())
+def test_one_search_over_joined_lines_answers_like_each_line(
+    parts: list[str], lines: list[str], ignore_case: bool
+) -> None:
+    """Header filters search all of a head's lines in one RE2 call: never across lines,
+    ``^``/``$``/``\\A``/``\\Z`` at each line's ends; a line holding a newline on its own."""
+    pattern = "".join(parts)
+    try:
+        re.compile(pattern)
+    except re.error:
+        return
+    regex = compile_filter_regex(pattern, ignore_case=ignore_case, lines=True)
+    expected = any_line(pattern, lines, ignore_case=ignore_case)
+    assert regex.search_lines(HeaderLines(lines)) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "lines"),
+    [
+        (r"^b", ["a: a", "b: b"]),
+        (r"a$", ["x: a", "y: b"]),
+        (r"\Ab", ["a: 1", "b: 2"]),
+        (r"1\Z", ["a: 1", "b: 2"]),
+        (r"a\sb", ["x: a", "b: 1"]),
+        (r"a[^x]b", ["x: a", "b: 1"]),
+        (r"(?-m:^b)", ["a: 1", "b: 2"]),
+        (r"^b", ["a: 1\nb"]),
+        (r"", []),
+    ],
+)
+def test_joined_lines_edge_cases(pattern: str, lines: list[str]) -> None:
+    regex = compile_filter_regex(pattern, ignore_case=True, lines=True)
+    assert regex.search_lines(HeaderLines(lines)) == any_line(pattern, lines, ignore_case=True)
+    union = compile_filter_union([pattern, "never-here"], ignore_case=True, lines=True)
+    assert union.search_lines(HeaderLines(lines)) == any_line(pattern, lines, ignore_case=True)

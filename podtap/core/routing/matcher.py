@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from podtap.core.protocol.http_filter import HttpFilter
 from podtap.core.protocol.incoming import Headers
-from podtap.core.safe_regex import compile_filter_regex
+from podtap.core.safe_regex import HeaderLines, compile_filter_regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +59,13 @@ class _View:
     def __init__(self, head: RequestHead) -> None:
         self.head = head
         self.method = head.method.upper()
-        self._lines: list[str] | None = None
+        self._lines: HeaderLines | None = None
         self._path: tuple[str, bool] | None = None
 
     @property
-    def lines(self) -> list[str]:
+    def lines(self) -> HeaderLines:
         if self._lines is None:
-            self._lines = self.head.header_lines()
+            self._lines = HeaderLines(self.head.header_lines())
         return self._lines
 
     @property
@@ -84,8 +84,8 @@ def _method_test(method: str) -> _Test:
 
 
 def _header_test(pattern: str) -> _Test:
-    search = compile_filter_regex(pattern, ignore_case=True).search
-    return lambda view: any(search(line) for line in view.lines)
+    search = compile_filter_regex(pattern, ignore_case=True, lines=True).search_lines
+    return lambda view: search(view.lines)
 
 
 def _path_test(pattern: str) -> _Test:

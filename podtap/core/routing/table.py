@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from podtap.core.protocol.http_filter import HttpFilter
 from podtap.core.routing.matcher import CompiledFilter, RequestHead
-from podtap.core.safe_regex import FilterRegex, FilterRegexError, compile_filter_union
+from podtap.core.safe_regex import (
+    FilterRegex,
+    FilterRegexError,
+    HeaderLines,
+    compile_filter_union,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ class RouteTable:
         if len(header_only) < 2:
             return
         try:
-            self._screen = compile_filter_union(header_only.values(), ignore_case=True)
+            self._screen = compile_filter_union(header_only.values(), ignore_case=True, lines=True)
         except FilterRegexError:  # too large together: every entry is checked
             return
         self._screened = frozenset(header_only)
@@ -81,10 +86,9 @@ class RouteTable:
         if self._dirty:  # built on first use: a table is often filled with many entries
             self._rebuild()
             self._dirty = False
-        if self._screen is not None:
-            search = self._screen.search
-            if not any(search(line) for line in head.header_lines()):
-                skip = self._screened
+        screen = self._screen
+        if screen is not None and not screen.search_lines(HeaderLines(head.header_lines())):
+            skip = self._screened
         for route, flt in self._entries.items():
             if route not in skip and flt.matches(head):
                 return route
