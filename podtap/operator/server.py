@@ -7,45 +7,86 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from podtap.backends.base import ClusterBackend
 from podtap.operator.api import OperatorApi
+from podtap.operator.node_watch import watch_node
 from podtap.operator.service import OperatorService, OperatorSettings
 
 log = logging.getLogger("podtap.operator")
 
 
-async def serve(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
-    service = OperatorService(settings, backend)
-    await service.start()
-    runner = web.AppRunner(OperatorApi(service).app(), handle_signals=False, access_log=None)
-    await runner.setup()
+class OneLineBadRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse as an error with a traceback, whose message
+    quotes the offending bytes: whoever can reach the socket could fill the log, with
+    text of their choosing. Such a record becomes one warning naming the error only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+            record.msg = "malformed HTTP request from %s: %s (%d), connection closed"
+            record.args = (peer or "a local client", type(exc).__name__, exc.code)
+            record.exc_info, record.exc_text = None, None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+http_log = logging.getLogger("podtap.operator.http")  # aiohttp's server log, for our server
+http_log.addFilter(OneLineBadRequests())
+
+
+def _site(runner: web.AppRunner, listen: str) -> web.BaseSite:
     if listen.startswith("unix:"):
         path = Path(listen.removeprefix("unix:"))
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-        site: web.BaseSite = web.UnixSite(runner, str(path))
-    else:
-        host, _, port = listen.rpartition(":")
-        site = web.TCPSite(runner, host or "127.0.0.1", int(port))
-    await site.start()
-    if listen.startswith("unix:"):
-        Path(listen.removeprefix("unix:")).chmod(0o666)  # identity comes from SO_PEERCRED
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("operator listening on %s", listen)
-    print("ready", flush=True)
+        return web.UnixSite(runner, str(path))
+    host, _, port = listen.rpartition(":")
+    return web.TCPSite(runner, host or "127.0.0.1", int(port))
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    settings: OperatorSettings, backend: ClusterBackend, *, listen: str
+) -> AsyncIterator[OperatorService]:
+    """The operator serving on `listen` for the duration of the block (tests run it
+    in-process this way); leaving it closes the sessions' connections and saves state."""
+    service = OperatorService(settings, backend)
+    await service.start()
+    runner = web.AppRunner(
+        OperatorApi(service).app(), handle_signals=False, access_log=None, logger=http_log
+    )
+    await runner.setup()
     try:
-        await stop.wait()
+        await _site(runner, listen).start()
+        if listen.startswith("unix:"):
+            Path(listen.removeprefix("unix:")).chmod(0o666)  # identity comes from SO_PEERCRED
+        yield service
     finally:
-        log.info("operator stopping")
         await service.close()
         await runner.cleanup()
+
+
+async def serve(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
+    async with listening(settings, backend, listen=listen) as service:
+        stop = asyncio.Event()
+        watch_node(service, stop)  # a local cluster's operator ends with the node
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("operator listening on %s", listen)
+        print("ready", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            log.info("operator stopping")
 
 
 def run(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
