@@ -14,7 +14,16 @@ import aiohttp
 from podtap import __version__
 from podtap.backends.base import AgentEndpoint, ClusterBackend, ResolvedTarget
 from podtap.core.ids import SessionId
-from podtap.core.protocol import Envelope, InitiatorHandshake, Payload, Ping, Pong
+from podtap.core.protocol import (
+    Close,
+    CloseReason,
+    Envelope,
+    InitiatorHandshake,
+    MalformedPayload,
+    Payload,
+    Ping,
+    Pong,
+)
 from podtap.net.tasks import TaskSet
 from podtap.net.wire import ConnectionClosed, WireConnection
 
@@ -50,7 +59,11 @@ class AgentLink:
     async def run(self) -> None:
         try:
             while True:
-                message = await self.wire.receive()
+                try:
+                    message = await self.wire.receive()
+                except MalformedPayload as exc:  # one session's fault: end that one only
+                    self._fault(SessionId(exc.session), str(exc))
+                    continue
                 if isinstance(message, Pong):
                     self.on_stats(message.stats)
                 elif isinstance(message, Envelope):
@@ -61,6 +74,13 @@ class AgentLink:
             self.lost_reason = str(exc) or "the agent closed the connection"
         finally:
             self.lost.set()
+
+    def _fault(self, session: SessionId, error: str) -> None:
+        """The agent sent a malformed message for ``session``: the relay ends that session
+        (a ``Close`` from the agent); the link and every other session go on."""
+        deliver = self.sessions.get(session)
+        if deliver is not None:
+            deliver(Close(CloseReason.AGENT_FAILED, f"the agent sent a malformed frame: {error}"))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -109,7 +129,7 @@ class AgentManager:
             ws = await http.ws_connect(
                 AGENT_PATH, max_msg_size=0, headers={"Authorization": f"Bearer {endpoint.token}"}
             )
-            wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}")
+            wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}", session_faults=True)
             await wire.initiate(InitiatorHandshake(name="podtap-operator", version=__version__))
         except BaseException:
             await http.close()
