@@ -44,7 +44,13 @@ _HEAD: Final = re.compile(
     rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1\r\n"
     rb"((?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
 )
-_FIELD: Final = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n")
+# A value is runs of visible bytes joined by blanks: each byte has one reading, so a long
+# run of blanks costs linear time (a lazy ``[...]*?`` before ``[ \t]*`` was quadratic: a
+# 60 KB run of " \t" in one header stalled the agent for 5 s, issue 9).
+_VISIBLE: Final = rb"[\x21-\x7e\x80-\xff]+"
+_FIELD: Final = re.compile(
+    rb"(" + _TOKEN + rb"):[ \t]*((?:" + _VISIBLE + rb"(?:[ \t]+" + _VISIBLE + rb")*)?)[ \t]*\r\n"
+)
 # lower-cased names that need a look; the values say what to do
 _HOST, _LENGTH, _XFF, _CONNECTION = b"host", b"content-length", b"x-forwarded-for", b"connection"
 _LOOK: Final = frozenset({_HOST, _LENGTH, _XFF, _CONNECTION})
