@@ -15,13 +15,14 @@ from podtap.backends.local.client import ApplyRejected, ClusterNotRunning, NodeC
 from podtap.backends.local.hostside import PortInUse, port_forward, run_in_pod
 from podtap.backends.local.launcher import (
     NodeStartFailed,
+    parts,
     start_node,
     start_operator,
     stop_node,
 )
 from podtap.backends.local.logs import LogNotFound, find_log, follow_log
 from podtap.backends.local.manifests import Manifest, ManifestError, load_files
-from podtap.backends.local.paths import ClusterPaths, cluster_name
+from podtap.backends.local.paths import ClusterPaths, UnsafeStateDir, cluster_name
 from podtap.cli.local_get import KINDS_HELP, render_get
 from podtap.cli.output import Format, console, err_console, fail
 
@@ -53,7 +54,7 @@ def _paths(name: str | None) -> ClusterPaths:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except (ClusterNotRunning, NodeStartFailed, PortInUse, LogNotFound) as exc:
+    except (ClusterNotRunning, NodeStartFailed, PortInUse, LogNotFound, UnsafeStateDir) as exc:
         coro.close()
         fail(str(exc))
     except ApplyRejected as exc:
@@ -90,6 +91,31 @@ async def _wait_ready(client: NodeClient, *, timeout: float) -> list[dict[str, A
             await asyncio.sleep(0.2)
 
 
+async def _start_what_is_dead(client: NodeClient, paths: ClusterPaths) -> None:
+    """Reuse a running cluster; start again a node or an operator that died (a stale pid
+    file blocks nothing, and an operator left by a dead node is stopped first)."""
+    node, operator = parts(paths)
+    if health := await client.healthy():
+        if operator.pid is not None:
+            console.print(
+                f"local cluster [bold]{paths.name}[/] is already running "
+                f"(pid {health['pid']}); applying the files to it"
+            )
+            return
+        with console.status("starting the operator"):
+            await start_operator(paths)
+        console.print(f"local cluster [bold]{paths.name}[/] runs; {operator}: started it again")
+        return
+    with console.status(f"starting local cluster {paths.name}"):
+        pid = await start_node(paths)
+    with console.status("starting the operator"):
+        await start_operator(paths)
+    again = f" ({node}: started it again)" if node.recorded is not None else ""
+    console.print(
+        f"started local cluster [bold]{paths.name}[/] (pid {pid}) and its operator{again}"
+    )
+
+
 @app.command()
 def up(
     files: list[Path] = typer.Option([], "-f", "--filename", help="Files to apply; repeatable."),
@@ -102,20 +128,7 @@ def up(
 
     async def go() -> None:
         client = NodeClient(paths)
-        health = await client.healthy()
-        if health:
-            console.print(
-                f"local cluster [bold]{paths.name}[/] is already running "
-                f"(pid {health['pid']}); applying the files to it"
-            )
-        else:
-            with console.status(f"starting local cluster {paths.name}"):
-                pid = await start_node(paths)
-            with console.status("starting the operator"):
-                await start_operator(paths)
-            console.print(
-                f"started local cluster [bold]{paths.name}[/] (pid {pid}) and its operator"
-            )
+        await _start_what_is_dead(client, paths)
         if manifests:
             for line in await client.apply(manifests):
                 console.print(f"  {line}")
@@ -232,6 +245,17 @@ def run(
     with its exit code. Example: podtap local run -- curl -s http://shop/"""
     code = _run(run_in_pod(_paths(name), namespace=namespace, argv=command))
     raise typer.Exit(code)
+
+
+@app.command()
+def status(name: str | None = NameOpt) -> None:
+    """Whether the node and the operator run (exit 1 if either does not)."""
+    paths = _paths(name)
+    found = parts(paths)
+    for part in found:
+        console.print(str(part), highlight=False)
+    if any(part.pid is None for part in found):
+        raise typer.Exit(1)
 
 
 @app.command()

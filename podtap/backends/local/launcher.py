@@ -7,13 +7,16 @@ import contextlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from podtap.backends.local.client import NodeClient
-from podtap.backends.local.paths import ClusterPaths
+from podtap.backends.local.paths import ClusterPaths, check_private
+from podtap.net.procfs import read_environ
 
 REQUIRED_TOOLS = {
     "ip": "iproute2",
@@ -53,24 +56,35 @@ def node_argv(paths: ClusterPaths) -> list[str]:
     ]
 
 
+MARK = "PODTAP_CLUSTER_ROOT"  # in the environment of the node and operator of a cluster
+
+
 def _running(pid_file: Path) -> int | None:
-    """The pid recorded in `pid_file` if that process still runs."""
+    """The pid recorded in `pid_file` if the file is ours (nobody else chooses what we
+    stop) and that process still runs as this cluster's (a reused pid is not it)."""
     try:
+        st = os.lstat(pid_file)
         pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-        return pid
+        env = read_environ(pid)
     except (OSError, ValueError):
         return None
+    ours = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid()
+    return pid if ours and env.get(MARK) == str(pid_file.parent) else None
+
+
+def _env(paths: ClusterPaths) -> dict[str, str]:
+    return {**os.environ, MARK: str(paths.root)}
 
 
 async def start_node(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
     """Start the node in the background and wait for its API; returns its pid."""
     if missing := missing_tools():
         raise NodeStartFailed("podtap local needs: " + ", ".join(missing))
-    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths.make()
     with open(paths.node_log, "ab") as log:
         proc = subprocess.Popen(
             node_argv(paths),
+            env=_env(paths),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -91,13 +105,20 @@ async def start_node(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
 
 
 async def start_operator(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
-    """Start the cluster's operator in the background and wait until it answers."""
+    """Start the cluster's operator in the background (stopping one still running: there is
+    never a second) and wait until it answers. It ends with the node (operator/node_watch)."""
     import aiohttp
 
+    await _stop_pid(operator_pid(paths), timeout=timeout)
+    env = {
+        **_env(paths),
+        "PODTAP_STATE_HOME": str(paths.root.parent.parent),
+        "PODTAP_NODE_PID": str(_running(paths.pid_file) or ""),
+    }
     with open(paths.root / "operator.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "podtap", "operator", "serve", "--local", paths.name],
-            env={**os.environ, "PODTAP_STATE_HOME": str(paths.root.parent.parent)},
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -145,9 +166,42 @@ def operator_pid(paths: ClusterPaths) -> int | None:
     return _running(paths.root / "operator.pid")
 
 
+def node_pid(paths: ClusterPaths) -> int | None:
+    return _running(paths.pid_file)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The node or the operator as `podtap local status` tells it."""
+
+    name: str
+    pid: int | None  # it runs
+    recorded: int | None  # what its pid file names, running or not
+
+    def __str__(self) -> str:
+        if self.pid is not None:
+            return f"{self.name}: running (pid {self.pid})"
+        if self.recorded is not None:
+            return f"{self.name}: dead (pid {self.recorded} is gone)"
+        return f"{self.name}: not running"
+
+
+def parts(paths: ClusterPaths) -> list[Part]:
+    def recorded(pid_file: Path) -> int | None:
+        with contextlib.suppress(OSError, ValueError):
+            return int(pid_file.read_text())
+        return None
+
+    return [
+        Part(name, _running(file), recorded(file))
+        for name, file in (("node", paths.pid_file), ("operator", paths.root / "operator.pid"))
+    ]
+
+
 async def stop_node(paths: ClusterPaths, *, timeout: float = 20.0) -> bool:
     """Stop the operator, then the node (SIGTERM: each shuts down gracefully; SIGKILL after
     `timeout`), and remove the cluster's state. True if the node ran."""
+    check_private(check_private(paths.root.parent.parent) / "local" / paths.name)
     await _stop_pid(operator_pid(paths), timeout=timeout)
     pid = _running(paths.pid_file)
     await _stop_pid(pid, timeout=timeout)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,39 @@ def state_root() -> Path:
     return Path(f"/tmp/podtap-{os.getuid()}")
 
 
+class UnsafeStateDir(ValueError):
+    """The state directory is not this user's own: another account could have planted pid
+    files (that `local down` would kill), sockets or logs in it, or read what it holds."""
+
+
+def check_private(path: Path, *, create: bool = False) -> Path:
+    """`path` if it is a directory of ours that nobody else may write to; with `create`,
+    made (mode 0700) when missing. A missing directory is fine: there is nothing to trust."""
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    euid = os.geteuid()
+    if stat.S_ISLNK(st.st_mode):
+        problem = "is a symbolic link"
+    elif not stat.S_ISDIR(st.st_mode):
+        problem = "is not a directory"
+    elif st.st_uid != euid:
+        problem = f"belongs to uid {st.st_uid}, not to you (uid {euid})"
+    elif st.st_mode & 0o022:
+        problem = f"can be written by others (mode {stat.S_IMODE(st.st_mode):o})"
+    else:
+        return path
+    raise UnsafeStateDir(
+        f"podtap's state directory {path} {problem}: another account may have made it; "
+        "remove it, or set PODTAP_STATE_HOME to a directory of your own"
+    )
+
+
 def cluster_name(given: str | None) -> str:
     name = given or os.environ.get("PODTAP_LOCAL_NAME") or DEFAULT_NAME
     if not _NAME.fullmatch(name):
@@ -37,7 +72,14 @@ class ClusterPaths:
 
     @classmethod
     def for_name(cls, name: str) -> ClusterPaths:
-        return cls(state_root() / "local" / name)
+        """The paths of cluster `name`; UnsafeStateDir if the state root is not ours."""
+        return cls(check_private(state_root()) / "local" / name)
+
+    def make(self) -> None:
+        """Create the cluster's directory, mode 0700, in a state root that is ours."""
+        check_private(self.root.parent.parent, create=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        check_private(self.root)
 
     @property
     def name(self) -> str:
