@@ -12,6 +12,7 @@ MIN_UNUSED_TTL = 6.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
+    handshake_deadline: float = 10.0  # for a connect's hello; before it there is no session
     setup_deadline: float = 180.0
     unused_ttl: float = 30.0
     max_time: float | None = None

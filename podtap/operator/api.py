@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import time
@@ -13,7 +15,7 @@ from podtap import __version__
 from podtap.backends.base import TargetError, TargetRef
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import SessionId, parse_session_id
-from podtap.core.protocol import AcceptorHandshake, HandshakeError
+from podtap.core.protocol import AcceptorHandshake, CloseReason, HandshakeError
 from podtap.net.wire import ConnectionClosed, WireConnection
 from podtap.operator.identity import Caller, peer_caller
 from podtap.operator.relay import Attachment
@@ -22,10 +24,19 @@ from podtap.operator.service import OperatorError, OperatorService
 log = logging.getLogger(__name__)
 API = "/apis/podtap.dev/v1"
 SESSION_HEADER = "X-Podtap-Session"
+CLOSE_GRACE = 1.0
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+async def _drop(wire: WireConnection, why: str) -> None:
+    """Tell the client why, then close without waiting long for its acknowledgement
+    (a silent client would keep the socket for the WebSocket's close timeout)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(CLOSE_GRACE):
+            await wire.close(CloseReason.PROTOCOL_ERROR, why)
 
 
 class OperatorApi:
@@ -90,7 +101,7 @@ class OperatorApi:
                 caller, target=target, resume=resume, namespace=request.match_info["ns"]
             )
             return _error(400, "connect needs a WebSocket upgrade")
-        record, resolved = await self.service.open(
+        opening = await self.service.open(
             caller,
             target=target,
             namespace=request.match_info["ns"],
@@ -99,16 +110,32 @@ class OperatorApi:
             client_version=q.get("client_version", "unknown"),
             resume=resume,
         )
-        ws.headers[SESSION_HEADER] = record.label
+        ws.headers[SESSION_HEADER] = opening.label
         await ws.prepare(request)
-        wire = WireConnection(ws, label=f"client {record.label}")
-        try:
-            await wire.accept(AcceptorHandshake(name="podtap-operator", version=__version__))
-        except (HandshakeError, ConnectionClosed) as exc:
-            log.info("session %s: handshake failed: %s", record.label, exc)
+        wire = WireConnection(ws, label=f"client {opening.label}")
+        if not await self._hello(wire, label=opening.label):
             return ws
-        await Attachment(self.service, record, wire, resolved, on_concurrent_steal=steal).run()
+        record = self.service.begin(opening)
+        await Attachment(
+            self.service, record, wire, opening.resolved, on_concurrent_steal=steal
+        ).run()
         return ws
+
+    async def _hello(self, wire: WireConnection, *, label: str) -> bool:
+        """Whether the client said a valid hello within the handshake deadline. One that
+        does not is dropped and leaves no trace but a debug line: thousands of silent
+        connects must not flood the log any more than the records."""
+        deadline = self.service.settings.limits.handshake_deadline
+        try:
+            async with asyncio.timeout(deadline):
+                await wire.accept(AcceptorHandshake(name="podtap-operator", version=__version__))
+            return True
+        except TimeoutError:
+            log.debug("connect %s: no hello within %.0f s, dropped", label, deadline)
+            await _drop(wire, f"no hello within {deadline:.0f} s")
+        except (HandshakeError, ConnectionClosed) as exc:
+            log.info("session %s: handshake failed: %s", label, exc)
+        return False
 
     async def sessions(self, request: web.Request) -> web.Response:
         return web.json_response({"items": self._session_list()})

@@ -41,6 +41,26 @@ class OperatorSettings:
     agent_grace: float = 5.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Opening:
+    """A connect the operator agreed to upgrade, before the client's hello. It records
+    nothing: a connect that never says hello must cost no record, no audit event and no
+    write to the state dir (a flood of them once piled up for the setup deadline)."""
+
+    id: SessionId
+    resumed: SessionRecord | None
+    resolved: ResolvedTarget
+    owner: str
+    uid: int
+    target: str
+    namespace: str
+    client_version: str
+
+    @property
+    def label(self) -> str:
+        return format_session_id(self.id)
+
+
 class OperatorService:
     def __init__(self, settings: OperatorSettings, backend: ClusterBackend) -> None:
         self.settings = settings
@@ -51,7 +71,9 @@ class OperatorService:
         self.metrics = Metrics()
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
-        self._store = RecordStore(settings.state_dir / "sessions.json")
+        self._store = RecordStore(
+            settings.state_dir / "sessions.json", snapshot=lambda: self.records.values()
+        )
         self.agents = AgentManager(
             backend,
             run_dir=settings.state_dir / "agents",
@@ -73,10 +95,12 @@ class OperatorService:
         for attachment in list(self.attached.values()):
             await attachment.detach()
         await self.agents.close()
+        self._store.close()
         self.audit.close()
 
     def save(self) -> None:
-        self._store.save(list(self.records.values()))
+        """Nothing left to do: the store journals a record as it changes (see RecordStore
+        and Subscriptions); callers that changed one may still say so."""
 
     async def _expire_loop(self) -> None:
         while True:
@@ -132,20 +156,35 @@ class OperatorService:
         host: str | None,
         client_version: str,
         resume: SessionId | None,
-    ) -> tuple[SessionRecord, ResolvedTarget]:
+    ) -> Opening:
+        """Everything checked for a connect, nothing recorded: `begin` does that once the
+        client has said hello."""
         existing, resolved = await self.check(
             caller, target=target, namespace=namespace, resume=resume
         )
-        if existing is not None:
-            return existing, resolved
-        record = SessionRecord(
-            id=new_session_id(),
+        return Opening(
+            id=existing.id if existing is not None else new_session_id(),
+            resumed=existing,
+            resolved=resolved,
             owner=caller.owner(whoami=whoami, host=host),
             uid=caller.uid,
             target=str(target),
             namespace=namespace,
-            pod=resolved.pod.name,
             client_version=client_version,
+        )
+
+    def begin(self, opening: Opening) -> SessionRecord:
+        """The client said hello: its session exists from now on (or resumes)."""
+        if opening.resumed is not None:
+            return opening.resumed
+        record = SessionRecord(
+            id=opening.id,
+            owner=opening.owner,
+            uid=opening.uid,
+            target=opening.target,
+            namespace=opening.namespace,
+            pod=opening.resolved.pod.name,
+            client_version=opening.client_version,
         )
         self.records[record.id] = record
         self.metrics.sessions_total.inc()
@@ -154,11 +193,11 @@ class OperatorService:
             session=record.label,
             user=record.owner,
             target=record.target,
-            namespace=namespace,
+            namespace=record.namespace,
             pod=record.pod,
         )
-        self.save()
-        return record, resolved
+        self._store.add(record)
+        return record
 
     async def end(self, record: SessionRecord, reason: CloseReason, message: str) -> None:
         if record.closed:
@@ -176,7 +215,7 @@ class OperatorService:
             reason=reason.value,
             message=message,
         )
-        self.save()
+        self._store.drop(record)
 
     async def kill(self, session: SessionId, *, by: Caller) -> SessionRecord:
         record = self.records.get(session)
@@ -222,7 +261,6 @@ class OperatorService:
         record = self.records.get(session)
         if record is None or record.subscriptions.pop(port, None) is None:
             return
-        self.save()
         self.audit.event(
             "evicted",
             session=record.label,
