@@ -40,7 +40,10 @@ class HealthProbe:
             self.answers += 1
 
 
-async def silent_client(sock: Path, *, connecting: asyncio.Semaphore) -> asyncio.StreamReader:
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def silent_client(sock: Path, *, connecting: asyncio.Semaphore) -> Connection:
     """A WebSocket upgrade that never sends the hello (a few connect at once: the listen
     backlog is not what this test is about)."""
     async with connecting:
@@ -48,12 +51,16 @@ async def silent_client(sock: Path, *, connecting: asyncio.Semaphore) -> asyncio
         writer.write(UPGRADE)
         head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
-    return reader
+    return reader, writer
 
 
-async def dropped(reader: asyncio.StreamReader) -> None:
+async def dropped(connection: Connection) -> None:
+    """Once the operator has closed the connection, closes our end."""
+    reader, writer = connection
     while await reader.read(65536):
         pass
+    writer.close()
+    await writer.wait_closed()
 
 
 def session_starts(events: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -69,13 +76,13 @@ def test_connects_without_hello_leave_no_record_and_healthz_stays_fast(tmp_path:
             probing = tasks.spawn(asyncio.to_thread(probe.run), name="healthz probe")
             try:
                 connecting = asyncio.Semaphore(50)
-                readers = await asyncio.gather(
+                connections = await asyncio.gather(
                     *(silent_client(sock, connecting=connecting) for _ in range(FLOOD))
                 )
                 _, listed = await asyncio.to_thread(get, sock, "/apis/podtap.dev/v1/sessions")
                 assert listed["items"] == []
                 async with asyncio.timeout(HANDSHAKE_DEADLINE + 10):
-                    await asyncio.gather(*(dropped(r) for r in readers))
+                    await asyncio.gather(*(dropped(c) for c in connections))
             finally:
                 probe.stop.set()
                 await probing
