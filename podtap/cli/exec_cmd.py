@@ -4,32 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.status import Status
 
 from podtap.cli.operator import NameOpt, OperatorOpt, address
 from podtap.cli.output import err_console, fail
 
 if TYPE_CHECKING:
+    from podtap.client.operator_api import OperatorAddress
+    from podtap.core.config.exec_spec import ExecSpec
     from podtap.core.protocol import Log
 
 
-def dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (comments, blank lines and `export ` allowed; quotes stripped)."""
-    out: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip().removeprefix("export ").strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key.strip()] = value
-    return out
+class ConcurrentSteal(StrEnum):
+    """--on-concurrent-steal (the values of core.arbitration.OnConcurrentSteal, without
+    importing it: the CLI starts faster)."""
+
+    abort = "abort"
+    continue_ = "continue"
+    override = "override"
+
+
+def _not_yet(flag: str, text: str) -> Any:
+    """An option the spec carries but nothing acts on yet (a warning says so at run time)."""
+    return typer.Option(None, flag, help=f"{text} Not supported yet: carried, not acted on.")
 
 
 def exec_command(
@@ -47,14 +50,41 @@ def exec_command(
     http_filter: str | None = typer.Option(
         None,
         "--filter",
-        help="Steal only HTTP requests with a header line matching this regex, "
-        "for example 'x-user: alice'.",
+        help="Steal only HTTP requests with a header line matching this regex (RE2), "
+        "for example 'x-user: alice'; replaces any http_filter of the config file.",
     ),
     fs_mode: str | None = typer.Option(
         None,
         "--fs-mode",
         help="Remote files: read (default: the pod's own files), local (none), "
         "localwithoverrides (only feature.fs.read_only paths), write (as read).",
+    ),
+    no_outgoing: bool = typer.Option(
+        False,
+        "--no-outgoing",
+        help="Make every outgoing TCP connection and UDP flow from this machine instead of "
+        "the pod (feature.network.outgoing: false); name lookups still follow the pod.",
+    ),
+    no_remote_dns: bool = typer.Option(
+        False,
+        "--no-remote-dns",
+        help="Resolve every name on this machine (its resolver, search list and /etc/hosts) "
+        "instead of the pod (feature.network.dns: false).",
+    ),
+    on_concurrent_steal: ConcurrentSteal | None = typer.Option(
+        None,
+        "--on-concurrent-steal",
+        help="When another session already steals a port you steal: abort (default: stop "
+        "before COMMAND starts, naming the holder), continue (run without that port), "
+        "override (take the port if allowed; the holder is told). "
+        "Config: feature.network.incoming.on_concurrent_steal.",
+    ),
+    key: str | None = _not_yet(
+        "--key", "Session key: a name of your choosing for this run, e.g. a ticket (config: key)."
+    ),
+    profile: str | None = _not_yet("--profile", "Operator profile to apply (config: profile)."),
+    context: str | None = _not_yet(
+        "--context", "Kubernetes context (config: kube_context; env PODTAP_KUBE_CONTEXT)."
     ),
     operator: str | None = OperatorOpt,
     name: str | None = NameOpt,
@@ -64,16 +94,13 @@ def exec_command(
     listens on (mirrored, or stolen with --steal, per request with --filter). Exits with
     COMMAND's exit code.
 
+    Settings come from the flags, then PODTAP_*/MIRRORD_* variables, then the config file
+    (-f, or podtap.json / .mirrord/mirrord.json here); see `podtap verify-config FILE`.
+
     Example: podtap exec -t deployment/shop -- curl -s http://catalog/items"""
     # imported here: every podtap command (the agent too) starts faster without them
-    from podtap.client.execute import EnvRules, run_exec
-    from podtap.client.incoming import PortSelection
-    from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
     from podtap.core.config import ConfigError, resolve_config
-    from podtap.core.fs_rules import FsRules
-    from podtap.core.outgoing_filter import network_rules
-    from podtap.core.protocol import HttpFilter
-    from podtap.core.protocol import IncomingMode as ProtocolMode
+    from podtap.core.config.exec_spec import ExecSpec
 
     try:
         config, warnings = resolve_config(
@@ -86,17 +113,38 @@ def exec_command(
                 "steal": steal or None,
                 "filter": http_filter,
                 "fs_mode": fs_mode,
+                "no_outgoing": no_outgoing or None,
+                "no_remote_dns": no_remote_dns or None,
+                "kube_context": context,
+                "profile": profile,
+                "key": key,
+                "feature.network.incoming.on_concurrent_steal": (
+                    on_concurrent_steal.value if on_concurrent_steal is not None else None
+                ),
             },
         )
+        spec = ExecSpec.from_config(config, argv=command)
     except ConfigError as exc:
-        fail(str(exc))
-    for warning in warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    if not config.target.path or config.target.path == "targetless":
+        fail(escape(str(exc)))
+    for warning in [*warnings, *_new_notices(spec, warnings)]:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if spec.session.target is None or spec.session.target == "targetless":
         fail(
             "give a target: -t deployment/NAME (or `target` in the config file); "
             "list them with `podtap ls`"
         )
+    raise typer.Exit(_run(spec, address(operator, name)))
+
+
+def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
+    """The spec's notices the config layer has not already given (about the same key)."""
+    return [str(n) for n in spec.notices if not any(f" {n.key} " in f" {w}" for w in warnings)]
+
+
+def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
+    from podtap.client.execute import ExecFailed, ExecUi, run_exec
+    from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
+
     # Progress: one live line on a terminal (gone once the command starts), plain lines
     # otherwise, so logs show where a slow start stopped.
     live = err_console.is_terminal
@@ -121,55 +169,12 @@ def exec_command(
             f"[yellow]podtap {entry.level.value}:[/] {entry.message}", highlight=False
         )
 
-    incoming = config.feature.network.incoming
-    mode = None if incoming.mode.value == "off" else ProtocolMode(incoming.mode.value)
-    f = incoming.http_filter
-    flt = (
-        HttpFilter(header=f.header_filter, path=f.path_filter, method=f.method_filter)
-        if (f.header_filter or f.path_filter or f.method_filter)
-        else None
-    )
-    e = config.feature.env
     try:
-        env_file = dotenv(Path(e.env_file)) if e.env_file else {}
-    except OSError as exc:
-        fail(f"env_file {e.env_file}: {exc.strerror}")
-    rules = EnvRules(
-        enabled=e.enabled,
-        include=tuple(e.include) if e.include is not None else None,
-        exclude=tuple(e.exclude),
-        override=dict(e.override),
-        unset=tuple(e.unset),
-        env_file=env_file,
-    )
-    try:
-        code = asyncio.run(
-            run_exec(
-                address(operator, name),
-                target=config.target.path,
-                namespace=config.target.namespace or "default",
-                argv=command,
-                on_log=on_log,
-                on_status=on_status,
-                incoming_mode=mode,
-                http_filter=flt,
-                on_concurrent_steal=incoming.on_concurrent_steal.value,
-                env_rules=rules,
-                network=network_rules(config.feature.network),
-                fs=FsRules.from_config(config.feature.fs),
-                ports=PortSelection(
-                    ports=frozenset(incoming.ports) if incoming.ports is not None else None,
-                    ignore_ports=frozenset(incoming.ignore_ports),
-                    port_mapping=dict(incoming.port_mapping),
-                    ignore_localhost=incoming.ignore_localhost,
-                ),
-            )
-        )
-    except (OperatorUnavailable, OperatorRefused) as exc:
+        return asyncio.run(run_exec(operator, spec, ExecUi(on_log=on_log, on_status=on_status)))
+    except (OperatorUnavailable, OperatorRefused, ExecFailed) as exc:
         status.stop()
-        fail(str(exc))
+        fail(escape(str(exc)))
     except KeyboardInterrupt:
-        code = 130
+        return 130
     finally:
         status.stop()
-    raise typer.Exit(code)

@@ -1,8 +1,9 @@
 """`podtap exec`: run a local command in the context of a target pod.
 
-This first slice gives the command the pod's environment, its DNS and its outgoing TCP
-(through the operator and the agent, so peers see the pod's IP). Incoming traffic, UDP and
-files come next."""
+`run_exec` carries out an :class:`~podtap.core.config.exec_spec.ExecSpec` and decides
+nothing of its own: the pod's environment, DNS, outgoing TCP/UDP (through the operator and
+the agent, so peers see the pod's IP), files and the incoming subscriptions all come from
+the spec, built once from the configuration."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
@@ -22,18 +23,16 @@ from podtap.client.channel import ClientChannel
 from podtap.client.exec_dir import exec_dir
 from podtap.client.files import Copies, Snapshot
 from podtap.client.fuse_view import Views, fuse_usable, view_roots
-from podtap.client.incoming import Incoming, PortSelection
+from podtap.client.incoming import Incoming
 from podtap.client.jail_files import prepare_jail_network
 from podtap.client.operator_api import OperatorAddress, OperatorApi
 from podtap.client.outbound import Outbound
-from podtap.core.fs_rules import FsRules
+from podtap.core.config.exec_spec import EnvSpec, ExecSpec
 from podtap.core.ids import Port, RequestId, StreamId
-from podtap.core.outgoing_filter import NetworkRules, Route
+from podtap.core.outgoing_filter import Route
 from podtap.core.protocol import (
     EnvRequest,
     EnvResponse,
-    HttpFilter,
-    IncomingMode,
     Log,
     LogLevel,
     StreamClose,
@@ -46,26 +45,53 @@ from podtap.net.tasks import TaskSet
 KEEP_LOCAL = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME")
 
 
-@dataclass(frozen=True, kw_only=True)
-class EnvRules:
-    """mirrord's `feature.env`: which remote variables to take, and local adjustments."""
+class ExecFailed(Exception):
+    """The run cannot start (an unreadable env_file, no target); the message says why."""
 
-    enabled: bool = True
-    include: tuple[str, ...] | None = None  # fnmatch patterns; None: all
-    exclude: tuple[str, ...] = ()
-    override: dict[str, str] = field(default_factory=dict)
-    unset: tuple[str, ...] = ()
-    env_file: dict[str, str] = field(default_factory=dict)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecUi:
+    """Where `run_exec` reports: the agent's log lines and one-line progress."""
+
+    on_log: Callable[[Log], None]
+    on_status: Callable[[str], None]
+
+
+def dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (comments, blank lines and `export ` allowed; quotes stripped)."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip().removeprefix("export ").strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out
+
+
+def env_file_values(rules: EnvSpec) -> dict[str, str]:
+    """The variables of `feature.env.env_file` (none without one); ExecFailed if unreadable."""
+    if rules.env_file is None:
+        return {}
+    try:
+        return dotenv(Path(rules.env_file))
+    except OSError as exc:
+        raise ExecFailed(f"env_file {rules.env_file}: {exc.strerror}") from None
 
 
 def merged_env(
-    local: dict[str, str],
-    remote: dict[str, str],
-    rules: EnvRules | None = None,
+    local: Mapping[str, str],
+    remote: Mapping[str, str],
+    rules: EnvSpec | None = None,
+    *,
+    env_file: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The pod's variables over the local ones (except those that locate local things),
     filtered by include/exclude; then env_file, override and unset, in mirrord's order."""
-    rules = rules or EnvRules()
+    rules = rules or EnvSpec()
     env = dict(local)
     if rules.enabled:
         for key, value in remote.items():
@@ -76,7 +102,7 @@ def merged_env(
             if any(fnmatch(key, p) for p in rules.exclude):
                 continue
             env[key] = value
-    env.update(rules.env_file)
+    env.update(env_file or {})
     env.update(rules.override)
     for pattern in rules.unset:
         for key in [k for k in env if fnmatch(k, pattern)]:
@@ -178,27 +204,20 @@ async def _udp_flow(
         channel.forget_stream(result.stream)
 
 
-async def run_exec(
-    address: OperatorAddress,
-    *,
-    target: str,
-    namespace: str,
-    argv: list[str],
-    on_log: Callable[[Log], None],
-    on_status: Callable[[str], None],
-    incoming_mode: IncomingMode | None = None,
-    http_filter: HttpFilter | None = None,
-    on_concurrent_steal: str = "abort",
-    env_rules: EnvRules | None = None,
-    ports: PortSelection | None = None,
-    network: NetworkRules | None = None,
-    fs: FsRules | None = None,
-) -> int:
-    """Run `argv` in the jail; returns its exit code (or raises if the session fails)."""
+async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
+    """Carry out `spec`: run its command in the jail; returns the command's exit code
+    (or raises if the session fails, ExecFailed if the run cannot start)."""
+    session_spec, on_log, on_status = spec.session, ui.on_log, ui.on_status
+    if session_spec.target is None or not spec.argv:
+        raise ExecFailed("a run needs a target and a command")
+    target, namespace, argv = session_spec.target, session_spec.namespace, list(spec.argv)
+    env_file = env_file_values(spec.env)
     on_status(f"connecting to the operator for {target}")
     api = OperatorApi(address)
     async with api.connect(
-        target, namespace=namespace, on_concurrent_steal=on_concurrent_steal
+        target,
+        namespace=namespace,
+        on_concurrent_steal=session_spec.on_concurrent_steal.value,
     ) as session:
         channel = ClientChannel(session, on_log=on_log)
         tasks = TaskSet()
@@ -206,18 +225,18 @@ async def run_exec(
         on_status(f"session {session.label}: reading the pod's environment")
         env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
         assert isinstance(env_reply, EnvResponse)
-        env = merged_env(dict(os.environ), env_reply.env, env_rules)
+        env = merged_env(os.environ, env_reply.env, spec.env, env_file=env_file)
+        network, fs = spec.network, spec.fs
         with exec_dir() as (tmp, tie):
             bridge_path = Path(tmp) / "bridge.sock"
-            network = network or NetworkRules()
             names = await prepare_jail_network(
                 channel, Path(tmp), namespace=namespace, rules=network
             )
-            plan = (fs or FsRules()).plan(env_reply.mounts)
+            plan = fs.plan(env_reply.mounts)
             views = None
             if plan.remote and os.environ.get("PODTAP_FS_VIEW") != "snapshot" and fuse_usable():
                 roots = await view_roots(channel, plan.remote)
-                views, copies = Views(channel, fs or FsRules(), roots), Copies()
+                views, copies = Views(channel, fs, roots), Copies()
             else:
                 on_status(f"session {session.label}: copying the pod's files")
                 copies = await Snapshot(channel, Path(tmp) / "fs", fs).take(plan.remote)
@@ -226,14 +245,12 @@ async def run_exec(
             deliver = Path(tmp) / "deliver.sock"
             incoming = (
                 None
-                if incoming_mode is None
+                if session_spec.incoming.mode is None
                 else Incoming(
                     channel,
                     deliver=deliver,
-                    mode=incoming_mode,
-                    http_filter=http_filter,
+                    plan=session_spec.incoming,
                     tell=lambda text: on_log(Log(LogLevel.INFO, text)),
-                    selection=ports,
                 )
             )
             bridge = Bridge(channel, incoming, Outbound(channel, network, search=names.search))

@@ -15,12 +15,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import h11
 
 from podtap.client.channel import ClientChannel
+from podtap.core.config.exec_spec import IncomingPlan
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
     BodyChunk,
@@ -54,6 +54,14 @@ async def open_app(deliver: Path, port: int) -> tuple[asyncio.StreamReader, asyn
     reader, writer = await asyncio.open_unix_connection(str(deliver))
     writer.write(json.dumps({"port": port}).encode() + b"\n")
     return reader, writer
+
+
+def _how(plan: IncomingPlan, flt: HttpFilter | None) -> str:
+    if flt is not None:
+        return flt.describe()
+    if plan.mode is IncomingMode.STEAL and plan.http_filter is not None:
+        return "(whole port: not in http_filter.ports)"
+    return "(whole port)"
 
 
 class _Pending:
@@ -98,42 +106,22 @@ class _HttpStream:
             queue.put_nowait(None)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PortSelection:
-    """mirrord's `ports`, `ignore_ports` and `port_mapping` (local -> remote)."""
-
-    ports: frozenset[int] | None = None
-    ignore_ports: frozenset[int] = frozenset()
-    port_mapping: dict[int, int] = field(default_factory=dict)
-    ignore_localhost: bool = False
-
-    def remote_port(self, local: int) -> int | None:
-        """The pod's port a local listener stands for, or None if it is left alone."""
-        remote = self.port_mapping.get(local, local)
-        if local in self.ignore_ports or remote in self.ignore_ports:
-            return None
-        if self.ports is not None and remote not in self.ports:
-            return None
-        return remote
-
-
 class Incoming:
     def __init__(
         self,
         channel: ClientChannel,
         *,
         deliver: Path,
-        mode: IncomingMode,
-        http_filter: HttpFilter | None,
+        plan: IncomingPlan,
         tell: Callable[[str], None],
-        selection: PortSelection | None = None,
     ) -> None:
+        if plan.mode is None:
+            raise ValueError("incoming is off: nothing to subscribe")
         self.channel = channel
         self.deliver = deliver
-        self.mode = mode
-        self.http_filter = http_filter
+        self.mode = plan.mode
+        self.plan = plan
         self.tell = tell
-        self.selection = selection or PortSelection()
         self._local_port: dict[int, int] = {}
         # local port -> the pod's port subscribed for it; None: seen but not subscribed
         self._subscribed: dict[int, int | None] = {}
@@ -169,7 +157,7 @@ class Incoming:
                 return
             wanted: set[int] = set()
             for listener in found:
-                if not (self.selection.ignore_localhost and listener.loopback):
+                if not (self.plan.ignore_localhost and listener.loopback):
                     wanted.add(listener.port)
             for port in sorted(set(self._subscribed) - wanted):
                 await self._unsubscribe(port)
@@ -177,22 +165,22 @@ class Incoming:
                 await self._subscribe(port)
 
     async def _subscribe(self, port: int) -> None:
-        """Subscribe the pod's port `port` stands for (mapped by `port_mapping`, filtered by
-        `ports`/`ignore_ports`) with the configured mode."""
+        """Subscribe the pod's port `port` stands for as the plan says: mapped by
+        `port_mapping`, chosen by `ports`/`ignore_ports`, filtered where `http_filter` applies
+        (its `ports`), the whole port otherwise."""
         if port in self._subscribed:
             return
-        remote = self.selection.remote_port(port)
+        remote = self.plan.remote_port(port)
         self._subscribed[port] = None
         if remote is None:
             return
         self._local_port[remote] = port
-        flt = self.http_filter if self.mode == IncomingMode.STEAL else None
-        reply = await self.channel.request(lambda rid: Subscribe(rid, Port(remote), self.mode, flt))
+        flt = self.plan.filter_for(remote)
+        reply = await self.channel.request(lambda rid: Subscribe(rid, remote, self.mode, flt))
         assert isinstance(reply, SubscribeResult)
         if reply.ok:
             self._subscribed[port] = remote
-            shown = f"{_shown(port, remote)}: {self.mode.value}"
-            self.tell(shown + (f" {flt.describe()}" if flt else ""))
+            self.tell(f"{_shown(port, remote)}: {self.mode.value} {_how(self.plan, flt)}")
         else:
             self.tell(f"{_shown(port, remote)} not subscribed: {reply.error}")
 

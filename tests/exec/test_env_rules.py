@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from podtap.client.execute import EnvRules, merged_env
+from pathlib import Path
+
+import pytest
+
+from podtap.client.execute import ExecFailed, env_file_values, merged_env
+from podtap.core.config.exec_spec import EnvSpec
 
 LOCAL = {"PATH": "/local/bin", "HOME": "/home/me", "EDITOR": "vi", "DB_URL": "local"}
 REMOTE = {"PATH": "/pod/bin", "DB_URL": "postgres://db", "API_KEY": "k", "LOG_LEVEL": "info"}
@@ -15,18 +20,26 @@ def test_remote_wins_but_local_paths_stay() -> None:
 
 
 def test_include_exclude_override_unset_and_env_file() -> None:
-    rules = EnvRules(
+    rules = EnvSpec(
         include=("DB_*", "API_*", "LOG_*"),
         exclude=("API_*",),
-        override={"LOG_LEVEL": "debug"},
+        override=(("LOG_LEVEL", "debug"),),
         unset=("EDITOR",),
-        env_file={"FROM_FILE": "1", "DB_URL": "file"},
     )
-    env = merged_env(LOCAL, REMOTE, rules)
+    env = merged_env(LOCAL, REMOTE, rules, env_file={"FROM_FILE": "1", "DB_URL": "file"})
     assert "API_KEY" not in env and "EDITOR" not in env
     assert env["LOG_LEVEL"] == "debug" and env["FROM_FILE"] == "1"
     assert env["DB_URL"] == "file"  # env_file over remote, override over both
 
 
 def test_disabled_takes_nothing_remote() -> None:
-    assert merged_env(LOCAL, REMOTE, EnvRules(enabled=False)) == LOCAL
+    assert merged_env(LOCAL, REMOTE, EnvSpec(enabled=False)) == LOCAL
+
+
+def test_env_file_is_read_when_the_run_starts(tmp_path: Path) -> None:
+    path = tmp_path / ".env"
+    path.write_text("# comment\nexport A=1\nB='two words'\n\nnot a line\n")
+    assert env_file_values(EnvSpec(env_file=str(path))) == {"A": "1", "B": "two words"}
+    assert env_file_values(EnvSpec()) == {}
+    with pytest.raises(ExecFailed, match=r"env_file .*missing: No such file"):
+        env_file_values(EnvSpec(env_file=str(tmp_path / "missing")))

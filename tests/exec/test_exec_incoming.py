@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from podtap.core.config.exec_spec import IncomingPlan
 from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
 from podtap.testing.wait import wait_until
 
@@ -179,12 +180,17 @@ def test_port_mapping_from_the_config_file(shop: LocalCluster, tmp_path: Path) -
 
 
 def test_port_selection_rules() -> None:
-    from podtap.client.incoming import PortSelection
+    from podtap.core.ids import Port
+    from podtap.core.protocol import IncomingMode
 
-    rules = PortSelection(
-        ports=frozenset({80, 8080}), ignore_ports=frozenset({9000}), port_mapping={3000: 80}
+    rules = IncomingPlan(
+        mode=IncomingMode.STEAL,
+        ports=frozenset({Port(80), Port(8080)}),
+        ignore_ports=frozenset({Port(9000)}),
+        port_mapping=((Port(3000), Port(80)),),
     )
     assert rules.remote_port(3000) == 80
     assert rules.remote_port(8080) == 8080
     assert rules.remote_port(9000) is None and rules.remote_port(5432) is None
-    assert PortSelection().remote_port(1234) == 1234
+    assert IncomingPlan(mode=IncomingMode.MIRROR).remote_port(1234) == 1234
+    assert IncomingPlan(mode=None).remote_port(1234) is None
