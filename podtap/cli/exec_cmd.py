@@ -127,7 +127,7 @@ def exec_command(
     except ConfigError as exc:
         fail(escape(str(exc)))
     for warning in [*warnings, *_new_notices(spec, warnings)]:
-        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if spec.session.target is None or spec.session.target == "targetless":
         fail(
             "give a target: -t deployment/NAME (or `target` in the config file); "

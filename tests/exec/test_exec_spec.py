@@ -1,0 +1,167 @@
+"""`podtap exec` carries out the whole config: every http_filter form steals exactly its
+requests (a teammate's go on to the pod), `http_filter.ports` has mirrord's meaning, a filter
+that cannot be applied stops the run before anything is subscribed, and the flags work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from podtap.testing.localcluster import LocalCluster, podtap_argv
+from podtap.testing.wait import wait_until
+from tests.exec.test_exec_filters import host_address, host_servers, this_machines_name
+from tests.exec.test_exec_incoming import LOCAL_APP
+
+
+@contextlib.contextmanager
+def stealing(
+    shop: LocalCluster, tmp_path: Path, http_filter: dict[str, Any], *, wait_for: str
+) -> Iterator[Path]:
+    """`podtap exec -f CONFIG -- local app` until the block ends; yields its stderr file."""
+    app, config, errors = tmp_path / "app.py", tmp_path / "mirrord.json", tmp_path / "exec.err"
+    app.write_text(LOCAL_APP)
+    incoming = {"mode": "steal", "http_filter": http_filter}
+    doc = {"target": "deployment/shop", "feature": {"network": {"incoming": incoming}}}
+    config.write_text(json.dumps(doc))
+    with errors.open("w") as err:
+        proc = subprocess.Popen(
+            podtap_argv("exec", "-f", str(config), "--", sys.executable, str(app), "mine"),
+            env=shop.env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+        wait_until(
+            lambda: wait_for in errors.read_text() or proc.poll() is not None,
+            timeout=20,
+            what=f"{wait_for!r} from podtap exec",
+        )
+        assert proc.poll() is None, errors.read_text()
+        yield errors
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+
+
+def answer(shop: LocalCluster, path: str, *, user: str | None = None) -> str:
+    """Who answered a GET of the shop service: 'mine' (the local app) or 'pod'."""
+    argv = ["curl", "-sS", "--max-time", "10", f"http://shop{path}"]
+    if user is not None:
+        argv += ["-H", f"x-user: {user}"]
+    out = shop.run(argv).stdout
+    if out.startswith("mine got "):
+        return "mine"
+    assert '"shop-' in out, out  # the pod names itself
+    return "pod"
+
+
+def test_an_all_of_config_steals_only_its_requests_and_a_teammates_reach_the_pod(
+    shop: LocalCluster, tmp_path: Path
+) -> None:
+    all_of = [{"header": "^x-user: me$"}, {"path": "^/mine"}, {"method": "GET"}]
+    with stealing(
+        shop, tmp_path, {"all_of": all_of, "ports": [8080]}, wait_for="port 8080: steal all_of("
+    ):
+        assert answer(shop, "/mine/1", user="me") == "mine"
+        assert answer(shop, "/whoami", user="me") == "pod"  # path differs
+        assert answer(shop, "/mine/1", user="ann") == "pod"  # a teammate's request
+        assert answer(shop, "/mine/1") == "pod"
+        status = shop.podtap("operator", "status").stdout
+        assert "all_of" in status, status  # the operator holds the filter, not a whole port
+
+
+def test_an_any_of_config_steals_what_any_item_matches(shop: LocalCluster, tmp_path: Path) -> None:
+    any_of = [{"header": "^x-user: me$"}, {"path": "^/mine"}]
+    with stealing(shop, tmp_path, {"any_of": any_of}, wait_for="port 8080: steal any_of("):
+        assert answer(shop, "/whoami", user="me") == "mine"
+        assert answer(shop, "/mine") == "mine"
+        assert answer(shop, "/whoami", user="ann") == "pod"
+
+
+def test_a_port_outside_http_filter_ports_follows_the_mode(
+    shop: LocalCluster, tmp_path: Path
+) -> None:
+    """mirrord's meaning: the filter applies on the listed ports; 8080 is not one, so the
+    whole port is stolen (and podtap exec says so)."""
+    flt = {"header_filter": "^x-user: me$", "ports": [9090]}
+    wanted = "port 8080: steal (whole port: not in http_filter.ports)"
+    with stealing(shop, tmp_path, flt, wait_for=wanted):
+        assert answer(shop, "/whoami", user="ann") == "mine"
+
+
+def test_a_filter_that_cannot_be_applied_stops_the_run_before_it_starts(
+    shop: LocalCluster, tmp_path: Path
+) -> None:
+    config = tmp_path / "mirrord.json"
+    for http_filter, key in (
+        ({"header_filter": ""}, "http_filter.header_filter"),
+        ({"all_of": [{"path": ""}]}, "http_filter.all_of[0].path"),
+        ({"body_filter": {"body": "json", "query": "$.a", "matches": "b"}}, "body_filter"),
+    ):
+        incoming = {"mode": "steal", "http_filter": http_filter}
+        config.write_text(json.dumps({"feature": {"network": {"incoming": incoming}}}))
+        result = shop.podtap(
+            "exec", "-t", "deployment/shop", "-f", str(config), "--", "true", check=False
+        )
+        assert result.returncode == 1 and key in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    result = shop.podtap("exec", "-t", "deployment/shop", "--filter", "", "--", "true", check=False)
+    assert result.returncode == 1, result.stderr
+    assert "flag --filter" in result.stderr and "header_filter" in result.stderr
+
+
+def test_no_outgoing_and_no_remote_dns_flags(shop: LocalCluster) -> None:
+    address = host_address()
+    name, addresses = this_machines_name()
+    script = (
+        f"curl -sS --max-time 10 http://{address}:TCP/; echo; "
+        f"getent hosts {name}; getent hosts catalog || echo no-catalog"
+    )
+    with host_servers(address) as (tcp, _):
+        result = shop.podtap(
+            "exec",
+            "-t",
+            "deployment/shop",
+            "--no-outgoing",
+            "--no-remote-dns",
+            "--",
+            "sh",
+            "-c",
+            script.replace("TCP", str(tcp)),
+            check=False,
+            timeout=90,
+        )
+    hello, local_name, catalog = result.stdout.strip().splitlines()
+    assert hello == "hello from this machine", result.stderr
+    assert local_name.split()[0] in addresses and catalog == "no-catalog"
+
+
+def test_flags_nothing_acts_on_yet_are_carried_and_warned(shop: LocalCluster) -> None:
+    result = shop.podtap(
+        "exec",
+        "-t",
+        "deployment/shop",
+        "--key",
+        "ticket-42",
+        "--profile",
+        "dev",
+        "--context",
+        "kind-x",
+        "--on-concurrent-steal",
+        "continue",
+        "--",
+        "true",
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "not supported yet" in line]
+    for key in ("profile", "key", "kube_context"):  # each once, by whichever layer
+        assert len([line for line in said if re.search(rf"\b{key}\b", line)]) == 1, said
