@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from podtap.core.config.exec_spec import IncomingPlan
 from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
@@ -136,47 +140,52 @@ def test_two_developers_with_different_filters_each_get_theirs(
 MAPPED_APP = LOCAL_APP.replace('("127.0.0.1", 8080)', '("127.0.0.1", 9999)')
 
 
-def test_port_mapping_from_the_config_file(shop: LocalCluster, tmp_path: Path) -> None:
-    import json
-
-    app = tmp_path / "app.py"
-    app.write_text(MAPPED_APP)
-    config = tmp_path / "mirrord.json"
-    config.write_text(
-        json.dumps(
-            {
-                "target": "deployment/shop",
-                "feature": {
-                    "network": {
-                        "incoming": {
-                            "mode": "steal",
-                            "port_mapping": [[9999, 8080]],
-                            "http_filter": {"header_filter": "x-user: mapped"},
-                        }
-                    }
-                },
-            }
-        )
-    )
-    errors = tmp_path / "exec.err"
+@contextlib.contextmanager
+def exec_config(
+    shop: LocalCluster,
+    tmp_path: Path,
+    doc: dict[str, Any],
+    *,
+    wait_for: str,
+    app: str = LOCAL_APP,
+    name: str = "mine",
+) -> Iterator[Path]:
+    """`podtap exec -f CONFIG -- python APP NAME` until the block ends, once `wait_for` is
+    in its stderr; yields the stderr file."""
+    app_file, config, errors = tmp_path / "app.py", tmp_path / "mirrord.json", tmp_path / "err"
+    app_file.write_text(app)
+    config.write_text(json.dumps(doc))
     with errors.open("w") as err:
         proc = subprocess.Popen(
-            podtap_argv("exec", "-f", str(config), "--", sys.executable, str(app), "mapped"),
+            podtap_argv("exec", "-f", str(config), "--", sys.executable, str(app_file), name),
             env=shop.env,
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
     try:
         wait_until(
-            lambda: "port 8080 (local 9999): steal" in errors.read_text(),
+            lambda: wait_for in errors.read_text() or proc.poll() is not None,
             timeout=20,
-            what="the mapped port to be stolen",
+            what=f"{wait_for!r} from podtap exec",
         )
-        got = shop.run(["curl", "-sS", "--max-time", "10", "-H", "x-user: mapped", "http://shop/m"])
-        assert got.stdout == "mapped got /m for mapped", got.stderr
+        assert proc.poll() is None, errors.read_text()
+        yield errors
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+def test_port_mapping_from_the_config_file(shop: LocalCluster, tmp_path: Path) -> None:
+    incoming = {
+        "mode": "steal",
+        "port_mapping": [[9999, 8080]],
+        "http_filter": {"header_filter": "x-user: mapped"},
+    }
+    doc = {"target": "deployment/shop", "feature": {"network": {"incoming": incoming}}}
+    wanted = "port 8080 (local 9999): steal"
+    with exec_config(shop, tmp_path, doc, wait_for=wanted, app=MAPPED_APP, name="mapped"):
+        got = shop.run(["curl", "-sS", "--max-time", "10", "-H", "x-user: mapped", "http://shop/m"])
+        assert got.stdout == "mapped got /m for mapped", got.stderr
 
 
 def test_port_selection_rules() -> None:

@@ -7,47 +7,24 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from podtap.testing.localcluster import LocalCluster, podtap_argv
-from podtap.testing.wait import wait_until
+from podtap.testing.localcluster import LocalCluster
 from tests.exec.test_exec_filters import host_address, host_servers, this_machines_name
-from tests.exec.test_exec_incoming import LOCAL_APP
+from tests.exec.test_exec_incoming import exec_config
 
 
 @contextlib.contextmanager
 def stealing(
     shop: LocalCluster, tmp_path: Path, http_filter: dict[str, Any], *, wait_for: str
 ) -> Iterator[Path]:
-    """`podtap exec -f CONFIG -- local app` until the block ends; yields its stderr file."""
-    app, config, errors = tmp_path / "app.py", tmp_path / "mirrord.json", tmp_path / "exec.err"
-    app.write_text(LOCAL_APP)
+    """`podtap exec` of the local app ('mine') stealing with `http_filter` from a config."""
     incoming = {"mode": "steal", "http_filter": http_filter}
     doc = {"target": "deployment/shop", "feature": {"network": {"incoming": incoming}}}
-    config.write_text(json.dumps(doc))
-    with errors.open("w") as err:
-        proc = subprocess.Popen(
-            podtap_argv("exec", "-f", str(config), "--", sys.executable, str(app), "mine"),
-            env=shop.env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    try:
-        wait_until(
-            lambda: wait_for in errors.read_text() or proc.poll() is not None,
-            timeout=20,
-            what=f"{wait_for!r} from podtap exec",
-        )
-        assert proc.poll() is None, errors.read_text()
+    with exec_config(shop, tmp_path, doc, wait_for=wait_for) as errors:
         yield errors
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
 
 
 def answer(shop: LocalCluster, path: str, *, user: str | None = None) -> str:
