@@ -134,7 +134,7 @@ def test_an_empty_header_filter_from_the_environment_is_refused() -> None:
 
 def test_http_filter_ports_filter_those_ports_and_the_others_follow_mode() -> None:
     plan = spec_of({"header_filter": "x-user: me", "ports": [8080, 9090]}).session.incoming
-    assert plan.filter_ports == {8080, 9090}
+    assert plan.filter_ports == frozenset({Port(8080), Port(9090)})
     assert plan.filter_for(8080) == HttpFilter(header="x-user: me")
     assert plan.filter_for(9090) == HttpFilter(header="x-user: me")
     assert plan.filter_for(3000) is None  # the whole port, stolen (mirrord's meaning)
