@@ -6,33 +6,29 @@ implementation will follow. Nothing above this layer knows which one it talks to
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-TargetKind = Literal["pod", "deployment", "statefulset", "service", "targetless"]
-TARGET_KINDS: dict[str, TargetKind] = {
-    "pod": "pod",
-    "pods": "pod",
-    "po": "pod",
-    "deployment": "deployment",
-    "deployments": "deployment",
-    "deploy": "deployment",
-    "statefulset": "statefulset",
-    "statefulsets": "statefulset",
-    "sts": "statefulset",
-    "service": "service",
-    "services": "service",
-    "svc": "service",
-}
-_TARGET = re.compile(
-    r"^(?P<kind>[a-z]+)/(?P<name>[a-z0-9.-]+)(/container/(?P<container>[a-z0-9-]+))?$"
-)
+# the one list of target kinds lives in core, shared with the config
+from podtap.core.targets import TARGET_KINDS, TargetError, TargetKind, TargetRef
 
-
-class TargetError(LookupError):
-    """A target that cannot be used; the message says what to do instead."""
+__all__ = [
+    "TARGET_KINDS",
+    "AgentEndpoint",
+    "AgentStartFailed",
+    "ClusterBackend",
+    "ContainerInfo",
+    "PodInfo",
+    "ResolvedTarget",
+    "ResourceEvent",
+    "TargetError",
+    "TargetKind",
+    "TargetNotFound",
+    "TargetNotReady",
+    "TargetRef",
+    "TargetSummary",
+]
 
 
 class TargetNotFound(TargetError):
@@ -45,33 +41,6 @@ class TargetNotReady(TargetError):
 
 class AgentStartFailed(RuntimeError):
     """The backend could not start an agent for a pod; the message says where to look."""
-
-
-@dataclass(frozen=True, slots=True)
-class TargetRef:
-    kind: TargetKind
-    name: str
-    container: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> TargetRef:
-        """`deployment/shop`, `pod/shop-1/container/app`, `svc/shop`, or `targetless`."""
-        if text == "targetless":
-            return cls("targetless", "")
-        m = _TARGET.match(text.strip())
-        if not m or m["kind"] not in TARGET_KINDS:
-            kinds = "pod, deployment, statefulset, service"
-            raise TargetError(
-                f"target {text!r} is not valid: use KIND/NAME[/container/CONTAINER] with KIND "
-                f"one of {kinds} (for example deployment/shop), or targetless"
-            )
-        return cls(TARGET_KINDS[m["kind"]], m["name"], m["container"])
-
-    def __str__(self) -> str:
-        if self.kind == "targetless":
-            return "targetless"
-        tail = f"/container/{self.container}" if self.container else ""
-        return f"{self.kind}/{self.name}{tail}"
 
 
 @dataclass(frozen=True, slots=True)

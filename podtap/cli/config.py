@@ -26,13 +26,22 @@ def verify_config(
 ) -> None:
     """Validate a podtap or mirrord config file and print the resolved configuration.
 
-    The PODTAP_* / MIRRORD_* environment variables are applied as `podtap exec` would.
-    Exits 1 listing every error (with its key path) when the file is invalid.
+    The PODTAP_* / MIRRORD_* environment variables are applied, and templates rendered, as
+    `podtap exec` would. Keys podtap does not support yet are warnings; exits 1 listing every
+    error (with its key path) when the file is invalid, has an unknown key, or names a target
+    kind the cluster backend cannot resolve yet.
     """
-    from podtap.core.config import ConfigError, resolve_config
+    from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
+    from podtap.core.config import ConfigError, resolve_report
 
     try:
-        config, warnings = resolve_config(cwd=Path.cwd(), file=file, env=os.environ)
+        report = resolve_report(
+            cwd=Path.cwd(),
+            file=file,
+            env=os.environ,
+            resolvable_kinds=RESOLVABLE_KINDS,
+            backend=BACKEND_NAME,
+        )
     except ConfigError as e:
         if output is VerifyFormat.json:
             typer.echo(
@@ -49,11 +58,17 @@ def verify_config(
             )
             raise typer.Exit(1) from None
         fail(escape(str(e)))
-    resolved = config.model_dump(mode="json")
+    resolved = report.config.model_dump(mode="json")
     if output is VerifyFormat.json:
-        typer.echo(json.dumps({"valid": True, "config": resolved, "warnings": warnings}, indent=2))
+        doc = {
+            "valid": True,
+            "config": resolved,
+            "warnings": report.warnings,
+            "unsupported": report.unsupported,
+        }
+        typer.echo(json.dumps(doc, indent=2))
         return
     typer.echo(json.dumps(resolved, indent=2))
-    for w in warnings:
+    for w in report.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     console.print(f"[green]{file} is valid[/]", highlight=False)

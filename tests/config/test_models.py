@@ -208,7 +208,7 @@ def test_split_queues_and_copy_target() -> None:
         split_queues={"orders": {"queue_type": "sqs", "message_filter": {"user": "^me$"}}},
         copy_target={"scale_down": True},
     ).feature
-    assert f.split_queues["orders"].queue_type == "SQS"
+    assert [(q.queue_id, q.queue_type) for q in f.split_queues] == [("orders", "SQS")]
     assert f.copy_target.enabled and f.copy_target.scale_down
     assert feature(copy_target=True).feature.copy_target.enabled
     bad = errors(
@@ -238,16 +238,15 @@ def test_canonical_form_round_trips() -> None:
     assert ResolvedConfig.model_validate(dumped) == c
 
 
-def test_unknown_keys_are_warnings() -> None:
+def test_mirrord_keys_not_supported_are_warnings() -> None:
     c, warnings = validate_config(
         {
             "$schema": "x",
             "agent": {"ttl": 3},
-            "frobnicate": 1,
             "feature": {
                 "hostname": True,
-                "network": {"incoming": {"mode": "steal", "tls_delivery": {}, "xyz": 1}},
-                "split_queues": {"q": {"queue_type": "SQS", "extra": 1}},
+                "network": {"incoming": {"mode": "steal", "tls_delivery": {}}},
+                "split_queues": {"q": {"queue_type": "SQS", "jq_filter": ".a"}},
             },
         },
         source="mirrord.json",
@@ -255,10 +254,28 @@ def test_unknown_keys_are_warnings() -> None:
     assert c.feature.network.incoming.mode is IncomingMode.STEAL
     assert warnings == [
         "mirrord.json: agent is not supported yet; ignored",
-        "mirrord.json: frobnicate is not a known key; ignored",
         "mirrord.json: feature.hostname is not supported yet; ignored",
         "mirrord.json: feature.network.incoming.tls_delivery is not supported yet; ignored",
-        "mirrord.json: feature.network.incoming.xyz is not a known key; ignored",
-        "mirrord.json: feature.split_queues.q.extra is not a known key; ignored",
+        "mirrord.json: feature.split_queues.q.jq_filter is not supported yet; ignored",
     ]
-    assert "frobnicate" not in c.model_dump()
+    assert "agent" not in c.model_dump()
+
+
+def test_unknown_keys_are_errors_naming_their_path() -> None:
+    with pytest.raises(ConfigError) as e:
+        validate_config(
+            {
+                "frobnicate": 1,
+                "feature": {
+                    "network": {"incoming": {"http_filter": {"header_fliter": "x: 1"}}},
+                    "split_queues": {"q": {"queue_type": "SQS", "extra": 1}},
+                },
+            },
+            source="mirrord.json",
+        )
+    assert [(i.path, i.source) for i in e.value.issues] == [
+        ("frobnicate", "mirrord.json"),
+        ("feature.network.incoming.http_filter.header_fliter", "mirrord.json"),
+        ("feature.split_queues.q.extra", "mirrord.json"),
+    ]
+    assert "not a known key" in str(e.value.issues[0]) and "\n" not in str(e.value.issues[0])

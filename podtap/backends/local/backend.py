@@ -16,6 +16,8 @@ from podtap.backends.base import (
     PodInfo,
     ResolvedTarget,
     ResourceEvent,
+    TargetError,
+    TargetKind,
     TargetNotFound,
     TargetNotReady,
     TargetRef,
@@ -24,11 +26,18 @@ from podtap.backends.base import (
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.manifests import ManifestError, check
 from podtap.backends.local.paths import ClusterPaths
+from podtap.core.targets import unresolvable_reason
 from podtap.net.process import die_with_parent
 from podtap.net.procfs import read_environ
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
-OWNER_KIND = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+OWNER_KIND: dict[TargetKind, str] = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+#: The stored object each resolvable kind other than pod names (its pods follow from it).
+OBJECT_KIND: dict[TargetKind, str] = {"service": "Service", **OWNER_KIND}
+#: The kinds of :data:`podtap.core.targets.KINDS` this backend resolves; the others are
+#: refused by ``podtap verify-config`` and ``resolve`` with :func:`unresolvable_reason`.
+RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({"pod", *OBJECT_KIND})
+BACKEND_NAME = "the embedded cluster"
 
 
 def _pod_info(raw: dict[str, Any]) -> PodInfo:
@@ -49,6 +58,8 @@ def _pod_info(raw: dict[str, Any]) -> PodInfo:
 
 
 class LocalBackend:
+    resolvable_kinds = RESOLVABLE_KINDS
+
     def __init__(self, paths: ClusterPaths) -> None:
         self._client = NodeClient(paths)
         self._paths = paths
@@ -64,10 +75,10 @@ class LocalBackend:
     async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
         pods = await self._pods(namespace)
         out = [TargetSummary(TargetRef("pod", p.name), p.namespace, p.ready) for p in pods]
-        for kind in ("Deployment", "StatefulSet", "Service"):
-            for obj in await self._client.objects(kind, namespace):
+        for kind, object_kind in OBJECT_KIND.items():
+            for obj in await self._client.objects(object_kind, namespace):
                 ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
-                ref = TargetRef(TargetRef.parse(f"{kind.lower()}/{name}").kind, name)
+                ref = TargetRef(kind, name)
                 candidates = self._candidates(ref, ns, pods, obj)
                 out.append(TargetSummary(ref, ns, any(p.ready for p in candidates)))
         return out
@@ -90,12 +101,14 @@ class LocalBackend:
     async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
         if target.kind == "targetless":
             raise TargetNotFound("a targetless session has no pod to resolve")
+        reason = unresolvable_reason(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
+        if reason is not None:
+            raise TargetError(reason)
         obj = None
         if target.kind != "pod":
-            kind = {"service": "Service", **OWNER_KIND}[target.kind]
             found = [
                 o
-                for o in await self._client.objects(kind, namespace)
+                for o in await self._client.objects(OBJECT_KIND[target.kind], namespace)
                 if o["metadata"]["name"] == target.name
             ]
             if not found:

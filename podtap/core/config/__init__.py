@@ -7,9 +7,11 @@ from podtap.core.config.loader import (
     UNSUPPORTED_KEYS,
     ConfigError,
     ConfigIssue,
+    ConfigReport,
     find_config_file,
     load_file,
     resolve_config,
+    resolve_report,
     validate_config,
 )
 from podtap.core.config.models import (
@@ -28,6 +30,7 @@ from podtap.core.config.models import (
     NetworkConfig,
     OnConcurrentSteal,
     OutgoingConfig,
+    QueueMode,
     QueueSplitConfig,
     QueueType,
     ResolvedConfig,
@@ -44,6 +47,7 @@ __all__ = [
     "AddressFilter",
     "ConfigError",
     "ConfigIssue",
+    "ConfigReport",
     "CopyTargetConfig",
     "DnsConfig",
     "EnvConfig",
@@ -58,6 +62,7 @@ __all__ = [
     "NetworkConfig",
     "OnConcurrentSteal",
     "OutgoingConfig",
+    "QueueMode",
     "QueueSplitConfig",
     "QueueType",
     "ResolvedConfig",
@@ -68,5 +73,6 @@ __all__ = [
     "parse_filter_item",
     "render_schema",
     "resolve_config",
+    "resolve_report",
     "validate_config",
 ]

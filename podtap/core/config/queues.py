@@ -1,0 +1,97 @@
+"""``feature.split_queues`` and ``feature.copy_target``.
+
+mirrord takes ``split_queues`` as a map keyed by queue id or as a list of entries carrying a
+``queue_id`` (the same id may appear twice, on two brokers); both become the list, as in
+mirrord's own ``SplitQueuesConfig``. Neither feature is carried out by podtap yet: the loader
+warns when one is set (:data:`podtap.core.config.known_keys.NOT_ACTED`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from podtap.core.config.fields import Model, check_regex
+
+__all__ = [
+    "CopyTargetConfig",
+    "QueueMode",
+    "QueueSplitConfig",
+    "QueueType",
+    "copy_target_shorthand",
+    "split_queues_shorthand",
+]
+
+
+class QueueType(StrEnum):
+    """mirrord's queue types; ``RabbitMQ`` (podtap's former spelling) reads as ``RMQ``, and
+    case does not matter."""
+
+    SQS = "SQS"
+    KAFKA = "Kafka"
+    RMQ = "RMQ"
+    GCP_PUBSUB = "GCPPubSub"
+    AZURE_SERVICE_BUS = "AzureServiceBus"
+    REDIS_PUBSUB = "RedisPubSub"
+    TEMPORAL = "Temporal"
+    BULLMQ = "BullMQ"
+
+    @classmethod
+    def _missing_(cls, value: object) -> QueueType | None:
+        if isinstance(value, str):
+            wanted = "rmq" if value.lower() == "rabbitmq" else value.lower()
+            for member in cls:
+                if member.value.lower() == wanted:
+                    return member
+        return None
+
+
+class QueueMode(StrEnum):
+    """``steal`` (default): a matched message goes to this session only; ``mirror``: to the
+    session and to the deployed application."""
+
+    STEAL = "steal"
+    MIRROR = "mirror"
+
+
+class QueueSplitConfig(Model):
+    """One entry of ``feature.split_queues``: messages of queue ``queue_id`` whose attributes
+    (SQS) or headers (Kafka, RabbitMQ, ...) match every regex of ``message_filter`` go to this
+    session."""
+
+    queue_id: str
+    queue_type: QueueType = QueueType.SQS
+    message_filter: dict[str, str] = Field(default_factory=dict)
+    queue_mode: QueueMode = QueueMode.STEAL
+
+    @field_validator("message_filter")
+    @classmethod
+    def _regexes(cls, v: dict[str, str]) -> dict[str, str]:
+        for regex in v.values():
+            check_regex(regex)
+        return v
+
+
+def split_queues_shorthand(v: Any) -> Any:
+    """mirrord's map form ``{QUEUE_ID: {...}}`` -> the list form ``[{"queue_id": ..., ...}]``."""
+    if isinstance(v, dict):
+        return [{"queue_id": k, **e} if isinstance(e, dict) else e for k, e in v.items()]
+    return v
+
+
+class CopyTargetConfig(Model):
+    """``feature.copy_target``: ``true`` is shorthand for ``{"enabled": true}``; an object
+    enables it unless it says ``"enabled": false``."""
+
+    enabled: bool = False
+    scale_down: bool = False
+
+
+def copy_target_shorthand(v: Any) -> Any:
+    if isinstance(v, bool):
+        return {"enabled": v}
+    if isinstance(v, dict) and v.get("enabled") is None:
+        return {**v, "enabled": True}
+    return v
