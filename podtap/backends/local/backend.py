@@ -33,7 +33,7 @@ from podtap.net.procfs import read_environ
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
 OWNER_KIND: dict[TargetKind, str] = {"deployment": "Deployment", "statefulset": "StatefulSet"}
 #: The stored object each resolvable kind other than pod names (its pods follow from it).
-OBJECT_KIND: dict[TargetKind, str] = {"service": "Service", **OWNER_KIND}
+OBJECT_KIND: dict[TargetKind, str] = {**OWNER_KIND, "service": "Service"}
 #: The kinds of :data:`podtap.core.targets.KINDS` this backend resolves; the others are
 #: refused by ``podtap verify-config`` and ``resolve`` with :func:`unresolvable_reason`.
 RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({"pod", *OBJECT_KIND})
