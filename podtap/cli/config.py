@@ -33,6 +33,7 @@ def verify_config(
     """
     from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
     from podtap.core.config import ConfigError, resolve_report
+    from podtap.core.config.exec_spec import plan_of
 
     try:
         report = resolve_report(
@@ -42,6 +43,7 @@ def verify_config(
             resolvable_kinds=RESOLVABLE_KINDS,
             backend=BACKEND_NAME,
         )
+        plan = plan_of(report.config)  # what podtap exec would do, or why it would not start
     except ConfigError as e:
         if output is VerifyFormat.json:
             typer.echo(
@@ -65,10 +67,13 @@ def verify_config(
             "config": resolved,
             "warnings": report.warnings,
             "unsupported": report.unsupported,
+            "plan": plan,
         }
         typer.echo(json.dumps(doc, indent=2))
         return
     typer.echo(json.dumps(resolved, indent=2))
+    for line in plan["incoming"]["text"]:
+        typer.echo(line)
     for w in report.warnings:
         err_console.print(f"[bold yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     console.print(f"[green]{file} is valid[/]", highlight=False)
