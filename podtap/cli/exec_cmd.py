@@ -99,11 +99,15 @@ def exec_command(
 
     Example: podtap exec -t deployment/shop -- curl -s http://catalog/items"""
     # imported here: every podtap command (the agent too) starts faster without them
-    from podtap.core.config import ConfigError, resolve_config
+    from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
+    from podtap.core.config import ConfigError, resolve_report
     from podtap.core.config.exec_spec import ExecSpec
 
     try:
-        config, warnings = resolve_config(
+        report = resolve_report(
+            # a kind the backend cannot resolve is refused here, before connecting
+            resolvable_kinds=RESOLVABLE_KINDS,
+            backend=BACKEND_NAME,
             cwd=Path.cwd(),
             file=config_file,
             env=os.environ,
@@ -118,11 +122,12 @@ def exec_command(
                 "kube_context": context,
                 "profile": profile,
                 "key": key,
-                "feature.network.incoming.on_concurrent_steal": (
+                "on_concurrent_steal": (
                     on_concurrent_steal.value if on_concurrent_steal is not None else None
                 ),
             },
         )
+        config, warnings = report.config, report.warnings
         spec = ExecSpec.from_config(config, argv=command)
     except ConfigError as exc:
         fail(escape(str(exc)))

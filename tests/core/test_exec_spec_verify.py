@@ -104,12 +104,6 @@ def test_a_filter_that_cannot_be_applied_is_refused_naming_its_key(
     assert r.exit_code == 1 and key in r.output and "Traceback" not in r.output, r.output
 
 
-@pytest.mark.xfail(
-    reason="verify-config does not print the exec plan yet: podtap/cli/config.py should "
-    "call podtap.core.config.exec_spec.plan_of(config) (its ConfigError like the others), "
-    'add it as "plan" to -o json and print its "text" lines',
-    strict=False,
-)
 def test_verify_config_shows_the_exec_plan(runner: CliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, {"all_of": [{"header": "^x-user: me$"}, {"path": "^/mine"}]})
     r = runner.invoke(app, ["verify-config", str(path), "-o", "json"])

@@ -136,6 +136,7 @@ ENV_VARS: tuple[tuple[str, str, str | None, Callable[[str], Any], Setter], ...] 
 
 #: ``cli`` keys of :func:`resolve_config` (the ``podtap exec`` flags): name → (flag, path,
 #: setter). ``None`` values mean "flag not given". Dotted config paths are accepted too.
+_CONCURRENT = "feature.network.incoming.on_concurrent_steal"
 CLI_FLAGS: dict[str, tuple[str, str, Setter]] = {
     "target": ("--target", "target.path", _set("target.path")),
     "namespace": ("--namespace", "target.namespace", _set("target.namespace")),
@@ -146,6 +147,12 @@ CLI_FLAGS: dict[str, tuple[str, str, Setter]] = {
     "no_outgoing": ("--no-outgoing", "feature.network.outgoing", _no_outgoing),
     "no_remote_dns": ("--no-remote-dns", "feature.network.dns.enabled", _no_remote_dns),
     "fs_mode": ("--fs-mode", "feature.fs.mode", _set("feature.fs.mode")),
+    "key": ("--key", "key", _set("key")),
+    "on_concurrent_steal": (
+        "--on-concurrent-steal",
+        _CONCURRENT,
+        _set(_CONCURRENT),
+    ),
 }
 
 
