@@ -225,3 +225,21 @@ def test_override_errors_name_their_source(tmp_path: Path) -> None:
 def test_unknown_cli_override_is_a_bug(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown CLI override"):
         resolve_config(cwd=tmp_path, env={}, cli={"stael": True})
+
+
+def test_on_concurrent_steal_env_twins_and_flag(tmp_path: Path) -> None:
+    """mirrord's MIRRORD_OPERATOR_ON_CONCURRENT_STEAL, podtap's twin beating it, the flag
+    beating both."""
+
+    def mode(env: dict[str, str], cli: dict[str, object] | None = None) -> str:
+        config, _ = resolve_config(cwd=tmp_path, env=env, cli=cli)
+        return str(config.feature.network.incoming.on_concurrent_steal.value)
+
+    assert mode({}) == "abort"
+    assert mode({"MIRRORD_OPERATOR_ON_CONCURRENT_STEAL": "Override"}) == "override"
+    both = {
+        "MIRRORD_OPERATOR_ON_CONCURRENT_STEAL": "override",
+        "PODTAP_OPERATOR_ON_CONCURRENT_STEAL": "continue",
+    }
+    assert mode(both) == "continue"
+    assert mode(both, {"on_concurrent_steal": "abort"}) == "abort"

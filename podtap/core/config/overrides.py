@@ -73,6 +73,7 @@ _MODE = "feature.network.incoming.mode"
 _HEADER = "feature.network.incoming.http_filter.header_filter"
 
 #: (config path, podtap variable, mirrord variable, parser, setter)
+_CONCURRENT = "feature.network.incoming.on_concurrent_steal"
 ENV_VARS: tuple[tuple[str, str, str | None, Callable[[str], Any], Setter], ...] = (
     ("target.path", "PODTAP_TARGET", "MIRRORD_IMPERSONATED_TARGET", str, _set("target.path")),
     (
@@ -90,6 +91,13 @@ ENV_VARS: tuple[tuple[str, str, str | None, Callable[[str], Any], Setter], ...] 
     (_MODE, "PODTAP_INCOMING_MODE", None, str.lower, _set(_MODE)),
     (_MODE, "MIRRORD_AGENT_TCP_STEAL_TRAFFIC", None, _bool, _steal),
     (_HEADER, "PODTAP_HTTP_HEADER_FILTER", "MIRRORD_HTTP_HEADER_FILTER", str, _header_filter),
+    (
+        _CONCURRENT,
+        "PODTAP_OPERATOR_ON_CONCURRENT_STEAL",
+        "MIRRORD_OPERATOR_ON_CONCURRENT_STEAL",
+        str.lower,
+        _set(_CONCURRENT),
+    ),
     (
         "feature.fs.mode",
         "PODTAP_FILE_MODE",
@@ -136,7 +144,6 @@ ENV_VARS: tuple[tuple[str, str, str | None, Callable[[str], Any], Setter], ...] 
 
 #: ``cli`` keys of :func:`resolve_config` (the ``podtap exec`` flags): name → (flag, path,
 #: setter). ``None`` values mean "flag not given". Dotted config paths are accepted too.
-_CONCURRENT = "feature.network.incoming.on_concurrent_steal"
 CLI_FLAGS: dict[str, tuple[str, str, Setter]] = {
     "target": ("--target", "target.path", _set("target.path")),
     "namespace": ("--namespace", "target.namespace", _set("target.namespace")),
