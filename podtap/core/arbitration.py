@@ -11,8 +11,11 @@ and asks :func:`decide` about each new one (architecture.md §6, spec.md §4 "Co
   filters_overlap`);
 - a session's own subscriptions of the port never conflict: the new one replaces them.
 
-On a conflict ``on_concurrent_steal`` picks the outcome: ``abort`` refuses, ``continue``
-lets the session run without the port, ``override`` evicts exactly the conflicting holders.
+On a conflict ``on_concurrent_steal`` picks the outcome: ``abort`` refuses (and the operator
+ends the session, :func:`abort_message`), ``continue`` lets the session run without the
+port, ``override`` evicts exactly the conflicting holders. Ports a session is known to steal
+before its command starts (configured ``ports``) are checked then (:func:`start_refusal`),
+so that ``abort`` stops the run before the command starts.
 At run time a request matching several filters goes to the earliest subscriber
 (:func:`route_owner`); the others get a warning.
 """
@@ -40,12 +43,14 @@ __all__ = [
     "PortSubscription",
     "Refuse",
     "RouteOwner",
+    "abort_message",
     "conflicting_holders",
     "decide",
     "eviction_notice",
     "filters_overlap",
     "format_age",
     "route_owner",
+    "start_refusal",
 ]
 
 
@@ -201,6 +206,39 @@ def decide(
                 f"{port} is stolen by {who}; {advice}, or on_concurrent_steal=override",
                 holders,
             )
+
+
+def start_refusal(
+    existing: Sequence[PortSubscription],
+    wanted: Sequence[PortSubscription],
+    *,
+    on_concurrent_steal: OnConcurrentSteal,
+    now: float,
+) -> Refuse | None:
+    """Whether a session must not start: with ``abort``, a port it will steal (``wanted``,
+    each with its ``port``) conflicts with a holder in ``existing`` (the subscriptions of its
+    pod). The refusal's message names every conflict, as :func:`decide`'s do, and says the
+    session was aborted. ``continue`` and ``override`` start: they act when the port is
+    subscribed."""
+    if OnConcurrentSteal(on_concurrent_steal) is not OnConcurrentSteal.ABORT:
+        return None
+    refusals = [
+        decision
+        for request in wanted
+        if isinstance(
+            decision := decide(existing, request, on_concurrent_steal=on_concurrent_steal, now=now),
+            Refuse,
+        )
+    ]
+    if not refusals:
+        return None
+    holders = tuple(sorted({h for r in refusals for h in r.holders}, key=_full_order))
+    return Refuse(abort_message("; and ".join(r.message for r in refusals)), holders)
+
+
+def abort_message(message: str) -> str:
+    """What a session ended by ``abort`` is told: why (``message``, from :func:`decide`)."""
+    return f"aborted (on_concurrent_steal=abort): {message}"
 
 
 def eviction_notice(by: PortSubscription) -> str:

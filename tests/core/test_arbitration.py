@@ -16,11 +16,13 @@ from podtap.core.arbitration import (
     Override,
     PortSubscription,
     Refuse,
+    abort_message,
     conflicting_holders,
     decide,
     eviction_notice,
     format_age,
     route_owner,
+    start_refusal,
 )
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.protocol import HttpFilter, IncomingMode
@@ -377,3 +379,25 @@ def test_own_subscriptions_never_conflict(
     others = [s for s in existing if s.session != request_.session]
     for policy in OnConcurrentSteal:
         assert run(existing, request_, policy) == run(others, request_, policy)
+
+
+def test_start_refusal_names_every_conflicting_port_with_abort_only() -> None:
+    held = [sub(ALICE, age=65), sub(CAROL, header="x-user: carol", port=81, age=5)]
+    wanted = [sub(BOB, age=0), sub(BOB, header="x-user: .*", port=81, age=0), sub(BOB, port=82)]
+    refusal = start_refusal(held, wanted, on_concurrent_steal=ABORT, now=NOW)
+    assert refusal is not None
+    assert [h.session for h in refusal.holders] == [ALICE, CAROL]
+    text = refusal.message
+    assert text.startswith("aborted (on_concurrent_steal=abort): port 80 is stolen by ")
+    assert "alice/alice@laptop (session 0123456789ABCDEF, since 1m05s)" in text
+    assert "; and port 81 is stolen by carol/carol@ci (session 00000000000CA201, since 5s)" in text
+    assert "port 82" not in text
+    for mode in (CONTINUE, OVERRIDE):
+        assert start_refusal(held, wanted, on_concurrent_steal=mode, now=NOW) is None
+
+
+def test_start_refusal_lets_a_session_start_when_nothing_it_steals_is_held() -> None:
+    held = [sub(ALICE, port=81), sub(CAROL, MIRROR), sub(BOB, port=80)]
+    assert start_refusal(held, [sub(BOB)], on_concurrent_steal=ABORT, now=NOW) is None
+    assert start_refusal(held, [], on_concurrent_steal=ABORT, now=NOW) is None
+    assert abort_message("why") == "aborted (on_concurrent_steal=abort): why"
