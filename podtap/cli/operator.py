@@ -31,6 +31,9 @@ OperatorOpt = typer.Option(
     "$PODTAP_OPERATOR, else the local cluster's operator).",
 )
 NameOpt = typer.Option(None, "--name", help="Local cluster whose operator to use.")
+KeyOpt = typer.Option(
+    None, "--key", help="Only the sessions with this session key (`podtap exec --key`, config key)."
+)
 
 
 def address(operator: str | None, name: str | None) -> OperatorAddress:
@@ -93,6 +96,12 @@ def serve(
     run(settings, LocalBackend(paths), listen=f"unix:{paths.operator_socket}")
 
 
+def _with_key(path: str, key: str | None) -> str:
+    from podtap.client.operator_api import query
+
+    return path + query(key=key)
+
+
 def _rows(sessions: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
@@ -100,6 +109,7 @@ def _rows(sessions: list[dict[str, Any]]) -> list[list[str]]:
             s["namespace"],
             s["target"],
             s["owner"],
+            s.get("key") or "-",
             s["ports"],
             age(s["age"]),
             "yes" if s["connected"] else "no",
@@ -112,12 +122,14 @@ def _rows(sessions: list[dict[str, Any]]) -> list[list[str]]:
 def status(
     output: Format = typer.Option(Format.table, "-o", "--output", help="table or json"),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh every 2 s until Ctrl-C."),
+    key: str | None = KeyOpt,
     operator: str | None = OperatorOpt,
     name: str | None = NameOpt,
 ) -> None:
-    """Operator version, uptime, and every session with its ports and filters."""
+    """Operator version, uptime, and every session (or those with --key) with its key, ports
+    and filters."""
     while True:
-        data = call(operator, name, "GET", "/status")
+        data = call(operator, name, "GET", _with_key("/status", key))
         if output is Format.json:
             typer.echo(json.dumps(data, indent=2))
         else:
@@ -130,7 +142,16 @@ def status(
             if data["sessions"]:
                 typer.echo(
                     columns(
-                        ["SESSION", "NAMESPACE", "TARGET", "USER", "PORTS", "AGE", "CONNECTED"],
+                        [
+                            "SESSION",
+                            "NAMESPACE",
+                            "TARGET",
+                            "USER",
+                            "KEY",
+                            "PORTS",
+                            "AGE",
+                            "CONNECTED",
+                        ],
                         _rows(data["sessions"]),
                     )
                 )
@@ -154,9 +175,18 @@ def kill(
 
 
 @app.command("kill-all")
-def kill_all(operator: str | None = OperatorOpt, name: str | None = NameOpt) -> None:
-    """End every session (admins only)."""
-    data = call(operator, name, "DELETE", "/sessions")
+@session_app.command("kill-all")
+def kill_all(
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Only the sessions with this session key: yours (an admin's: anyone's).",
+    ),
+    operator: str | None = OperatorOpt,
+    name: str | None = NameOpt,
+) -> None:
+    """End every session (admins only), or with --key every session of yours with that key."""
+    data = call(operator, name, "DELETE", _with_key("/sessions", key))
     typer.echo(f"killed {len(data['killed'])} session(s)")
 
 

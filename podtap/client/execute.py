@@ -25,7 +25,7 @@ from podtap.client.files import Copies, Snapshot
 from podtap.client.fuse_view import Views, fuse_usable, view_roots
 from podtap.client.incoming import Incoming
 from podtap.client.jail_files import prepare_jail_network
-from podtap.client.operator_api import OperatorAddress, OperatorApi
+from podtap.client.operator_api import OperatorAddress, OperatorApi, planned_steals
 from podtap.client.outbound import Outbound
 from podtap.core.config.exec_spec import EnvSpec, ExecSpec
 from podtap.core.ids import Port, RequestId, StreamId
@@ -218,6 +218,8 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
         target,
         namespace=namespace,
         on_concurrent_steal=session_spec.on_concurrent_steal.value,
+        key=session_spec.key,
+        steals=planned_steals(session_spec.incoming),  # a held one: refused, before the command
     ) as session:
         channel = ClientChannel(session, on_log=on_log)
         tasks = TaskSet()
@@ -293,6 +295,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, proc.send_signal, sig)  # for the app to decide
+            cut_short = False  # the session ended first: the run fails whatever the app says
             try:
                 done, _ = await asyncio.wait({app, ended}, return_when=asyncio.FIRST_COMPLETED)
                 if app not in done:  # the session ended first (killed, expired): stop the app
@@ -301,6 +304,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                     await app
                     close = ended.result()
                     on_status(f"session ended: {close.reason.value}: {close.message}")
+                    cut_short = True
             finally:
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     loop.remove_signal_handler(sig)
@@ -312,5 +316,5 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                 if incoming is not None:
                     await incoming.close()
                 await tasks.close()
-            code = app.result()
+            code = app.result() or int(cut_short)
     return code if code >= 0 else 128 - code

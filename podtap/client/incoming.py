@@ -192,6 +192,14 @@ class Incoming:
         await self.channel.send(Unsubscribe(Port(remote)))
         self.tell(f"{_shown(port, remote)}: unsubscribed, the app stopped listening")
 
+    def _evicted(self, remote: int) -> None:
+        """The operator says the pod's port `remote` is no longer ours (a Log told the user
+        why): it stays seen but unsubscribed, so it is neither unsubscribed nor claimed
+        again while the app listens on it."""
+        for local, subscribed in self._subscribed.items():
+            if subscribed == remote:
+                self._subscribed[local] = None
+
     def local_port(self, remote: int) -> int:
         return self._local_port.get(remote, remote)
 
@@ -199,6 +207,9 @@ class Incoming:
         """Frames the channel does not handle itself; True if taken."""
         if isinstance(message, NewConnection):
             self._new_connection(message)
+            return True
+        if isinstance(message, Unsubscribe):  # taken over by another session (override)
+            self._evicted(message.port)
             return True
         if isinstance(message, HttpRequestHead):
             endpoint = self.channel.streams.get(message.stream)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import getpass
+import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import aiohttp
 
 from podtap import __version__
-from podtap.core.ids import SessionId, format_session_id, parse_session_id
-from podtap.core.protocol import CloseReason, InitiatorHandshake
+from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
+from podtap.core.protocol import CloseReason, HttpFilter, IncomingMode, InitiatorHandshake
 from podtap.net.wire import WireConnection
+
+if TYPE_CHECKING:  # the config models cost every CLI command time to import
+    from podtap.core.config.exec_spec import IncomingPlan
 
 API = "/apis/podtap.dev/v1"
 
@@ -57,6 +62,41 @@ class ClientSession:
         return format_session_id(self.id)
 
 
+Steal = tuple[Port, HttpFilter | None]
+"""A port a session will steal, with the filter it steals it with (None: the whole port)."""
+
+
+def planned_steals(plan: IncomingPlan) -> tuple[Steal, ...]:
+    """The ports `plan` steals whatever the command listens on: the configured `ports` (else
+    the pod's ports of `port_mapping`). The operator checks them at connect, so that
+    on_concurrent_steal=abort stops the run before the command starts; the other ports are
+    known only once the app listens, and checked when they are subscribed."""
+    if plan.mode is not IncomingMode.STEAL:
+        return ()
+    known = plan.ports if plan.ports is not None else {r for _, r in plan.port_mapping}
+    return tuple((Port(port), plan.filter_for(port)) for port in sorted(known - plan.ignore_ports))
+
+
+def connect_params(
+    *, on_concurrent_steal: str, key: str | None, steals: Sequence[Steal]
+) -> dict[str, str]:
+    """The query of a connect: what the operator must know of the session before it starts."""
+    params = {"client_version": __version__, "on_concurrent_steal": on_concurrent_steal}
+    if key is not None:
+        params["key"] = key
+    if steals:
+        params["steals"] = json.dumps(
+            [{"port": port, "filter": asdict(f) if f else None} for port, f in steals]
+        )
+    return params
+
+
+def query(**params: str | None) -> str:
+    """`?a=1&b=2` of the parameters that are set ("" when none is)."""
+    given = {k: v for k, v in params.items() if v is not None}
+    return "?" + urlencode(given) if given else ""
+
+
 class OperatorApi:
     def __init__(self, address: OperatorAddress) -> None:
         self.address = address
@@ -89,9 +129,14 @@ class OperatorApi:
         namespace: str = "default",
         resume: SessionId | None = None,
         on_concurrent_steal: str = "abort",
+        key: str | None = None,
+        steals: Sequence[Steal] = (),
     ) -> AsyncIterator[ClientSession]:
+        """A session on `target`; OperatorRefused if the operator will not open it (e.g. a
+        port of `steals` is held and on_concurrent_steal is abort: the message names the
+        holder)."""
         kind, _, name = target.partition("/")
-        params = {"client_version": __version__, "on_concurrent_steal": on_concurrent_steal}
+        params = connect_params(on_concurrent_steal=on_concurrent_steal, key=key, steals=steals)
         if resume is not None:
             params["session"] = format_session_id(resume)
         headers = {"X-Podtap-Whoami": getpass.getuser(), "X-Podtap-Host": socket.gethostname()}

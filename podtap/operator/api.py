@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -14,21 +16,65 @@ from aiohttp import web
 from podtap import __version__
 from podtap.backends.base import TargetError, TargetRef
 from podtap.core.arbitration import OnConcurrentSteal
-from podtap.core.ids import SessionId, parse_session_id
-from podtap.core.protocol import AcceptorHandshake, CloseReason, HandshakeError
+from podtap.core.ids import Port, SessionId, parse_session_id
+from podtap.core.protocol import (
+    AcceptorHandshake,
+    CloseReason,
+    HandshakeError,
+    HttpFilter,
+    InvalidHttpFilter,
+)
 from podtap.net.wire import ConnectionClosed, WireConnection
 from podtap.operator.identity import Caller, peer_caller
+from podtap.operator.records import SessionRecord, filter_from_json
 from podtap.operator.relay import Attachment
-from podtap.operator.service import OperatorError, OperatorService
+from podtap.operator.service import ConnectOptions, OperatorError, OperatorService
 
 log = logging.getLogger(__name__)
 API = "/apis/podtap.dev/v1"
 SESSION_HEADER = "X-Podtap-Session"
 CLOSE_GRACE = 1.0
+MAX_KEY = 256  # characters of a session key (a git branch name fits)
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def session_key(value: str | None) -> str | None:
+    """A session key from a query (`?key=`); ValueError if it cannot be shown as one."""
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_KEY or not value.isprintable():
+        raise ValueError(f"a session key is at most {MAX_KEY} printable characters")
+    return value
+
+
+def _steals(text: str | None) -> tuple[tuple[Port, HttpFilter | None], ...]:
+    """`?steals=[{"port": 80, "filter": null | {...}}, ...]`: the ports a connect will steal
+    whatever its command does; ValueError if malformed."""
+    if not text:
+        return ()
+    try:
+        items = json.loads(text)
+        found = tuple((Port(int(i["port"])), filter_from_json(i.get("filter"))) for i in items)
+        for port, flt in found:
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} is out of range")
+            if flt is not None:
+                flt.validate()
+    except (TypeError, KeyError, AttributeError, InvalidHttpFilter) as exc:
+        raise ValueError(f"steals: {exc}") from None
+    return found
+
+
+def connect_options(q: Mapping[str, str]) -> ConnectOptions:
+    """The session-relevant part of a connect's query; ValueError if malformed."""
+    return ConnectOptions(
+        on_concurrent_steal=OnConcurrentSteal(q.get("on_concurrent_steal", "abort")),
+        steals=_steals(q.get("steals")),
+        key=session_key(q.get("key")),
+    )
 
 
 async def _drop(wire: WireConnection, why: str) -> None:
@@ -92,13 +138,17 @@ class OperatorApi:
         try:
             target = TargetRef.parse(f"{kind}/{name}")
             resume = parse_session_id(q["session"]) if q.get("session") else None
-            steal = OnConcurrentSteal(q.get("on_concurrent_steal", "abort"))
+            options = connect_options(q)
         except (TargetError, ValueError) as exc:
             return _error(400, str(exc))
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024)
         if not ws.can_prepare(request).ok:  # a plain GET asks why an upgrade was refused
             await self.service.check(
-                caller, target=target, resume=resume, namespace=request.match_info["ns"]
+                caller,
+                target=target,
+                resume=resume,
+                namespace=request.match_info["ns"],
+                options=options,
             )
             return _error(400, "connect needs a WebSocket upgrade")
         opening = await self.service.open(
@@ -109,6 +159,7 @@ class OperatorApi:
             host=request.headers.get("X-Podtap-Host"),
             client_version=q.get("client_version", "unknown"),
             resume=resume,
+            options=options,
         )
         ws.headers[SESSION_HEADER] = opening.label
         await ws.prepare(request)
@@ -117,7 +168,11 @@ class OperatorApi:
             return ws
         record = self.service.begin(opening)
         await Attachment(
-            self.service, record, wire, opening.resolved, on_concurrent_steal=steal
+            self.service,
+            record,
+            wire,
+            opening.resolved,
+            on_concurrent_steal=options.on_concurrent_steal,
         ).run()
         return ws
 
@@ -138,14 +193,19 @@ class OperatorApi:
         return False
 
     async def sessions(self, request: web.Request) -> web.Response:
-        return web.json_response({"items": self._session_list()})
+        return web.json_response({"items": self._session_list(self._key(request))})
 
-    def _session_list(self) -> list[dict[str, Any]]:
+    @staticmethod
+    def _key(request: web.Request) -> str | None:
+        """`?key=K`: only the sessions with session key K."""
+        try:
+            return session_key(request.query.get("key"))
+        except ValueError as exc:
+            raise OperatorError(400, str(exc)) from None
+
+    def _session_list(self, key: str | None = None) -> list[dict[str, Any]]:
         now = time.time()
-        return [
-            {**r.to_json(), "age": now - r.created}
-            for r in sorted(self.service.records.values(), key=lambda r: r.created)
-        ]
+        return [{**r.to_json(), "age": now - r.created} for r in self.service.matching(key)]
 
     async def kill(self, request: web.Request) -> web.Response:
         try:
@@ -156,16 +216,19 @@ class OperatorApi:
         return web.json_response({"killed": [record.label]})
 
     async def kill_all(self, request: web.Request) -> web.Response:
-        caller = self.caller(request)
-        if not caller.admin:
+        """Every session (admins), or with `?key=K` every session with that key the caller
+        may kill (its own; an admin's: all)."""
+        caller, key = self.caller(request), self._key(request)
+        if key is None and not caller.admin:
             return _error(
                 403,
                 "killing every session needs admin rights "
                 "(root, or a member of the operator's admin groups)",
             )
-        killed = [
-            await self.service.kill(r.id, by=caller) for r in list(self.service.records.values())
+        mine: list[SessionRecord] = [
+            r for r in self.service.matching(key) if caller.admin or r.uid == caller.uid
         ]
+        killed = [await self.service.kill(r.id, by=caller) for r in mine]
         return web.json_response({"killed": [r.label for r in killed]})
 
     async def prune(self, request: web.Request) -> web.Response:
@@ -178,7 +241,7 @@ class OperatorApi:
                 "version": __version__,
                 "uptime": time.time() - self.service.started,
                 "agents": [f"{ns}/{pod}" for ns, pod in self.service.agents.links],
-                "sessions": self._session_list(),
+                "sessions": self._session_list(self._key(request)),
             }
         )
 
@@ -199,6 +262,7 @@ class OperatorApi:
     async def dashboard(self, request: web.Request) -> web.Response:
         rows = "".join(
             f"<tr><td>{s['id']}</td><td>{html.escape(s['owner'])}</td>"
+            f"<td>{html.escape(s['key'] or '-')}</td>"
             f"<td>{html.escape(s['namespace'])}/{html.escape(s['target'])}</td>"
             f"<td>{html.escape(s['ports'])}</td><td>{int(s['age'])}s</td>"
             f"<td>{'yes' if s['connected'] else 'no'}</td></tr>"
@@ -207,7 +271,8 @@ class OperatorApi:
         page = (
             "<!doctype html><html><head><meta http-equiv='refresh' content='2'>"
             f"<title>podtap operator</title></head><body><h1>podtap operator {__version__}</h1>"
-            "<table border=1 cellpadding=4><tr><th>session</th><th>user</th><th>target</th>"
+            "<table border=1 cellpadding=4><tr><th>session</th><th>user</th><th>key</th>"
+            "<th>target</th>"
             f"<th>ports</th><th>age</th><th>connected</th></tr>{rows}</table></body></html>"
         )
         return web.Response(text=page, content_type="text/html")

@@ -84,15 +84,16 @@ def _filter_to_json(flt: HttpFilter | None) -> dict[str, Any] | None:
     return None if flt is None else asdict(flt)
 
 
-def _filter_from_json(data: dict[str, Any] | None) -> HttpFilter | None:
+def filter_from_json(data: dict[str, Any] | None) -> HttpFilter | None:
+    """An `HttpFilter` from its `dataclasses.asdict` form (records, connect requests)."""
     if data is None:
         return None
     return HttpFilter(
         header=data.get("header"),
         path=data.get("path"),
         method=data.get("method"),
-        all_of=tuple(f for f in map(_filter_from_json, data.get("all_of", ())) if f),
-        any_of=tuple(f for f in map(_filter_from_json, data.get("any_of", ())) if f),
+        all_of=tuple(f for f in map(filter_from_json, data.get("all_of", ())) if f),
+        any_of=tuple(f for f in map(filter_from_json, data.get("any_of", ())) if f),
     )
 
 
@@ -112,6 +113,7 @@ class SessionRecord:
     last_seen: float = field(default_factory=time.time)
     restored: bool = False
     closed: str | None = None  # close reason once ended
+    key: str | None = None  # the session key the client gave (`key`, `--key`), if any
 
     @property
     def label(self) -> str:
@@ -123,6 +125,7 @@ class SessionRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.label,
+            "key": self.key,
             "owner": self.owner,
             "uid": self.uid,
             "target": self.target,
@@ -160,10 +163,11 @@ class SessionRecord:
             connected=False,
             last_seen=time.time(),
             restored=True,
+            key=data.get("key"),
         )
         for s in data["subscriptions"]:
             record.subscriptions[s["port"]] = SubscriptionRecord(
-                s["port"], IncomingMode(s["mode"]), _filter_from_json(s["filter"]), s["since"]
+                s["port"], IncomingMode(s["mode"]), filter_from_json(s["filter"]), s["since"]
             )
         return record
 

@@ -19,6 +19,8 @@ from podtap.core.arbitration import (
     OnConcurrentSteal,
     Override,
     PortSubscription,
+    Refuse,
+    abort_message,
     decide,
 )
 from podtap.core.ids import Port, RequestId
@@ -155,7 +157,7 @@ class Attachment:
         breaks flow control raises FlowControlError: the agent, shared by every session on
         the pod, never sees a frame the operator could have known to be bad."""
         assert self.link is not None
-        while True:
+        while not self.record.closed:
             message = await self.wire.receive()
             self.record.last_seen = time.time()
             refused = refuse_if_invalid(message) if not isinstance(message, Envelope) else None
@@ -191,20 +193,7 @@ class Attachment:
     async def _subscribe(self, req: Subscribe) -> None:
         record, service = self.record, self.service
         now = time.time()
-        existing = [
-            PortSubscription(
-                session=r.id,
-                user=r.owner,
-                since=s.since,
-                mode=s.mode,
-                http_filter=s.http_filter,
-                port=Port(s.port),
-            )
-            for r in service.holders(record.namespace, record.pod)
-            if r.id != record.id
-            for s in r.subscriptions.values()
-            if s.port == req.port
-        ]
+        existing = service.held(record.namespace, record.pod, other_than=record.id, port=req.port)
         wanted = PortSubscription(
             session=record.id,
             user=record.owner,
@@ -217,7 +206,7 @@ class Attachment:
         flt = req.http_filter.describe() if req.http_filter else None
         if isinstance(decision, Override):
             for holder in decision.evict:
-                await service.evict(holder.session, req.port, by=record)
+                await service.evict(holder.session, req.port, by=wanted)
         elif not isinstance(decision, Allow):
             service.metrics.refusals.inc()
             service.audit.event(
@@ -230,6 +219,8 @@ class Attachment:
                 reason=decision.message,
             )
             self._outbox.put_nowait(SubscribeResult(req.request, False, decision.message))
+            if isinstance(decision, Refuse):  # on_concurrent_steal=abort: the run ends
+                await service.end(record, CloseReason.OTHER, abort_message(decision.message))
             return
         record.subscriptions[req.port] = SubscriptionRecord(
             req.port, req.mode, req.http_filter, now
@@ -252,9 +243,13 @@ class Attachment:
         await self.link.send(self.record.id, req)
 
     async def unsubscribe_evicted(self, port: int, message: str) -> None:
+        """Another session took `port` over: the agent stops routing it here, and the
+        client is told why (`message`) and that the port is no longer its own (an
+        `Unsubscribe` toward the client), so it does not claim it again."""
         if self.link is not None:
             await self.link.send(self.record.id, Unsubscribe(Port(port)))
         self.tell(LogLevel.WARNING, message)
+        self._outbox.put_nowait(Unsubscribe(Port(port)))
 
     async def end(self, reason: CloseReason, message: str) -> None:
         """The session is over: tell the client why, and let go of it."""

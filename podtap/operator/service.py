@@ -12,9 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
-from podtap.core.ids import SessionId, format_session_id, new_session_id
+from podtap.core.arbitration import (
+    OnConcurrentSteal,
+    PortSubscription,
+    eviction_notice,
+    start_refusal,
+)
+from podtap.core.ids import Port, SessionId, format_session_id, new_session_id
 from podtap.core.lifecycle import Activity, Limits, expired
-from podtap.core.protocol import CloseReason
+from podtap.core.protocol import CloseReason, HttpFilter, IncomingMode
 from podtap.net.tasks import TaskSet
 from podtap.operator.agents import AgentLink, AgentManager
 from podtap.operator.audit import AuditLog
@@ -41,6 +47,24 @@ class OperatorSettings:
     agent_grace: float = 5.0
 
 
+class StartRefused(OperatorError):
+    """A connect refused because a port it will steal is held (on_concurrent_steal=abort)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(409, message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectOptions:
+    """What a connect says of the session it opens: how it treats a port another session
+    steals, the ports it will steal whatever its command does (configured ``ports``: checked
+    before the command starts), and its session key."""
+
+    on_concurrent_steal: OnConcurrentSteal = OnConcurrentSteal.ABORT
+    steals: tuple[tuple[Port, HttpFilter | None], ...] = ()
+    key: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Opening:
     """A connect the operator agreed to upgrade, before the client's hello. It records
@@ -55,6 +79,7 @@ class Opening:
     target: str
     namespace: str
     client_version: str
+    options: ConnectOptions = field(default_factory=ConnectOptions)
 
     @property
     def label(self) -> str:
@@ -132,19 +157,60 @@ class OperatorService:
             raise OperatorError(404 if "not found" in str(exc) else 409, str(exc)) from None
 
     async def check(
-        self, caller: Caller, *, target: TargetRef, namespace: str, resume: SessionId | None
+        self,
+        caller: Caller,
+        *,
+        target: TargetRef,
+        namespace: str,
+        resume: SessionId | None,
+        options: ConnectOptions | None = None,
     ) -> tuple[SessionRecord | None, ResolvedTarget]:
         """Everything `open` would refuse, without opening anything."""
-        if resume is None:
-            return None, await self.resolve(target, namespace)
-        record = self.records.get(resume)
-        if record is None or record.closed:
-            raise OperatorError(410, f"session {format_session_id(resume)} is gone")
-        if record.uid != caller.uid and not caller.admin:
-            raise OperatorError(403, f"session {record.label} belongs to {record.owner}")
-        if resume in self.attached:
-            raise OperatorError(409, f"session {record.label} already has a client")
-        return record, await self.resolve(TargetRef.parse(record.target), record.namespace)
+        record: SessionRecord | None = None
+        if resume is not None:
+            record = self.records.get(resume)
+            if record is None or record.closed:
+                raise OperatorError(410, f"session {format_session_id(resume)} is gone")
+            if record.uid != caller.uid and not caller.admin:
+                raise OperatorError(403, f"session {record.label} belongs to {record.owner}")
+            if resume in self.attached:
+                raise OperatorError(409, f"session {record.label} already has a client")
+            target, namespace = TargetRef.parse(record.target), record.namespace
+        resolved = await self.resolve(target, namespace)
+        if options is not None:
+            self._refuse_held_steals(resolved, resume, options, owner=caller.name)
+        return record, resolved
+
+    def _refuse_held_steals(
+        self,
+        resolved: ResolvedTarget,
+        session: SessionId | None,
+        options: ConnectOptions,
+        *,
+        owner: str,
+    ) -> None:
+        """StartRefused if a port the session will steal is held (on_concurrent_steal=abort):
+        the run stops before its command starts."""
+        now = time.time()
+        wanted = [
+            PortSubscription(
+                session=session if session is not None else SessionId(0),
+                user=owner,
+                since=now,
+                mode=IncomingMode.STEAL,
+                http_filter=flt,
+                port=port,
+            )
+            for port, flt in options.steals
+        ]
+        refusal = start_refusal(
+            self.held(resolved.namespace, resolved.pod.name, other_than=session),
+            wanted,
+            on_concurrent_steal=options.on_concurrent_steal,
+            now=now,
+        )
+        if refusal is not None:
+            raise StartRefused(refusal.message)
 
     async def open(
         self,
@@ -156,12 +222,26 @@ class OperatorService:
         host: str | None,
         client_version: str,
         resume: SessionId | None,
+        options: ConnectOptions | None = None,
     ) -> Opening:
         """Everything checked for a connect, nothing recorded: `begin` does that once the
-        client has said hello."""
-        existing, resolved = await self.check(
-            caller, target=target, namespace=namespace, resume=resume
-        )
+        client has said hello (a refusal is audited)."""
+        options = options or ConnectOptions()
+        try:
+            existing, resolved = await self.check(
+                caller, target=target, namespace=namespace, resume=resume, options=options
+            )
+        except StartRefused as exc:
+            self.metrics.refusals.inc()
+            self.audit.event(
+                "refusal",
+                session=format_session_id(resume) if resume is not None else None,
+                user=caller.owner(whoami=whoami, host=host),
+                target=str(target),
+                namespace=namespace,
+                reason=str(exc),
+            )
+            raise
         return Opening(
             id=existing.id if existing is not None else new_session_id(),
             resumed=existing,
@@ -171,6 +251,7 @@ class OperatorService:
             target=str(target),
             namespace=namespace,
             client_version=client_version,
+            options=options,
         )
 
     def begin(self, opening: Opening) -> SessionRecord:
@@ -185,6 +266,7 @@ class OperatorService:
             namespace=opening.namespace,
             pod=opening.resolved.pod.name,
             client_version=opening.client_version,
+            key=opening.options.key,
         )
         self.records[record.id] = record
         self.metrics.sessions_total.inc()
@@ -195,6 +277,7 @@ class OperatorService:
             target=record.target,
             namespace=record.namespace,
             pod=record.pod,
+            key=record.key,
         )
         self._store.add(record)
         return record
@@ -256,8 +339,9 @@ class OperatorService:
                     f"the agent of pod {link.key[1]} failed: {link.lost_reason}",
                 )
 
-    async def evict(self, session: SessionId, port: int, *, by: SessionRecord) -> None:
-        """`by` took `port` over (on_concurrent_steal=override): the holder loses it."""
+    async def evict(self, session: SessionId, port: int, *, by: PortSubscription) -> None:
+        """`by` took `port` over (on_concurrent_steal=override): the holder loses it, in
+        the records and arbitration at once, and its client is told to stop claiming it."""
         record = self.records.get(session)
         if record is None or record.subscriptions.pop(port, None) is None:
             return
@@ -266,17 +350,13 @@ class OperatorService:
             session=record.label,
             user=record.owner,
             port=port,
-            by=by.owner,
-            by_session=by.label,
+            by=by.user,
+            by_session=format_session_id(by.session),
         )
         attachment = self.attached.get(session)
         if attachment is not None:
             await attachment.unsubscribe_evicted(
-                port,
-                (
-                    f"port {port} was taken over by {by.owner} (session {by.label}) "
-                    "with on_concurrent_steal=override"
-                ),
+                port, f"{eviction_notice(by)}; this session no longer gets its traffic"
             )
 
     def holders(self, namespace: str, pod: str) -> list[SessionRecord]:
@@ -285,6 +365,33 @@ class OperatorService:
             for r in self.records.values()
             if r.namespace == namespace and r.pod == pod and not r.closed
         ]
+
+    def held(
+        self, namespace: str, pod: str, *, other_than: SessionId | None, port: int | None = None
+    ) -> list[PortSubscription]:
+        """The subscriptions of the pod's sessions but `other_than` (of `port`, or all), as
+        arbitration sees them."""
+        return [
+            PortSubscription(
+                session=r.id,
+                user=r.owner,
+                since=s.since,
+                mode=s.mode,
+                http_filter=s.http_filter,
+                port=Port(s.port),
+            )
+            for r in self.holders(namespace, pod)
+            if r.id != other_than
+            for s in r.subscriptions.values()
+            if port is None or s.port == port
+        ]
+
+    def matching(self, key: str | None) -> list[SessionRecord]:
+        """Sessions with session key `key` (every session when None), oldest first."""
+        return sorted(
+            (r for r in self.records.values() if key is None or r.key == key),
+            key=lambda r: r.created,
+        )
 
 
 from podtap.operator.relay import Attachment  # noqa: E402  (cycle: Attachment uses the service)

@@ -23,8 +23,12 @@ from podtap.backends.base import (
     TargetSummary,
 )
 from podtap.core.lifecycle import Limits
+from podtap.operator.identity import Caller
+from podtap.operator.records import SessionRecord
 from podtap.operator.server import listening
-from podtap.operator.service import OperatorService, OperatorSettings
+from podtap.operator.service import ConnectOptions, OperatorService, OperatorSettings
+
+ROOT = Caller(uid=0, name="root", admin=True)
 
 
 class OnePodCluster:
@@ -76,6 +80,22 @@ async def operator(
     settings = OperatorSettings(state_dir=state / "operator", limits=limits or Limits())
     async with listening(settings, OnePodCluster(), listen=f"unix:{sock}") as service:
         yield service, sock
+
+
+async def started(service: OperatorService, options: ConnectOptions | None = None) -> SessionRecord:
+    """A session of alice@laptop on deployment/web whose client said hello (as the connect
+    handler does it)."""
+    opening = await service.open(
+        ROOT,
+        target=TargetRef.parse("deployment/web"),
+        namespace="default",
+        whoami="alice",
+        host="laptop",
+        client_version="test",
+        resume=None,
+        options=options,
+    )
+    return service.begin(opening)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

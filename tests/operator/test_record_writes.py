@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from podtap.backends.base import TargetRef
 from podtap.core.protocol import CloseReason, IncomingMode
 from podtap.operator.identity import Caller
 from podtap.operator.records import SessionRecord, SubscriptionRecord
 from podtap.operator.service import OperatorService, OperatorSettings
-from tests.operator.inproc import OnePodCluster, operator
+from tests.operator.inproc import OnePodCluster, operator, started
 
 SESSIONS = 1000
 CHANGES = SESSIONS * 3 // 2  # every session starts, half of them end
@@ -41,16 +40,7 @@ async def start_sessions(service: OperatorService, count: int) -> list[SessionRe
     """`count` sessions whose clients said hello (as the connect handler does it)."""
     records = []
     for _ in range(count):
-        opening = await service.open(
-            ROOT,
-            target=TargetRef.parse("deployment/web"),
-            namespace="default",
-            whoami="alice",
-            host="laptop",
-            client_version="test",
-            resume=None,
-        )
-        records.append(service.begin(opening))
+        records.append(await started(service))
         await asyncio.sleep(0)  # each change on its own turn of the loop, as clients come
     return records
 
