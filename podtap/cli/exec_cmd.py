@@ -79,8 +79,12 @@ def exec_command(
         "override (take the port if allowed; the holder is told). "
         "Config: feature.network.incoming.on_concurrent_steal.",
     ),
-    key: str | None = _not_yet(
-        "--key", "Session key: a name of your choosing for this run, e.g. a ticket (config: key)."
+    key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Session key: a name of your choosing for this run, e.g. a ticket or a branch "
+        "(config: key; PODTAP_KEY / MIRRORD_KEY). Shown by `podtap operator status`, which "
+        "filters on it with --key; fills {{ key }} in config templates.",
     ),
     profile: str | None = _not_yet("--profile", "Operator profile to apply (config: profile)."),
     context: str | None = _not_yet(

@@ -107,7 +107,7 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
                 "^baggage: .*mirrord-session=shared.*$"
             ),
         },
-        ["key"],
+        [],
     ),
     "docs_target_object_full.json": (
         {
@@ -122,7 +122,7 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
             "feature.network.incoming.ignore_ports": [9999, 10000],
             "feature.network.dns.filter.local": ["1.1.1.0/24:1337", "1.1.5.0/24", "google.com"],
         },
-        ["feature.network.outgoing.unix_streams", "key"],
+        ["feature.network.outgoing.unix_streams"],
     ),
     "docs_http_all_of.json": (
         {
@@ -132,9 +132,9 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
                 {"header": None, "path": None, "method": "POST"},
             ]
         },
-        ["key"],
+        [],
     ),
-    "docs_http_any_of.json": ({}, ["key"]),
+    "docs_http_any_of.json": ({}, []),
     "docs_split_queues_map.json": ({}, ["feature.split_queues"]),
     "docs_split_queues_list.json": ({}, ["feature.split_queues"]),
     "docs_copy_target_advanced.json": (
@@ -152,7 +152,7 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
             "feature.network.outgoing.udp": False,
             "feature.network.dns.enabled": False,
         },
-        ["key"],
+        [],
     ),
 }
 

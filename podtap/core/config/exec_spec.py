@@ -280,13 +280,12 @@ def _error(key: str, message: str) -> ConfigError:
 
 
 def _notices(resolved: ResolvedConfig) -> tuple[Notice, ...]:
-    """Keys the run carries but nothing acts on yet (the operator has no profiles, keys
-    or kube contexts so far)."""
+    """Keys the run carries but nothing acts on yet (the operator has no profiles or kube
+    contexts so far)."""
     out = [
         Notice(key=key, message=f"{value!r}: not supported yet; ignored")
         for key, value in (
             ("profile", resolved.profile),
-            ("key", resolved.key),
             ("kube_context", resolved.kube_context),
         )
         if value is not None
