@@ -1,0 +1,1 @@
+"""Sans-IO pieces of the embedded cluster's Kubernetes API server (selectors, RBAC, ...)."""
