@@ -1,10 +1,16 @@
-"""A client's session with the operator, as streams and requests (the base of `exec`)."""
+"""A client's session with the operator, as streams and requests (the base of `exec`).
+
+The link under a channel may be replaced after it dropped (`relink`, driven by
+`client/reconnect.py`): the old link's streams end with an error, requests it never
+answered are asked again on the new one, and connects and requests made meanwhile wait."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from podtap.client.operator_api import ClientSession
 from podtap.core.ids import Port, RequestId, StreamId, StreamIdAllocator
@@ -19,6 +25,8 @@ from podtap.core.protocol import (
     FileReadDirResult,
     FileReadResult,
     FileStatResult,
+    FlowReceiver,
+    FlowSender,
     GetAddrInfoResponse,
     Log,
     Payload,
@@ -28,6 +36,7 @@ from podtap.core.protocol import (
     UdpDatagram,
     WindowUpdate,
 )
+from podtap.core.reconnect import LinkIds
 from podtap.net.streams import FlowChannel, StreamEndpoint
 from podtap.net.wire import ConnectionClosed
 
@@ -41,6 +50,10 @@ REPLIES = (
     FileStatResult,
     FileReadDirResult,
 )
+
+
+class _Unanswered(Exception):
+    """The link dropped before the reply came: ask again on the next one."""
 
 
 class ClientChannel(FlowChannel):
@@ -58,25 +71,76 @@ class ClientChannel(FlowChannel):
         self._requests: dict[int, asyncio.Future[Payload]] = {}
         self.on_other: Callable[[Payload], Awaitable[bool]] | None = None
         self._next_request = 1
+        self.link_lost = False  # the last link ended without a Close from the operator
+        self._ids = LinkIds()
+        self._linked = asyncio.Event()  # clear while a dropped link waits to be replaced
+        self._linked.set()
 
     async def run(self) -> Close:
-        """Dispatch the operator's frames until the session ends; returns why it ended."""
+        """Dispatch the operator's frames until the link ends; returns why it ended.
+        `link_lost` says it dropped (no Close from the operator): then the session may be
+        resumed on a new link (`relink`), or given up (`give_up`)."""
         try:
             while True:
                 message = await self.session.wire.receive()
-                await self._dispatch(message)
+                await self._dispatch(self._localized(message))
         except ConnectionClosed as exc:
-            self.ended = exc.close or Close(CloseReason.OTHER, "the operator closed the session")
+            self.link_lost = exc.close is None
+            self.ended = exc.close or Close(CloseReason.OTHER, "the connection closed")
         except ConnectionError as exc:
-            self.ended = Close(CloseReason.OTHER, f"lost the operator: {exc}")
+            self.link_lost = True
+            self.ended = Close(CloseReason.OTHER, f"the connection failed: {exc}")
         self.closed = True
+        if self.link_lost:
+            self._linked.clear()
+            for pending in self._requests.values():
+                if not pending.done():
+                    pending.set_exception(_Unanswered())
+        for event in self._writable.values():
+            event.set()
         for future, _ in self._connects.values():
             if not future.done():
                 future.set_result(ConnectResult(StreamId(0), False, error=self.ended.message))
         for stream, endpoint in list(self.streams.items()):
             await endpoint.on_close(self.ended.message)
             self.forget_stream(stream)
+        self._connects.clear()
         return self.ended
+
+    def relink(self, session: ClientSession) -> None:
+        """Carry on over `session`: the same session, resumed on a new connection. Flow
+        control starts afresh, and the new link's stream ids are kept apart from the old
+        one's (`LinkIds`), so a late frame of an old stream goes nowhere."""
+        self.session, self._send = session, session.wire.send
+        self.sender, self.receiver = FlowSender(), FlowReceiver()
+        self._ids.generation += 1
+        self.closed = self.link_lost = False
+        self._linked.set()
+
+    def give_up(self, close: Close) -> None:
+        """The dropped link will not be replaced: the session is over (`close` says why);
+        connects that waited for a new link fail."""
+        self.ended, self.link_lost = close, False
+        self._linked.set()
+
+    async def send(self, message: Payload) -> None:
+        """Frames of a stream go on the link the stream belongs to, or nowhere; other
+        frames (requests, Unsubscribe) made while a dropped link is replaced wait for it."""
+        stream: StreamId | None = getattr(message, "stream", None)
+        if stream is None:
+            await self._linked.wait()
+        elif (wire := self._ids.wire(stream)) is None:
+            return
+        elif wire != stream:
+            message = dataclasses.replace(cast(Any, message), stream=wire)
+        if not self.closed:
+            await self._send(message)
+
+    def _localized(self, message: object) -> object:
+        stream: StreamId | None = getattr(message, "stream", None)
+        if stream is None or (local := self._ids.local(stream)) == stream:
+            return message
+        return dataclasses.replace(cast(Any, message), stream=local)
 
     async def _dispatch(self, message: Payload | object) -> None:
         if isinstance(message, Data | WindowUpdate | StreamClose):
@@ -109,13 +173,17 @@ class ClientChannel(FlowChannel):
         """Send `make(request_id)` and wait for the reply with that request id."""
         request_id = RequestId(self._next_request)
         self._next_request += 1
-        future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
-        self._requests[request_id] = future
-        try:
-            await self.send(make(request_id))
-            return await asyncio.wait_for(future, timeout)
-        finally:
-            self._requests.pop(request_id, None)
+        while True:
+            await self._linked.wait()
+            future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+            self._requests[request_id] = future
+            try:
+                await self.send(make(request_id))
+                return await asyncio.wait_for(future, timeout)
+            except _Unanswered:
+                continue  # the link dropped first: asked again, same id, on the next one
+            finally:
+                self._requests.pop(request_id, None)
 
     async def connect(
         self,
@@ -126,7 +194,12 @@ class ClientChannel(FlowChannel):
         protocol: TransportProtocol = TransportProtocol.TCP,
     ) -> ConnectResult:
         """Open a connection from the target pod; on success `endpoint(stream)` is
-        registered for its bytes before any of them can arrive."""
+        registered for its bytes before any of them can arrive. Made while a dropped link
+        is replaced, it waits for the new link (or fails if the session is given up)."""
+        await self._linked.wait()
+        if self.closed:
+            error = self.ended.message if self.ended is not None else "the session is over"
+            return ConnectResult(StreamId(0), False, error=error)
         stream = self.stream_ids.next()
         future: asyncio.Future[ConnectResult] = asyncio.get_running_loop().create_future()
         self._connects[stream] = (future, endpoint)

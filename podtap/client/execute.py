@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from podtap.client.incoming import Incoming
 from podtap.client.jail_files import prepare_jail_network
 from podtap.client.operator_api import OperatorAddress, OperatorApi, planned_steals
 from podtap.client.outbound import Outbound
+from podtap.client.reconnect import keep_linked
 from podtap.core.config.exec_spec import EnvSpec, ExecSpec
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.outgoing_filter import Route
@@ -39,6 +41,7 @@ from podtap.core.protocol import (
     TransportProtocol,
     UdpDatagram,
 )
+from podtap.core.reconnect import client_ttl
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
@@ -213,17 +216,24 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
     target, namespace, argv = session_spec.target, session_spec.namespace, list(spec.argv)
     env_file = env_file_values(spec.env)
     on_status(f"connecting to the operator for {target}")
-    api = OperatorApi(address)
-    async with api.connect(
+    connect = functools.partial(
+        OperatorApi(address).connect,
         target,
         namespace=namespace,
         on_concurrent_steal=session_spec.on_concurrent_steal.value,
         key=session_spec.key,
         steals=planned_steals(session_spec.incoming),  # a held one: refused, before the command
-    ) as session:
+    )
+    async with connect() as session:
         channel = ClientChannel(session, on_log=on_log)
         tasks = TaskSet()
-        ended = tasks.spawn(channel.run(), name=f"session {session.label}")
+        linked = keep_linked(  # a dropped link is resumed within the TTL, the command kept
+            channel,
+            reconnect=lambda sid: connect(resume=sid),
+            ttl=client_ttl(os.environ),
+            tell=on_status,
+        )
+        ended = tasks.spawn(linked, name=f"session {session.label}")
         on_status(f"session {session.label}: reading the pod's environment")
         env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
         assert isinstance(env_reply, EnvResponse)

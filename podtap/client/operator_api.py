@@ -34,6 +34,10 @@ class OperatorRefused(RuntimeError):
         super().__init__(message)
 
 
+class SessionGone(OperatorRefused):
+    """410: the session to resume has ended (expired, killed, or never known here)."""
+
+
 @dataclass(frozen=True)
 class OperatorAddress:
     """unix:/path/operator.sock or http://host:port."""
@@ -146,7 +150,8 @@ class OperatorApi:
                 try:
                     ws = await http.ws_connect(url, params=params, headers=headers, max_msg_size=0)
                 except aiohttp.WSServerHandshakeError as exc:
-                    raise OperatorRefused(
+                    refused = SessionGone if exc.status == 410 else OperatorRefused
+                    raise refused(
                         exc.status, await _error_text(http, url, params, headers, exc)
                     ) from None
                 async with ws:
