@@ -83,10 +83,12 @@ def _remove(container: Any, key: str, path: str, verb: str) -> Any:
     return container.pop(_index(container, key))
 
 
-def _locate(doc: Any, path: str, what: str) -> tuple[Any, str]:
+def _locate(doc: Any, path: str, what: str, *, quoted: bool = False) -> tuple[Any, str]:
+    """The parent of ``path``; upstream quotes the path for ``add`` and ``remove`` only."""
     found = _parent(doc, path)
     if found is None:
-        raise _fail(f"{what}: {path}: missing value")
+        shown = f'"{path}"' if quoted else path
+        raise _fail(f"{what}: {shown}: missing value")
     return found
 
 
@@ -120,19 +122,17 @@ def _apply_one(doc: Any, op: dict[str, Any]) -> Any:
             raise _fail("replace operation value must be object or array")
         return value
     if kind == "test":
-        target = (
-            doc
-            if path == ""
-            else _get(*_locate(doc, path, "test operation does not apply: is missing path"))
-        )
-        if target != value or (target is None and path != ""):
-            raise _fail(f"testing value {path} failed: test failed")
+        _test(doc, path, value)
         return doc
     if kind == "add":
-        container, key = _locate(doc, path, "add operation does not apply: doc is missing path")
+        container, key = _locate(
+            doc, path, "add operation does not apply: doc is missing path", quoted=True
+        )
         _add(container, key, value)
     elif kind == "remove":
-        container, key = _locate(doc, path, "remove operation does not apply: doc is missing path")
+        container, key = _locate(
+            doc, path, "remove operation does not apply: doc is missing path", quoted=True
+        )
         _remove(container, key, path, "remove")
     elif kind == "replace":
         container, key = _locate(doc, path, "replace operation does not apply: doc is missing path")
