@@ -199,8 +199,12 @@ def _merge_list(live: list[Any], applied: list[Any], t: ListType) -> list[Any]:
 def remove_paths(value: Any, paths: list[Path], t: Type) -> Any:
     """``value`` without the fields and items at ``paths`` (what ``prune`` removes)."""
     out = copy.deepcopy(value)
-    for path in sorted(paths, key=len, reverse=True):
-        _remove(out, path, t)
+    gone: list[Path] = []
+    for path in sorted(paths, key=len):
+        # Removing an item removes its fields; removing them first would unkey the item.
+        if not any(path[: len(g)] == g for g in gone):
+            gone.append(path)
+            _remove(out, path, t)
     return out
 
 
