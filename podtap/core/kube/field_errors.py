@@ -58,9 +58,14 @@ class FieldError:
         return f"{'<nil>' if self.path is None else self.path}: {body}"
 
 
-def aggregate(errors: Sequence[object]) -> str:
-    """``ErrorList.ToAggregate().Error()``: one error alone, several as ``[a, b]``, repeats once."""
-    messages = list(dict.fromkeys(str(error) for error in errors))
+def aggregate(errors: Sequence[object], *, unique: bool = True) -> str:
+    """``ErrorList.ToAggregate().Error()``: one error alone, several as ``[a, b]``.
+
+    Repeats are dropped (``ToAggregate``) unless ``unique=False`` (``utilerrors.NewAggregate``).
+    """
+    messages = [str(error) for error in errors]
+    if unique:
+        messages = list(dict.fromkeys(messages))
     if len(messages) == 1:
         return messages[0]
     return "[" + ", ".join(messages) + "]"
