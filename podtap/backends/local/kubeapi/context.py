@@ -1,0 +1,36 @@
+"""What every handler of one API server shares: the types, the objects, the identities."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from podtap.backends.local.kubeapi.auth import TokenBook
+from podtap.backends.local.kubeapi.registry import Registry
+from podtap.backends.local.kubeapi.store import Store
+
+
+@dataclass
+class ApiContext:
+    """The state of one API server; the node will own it and mount the app on it."""
+
+    store: Store = field(default_factory=Store)
+    registry: Registry = field(default_factory=Registry)
+    tokens: TokenBook = field(default_factory=TokenBook)
+    # host:port clients reach the server at (serverAddressByClientCIDRs); set once bound.
+    address: str = ""
+    # The longest a watch runs when the client gives no timeoutSeconds (kube: 30-60 min).
+    watch_timeout: float = 1800.0
+    # How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).
+    bookmark_interval: float = 60.0
+    # Set when the server stops, so open watches end instead of holding the shutdown.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+CONTEXT = web.AppKey("kubeapi", ApiContext)
+
+
+def context_of(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]

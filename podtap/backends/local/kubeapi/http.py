@@ -1,0 +1,219 @@
+"""HTTP handlers for resources: decode the request, authorize, run the verb, encode the answer.
+
+One handler serves every `/api/v1/...` and `/apis/GROUP/VERSION/...` path: routes.resolve
+names the target, the method and query give the verb (GET on a collection is list, or watch
+with `watch=true|1|True`), `seams.allowed` authorizes it in RBAC's terms, and the answer is the
+object, a `KindList`, a Table when kubectl asks for one, or a Status from `status.ApiError`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from aiohttp import web
+
+from podtap.backends.local.kubeapi import protobuf, reviews, seams, verbs, watch
+from podtap.backends.local.kubeapi.auth import identity_of
+from podtap.backends.local.kubeapi.context import context_of
+from podtap.backends.local.kubeapi.routes import Target, resolve
+from podtap.backends.local.kubeapi.status import (
+    bad_request,
+    forbidden,
+    method_not_allowed,
+    unsupported_media_type,
+)
+from podtap.backends.local.kubeapi.store import Obj
+from podtap.backends.local.kubeapi.table import table, wants_table
+
+_BODY_TYPES = ["application/json", "application/yaml", protobuf.CONTENT_TYPE]
+_TRUE = {"true", "1", "True"}
+
+
+def _truthy(value: str | None) -> bool:
+    return value in _TRUE
+
+
+async def body_of(request: web.Request) -> Obj:
+    """The request's JSON or YAML object (kubectl sends JSON, people curl YAML)."""
+    raw = await request.read()
+    ctype = request.content_type
+    try:
+        if ctype in ("application/json", "") or ctype.endswith("+json"):
+            data = json.loads(raw or b"{}")
+        elif ctype == "application/yaml":
+            data = yaml.safe_load(raw) or {}
+        elif ctype == protobuf.CONTENT_TYPE:
+            data = protobuf.decode(raw)
+        else:
+            raise unsupported_media_type(ctype, _BODY_TYPES)
+    except (ValueError, yaml.YAMLError) as e:
+        raise bad_request(f"the object provided is unrecognized: {e}") from e
+    if not isinstance(data, dict):
+        raise bad_request("the object provided is not a JSON or YAML object")
+    return data
+
+
+def _present(target: Target, obj: Obj) -> Obj:
+    """The object as the requested version names it (one stored version serves all)."""
+    obj["apiVersion"] = target.rt.api_version
+    return obj
+
+
+def _json(obj: Obj, *, status: int = 200) -> web.Response:
+    return web.json_response(obj, status=status)
+
+
+def _authorize(request: web.Request, target: Target, verb: str) -> None:
+    seams.impersonation(request.headers)
+    who = identity_of(request)
+    attrs = seams.Attributes(
+        verb, target.rt.group, target.rt.plural, target.subresource, target.namespace, target.name
+    )
+    if not seams.allowed(user=who.user, groups=who.groups, attrs=attrs):
+        raise forbidden(
+            user=who.user, verb=verb, rt=target.rt, namespace=target.namespace, name=target.name
+        )
+
+
+def _verb(request: web.Request, target: Target) -> str:
+    method = request.method
+    if method == "GET":
+        if target.is_collection:
+            return "watch" if _truthy(request.query.get("watch")) else "list"
+        return "get"
+    collection = {"POST": "create", "DELETE": "deletecollection"}
+    item = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    verb = (collection if target.is_collection else item).get(method)
+    if verb is None or (verb not in target.rt.verbs and not target.subresource):
+        raise method_not_allowed()
+    return verb
+
+
+def _list_options(request: web.Request) -> verbs.ListOptions:
+    q = request.query
+    try:
+        limit = int(q.get("limit", "0") or 0)
+    except ValueError as e:
+        raise bad_request(f"invalid limit: {q.get('limit')}") from e
+    return verbs.ListOptions(
+        q.get("labelSelector", ""), q.get("fieldSelector", ""), limit, q.get("continue", "")
+    )
+
+
+def _render_one(request: web.Request, target: Target, obj: Obj) -> Obj:
+    obj = _present(target, obj)
+    if wants_table(request.headers.get("Accept", "")):
+        meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+        return table(
+            target.rt, [obj], list_meta=meta, include=request.query.get("includeObject", "Metadata")
+        )
+    return obj
+
+
+async def _get(request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+    ctx = context_of(request)
+    if verb == "watch":
+        opts = _list_options(request)
+        matches = seams.object_matcher(
+            label_selector=opts.label_selector, field_selector=opts.field_selector
+        )
+        q = request.query
+        timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
+        options = watch.WatchOptions(
+            q.get("resourceVersion", ""),
+            timeout,
+            _truthy(q.get("allowWatchBookmarks")),
+            _truthy(q.get("sendInitialEvents")),
+        )
+        return await watch.serve(
+            request,
+            ctx,
+            target,
+            options=options,
+            matches=matches,
+            render=lambda o: _render_one(request, target, o),
+        )
+    if verb == "list":
+        items, meta = verbs.list_objects(ctx, target, _list_options(request))
+        items = [_present(target, o) for o in items]
+        if wants_table(request.headers.get("Accept", "")):
+            include = request.query.get("includeObject", "Metadata")
+            return _json(table(target.rt, items, list_meta=meta, include=include))
+        return _json(
+            {
+                "kind": target.rt.list_kind,
+                "apiVersion": target.rt.api_version,
+                "metadata": meta,
+                "items": items,
+            }
+        )
+    return _json(_render_one(request, target, verbs.get(ctx, target)))
+
+
+async def _write(request: web.Request, target: Target, verb: str) -> web.StreamResponse:
+    ctx = context_of(request)
+    dry_run = request.query.get("dryRun") == "All"
+    if verb == "create":
+        if target.rt.virtual:
+            return _json(
+                reviews.review(target.rt, await body_of(request), identity_of(request)), status=201
+            )
+        return _json(
+            _present(target, verbs.create(ctx, target, await body_of(request), dry_run=dry_run)),
+            status=201,
+        )
+    if verb == "update":
+        return _json(
+            _present(target, verbs.update(ctx, target, await body_of(request), dry_run=dry_run))
+        )
+    if verb == "patch":
+        if request.content_type not in seams.PATCH_TYPES:
+            raise unsupported_media_type(request.content_type, list(seams.PATCH_TYPES))
+        current = verbs.get(ctx, target)
+        patched = seams.apply_patch(
+            current=current,
+            patch=await request.read(),
+            content_type=request.content_type,
+            kind=target.rt.kind,
+            manager=request.query.get("fieldManager", ""),
+        )
+        return _json(_present(target, verbs.update(ctx, target, patched, dry_run=dry_run)))
+    if verb == "delete":
+        options = await body_of(request) if request.can_read_body else {}
+        return _json(verbs.delete(ctx, target, options, dry_run=dry_run))
+    items = verbs.delete_collection(ctx, target, _list_options(request), dry_run=dry_run)
+    meta = {"resourceVersion": str(ctx.store.revision)}
+    return _json(
+        {
+            "kind": target.rt.list_kind,
+            "apiVersion": target.rt.api_version,
+            "metadata": meta,
+            "items": items,
+        }
+    )
+
+
+def _target(request: web.Request) -> Target:
+    info = request.match_info
+    group = info.get("group", "")
+    version = info["version"]
+    if not group and version != "v1":
+        raise web.HTTPNotFound()
+    rest = [p for p in info.get("rest", "").split("/") if p]
+    return resolve(context_of(request).registry, group=group, version=version, rest=rest)
+
+
+async def resource(request: web.Request) -> web.StreamResponse:
+    """The handler of every resource path."""
+    target = _target(request)
+    verb = _verb(request, target)
+    _authorize(request, target, verb)
+    if request.method == "GET":
+        return await _get(request, target, verb)
+    return await _write(request, target, verb)
+
+
+def routes() -> list[web.RouteDef]:
+    paths = ["/api/{version}/{rest:.+}", "/apis/{group}/{version}/{rest:.+}"]
+    return [web.route("*", p, resource) for p in paths]
