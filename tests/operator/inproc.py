@@ -1,9 +1,9 @@
-"""The operator in the test's own process, on a Unix socket, over a fake cluster: for
-tests of its API and bookkeeping that need neither root nor an embedded cluster."""
+"""The operator in the test's own process, on a Unix socket, over the in-memory cluster
+(podtap.testing.fakebackend): for tests of its API and bookkeeping that need neither root
+nor an embedded cluster."""
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import socket
@@ -13,72 +13,52 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from podtap.backends.base import (
-    AgentEndpoint,
-    ContainerInfo,
-    PodInfo,
-    ResolvedTarget,
-    ResourceEvent,
-    TargetRef,
-    TargetSummary,
-)
+from podtap.backends.base import TargetRef
+from podtap.backends.local.manifests import parse_text
 from podtap.core.lifecycle import Limits
 from podtap.operator.identity import Caller
 from podtap.operator.records import SessionRecord
 from podtap.operator.server import listening
 from podtap.operator.service import ConnectOptions, OperatorService, OperatorSettings
+from podtap.testing.fakebackend import FakeCluster
 
 ROOT = Caller(uid=0, name="root", admin=True)
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: app
+          command: ["python3", "-m", "http.server", "8000"]
+          ports: [{containerPort: 8000}]
+          env: [{name: GREETING, value: hello}]
+"""
 
 
-class OnePodCluster:
-    """Every target resolves to the same running pod; agents cannot be started (the
-    tests using it never get that far)."""
+class OnePodCluster(FakeCluster):
+    """deployment/web with one ready pod; with `agents=False` (the default here) agents
+    cannot be started (the tests using it never get that far, or check that failure)."""
 
-    POD = PodInfo("default", "web-1", "10.0.0.2", "Running", True, {}, None, ())
-    CONTAINER = ContainerInfo("app", 1, (8000,), True)
-
-    async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
-        return [TargetSummary(TargetRef("deployment", "web"), "default", True)]
-
-    async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
-        return ResolvedTarget(target, namespace, self.POD, self.CONTAINER)
-
-    async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:
-        return {}
-
-    async def list_resources(
-        self, kind: str, *, namespace: str | None = None
-    ) -> list[dict[str, Any]]:
-        return []
-
-    async def put_resource(self, obj: dict[str, Any]) -> str:
-        raise NotImplementedError
-
-    async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool:
-        return False
-
-    async def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]:
-        await asyncio.Event().wait()
-        yield ResourceEvent("BOOKMARK", {})
-
-    async def start_agent(
-        self, resolved: ResolvedTarget, *, token: str, socket_path: str
-    ) -> AgentEndpoint:
-        raise NotImplementedError("the fake cluster runs no agents")
-
-    async def stop_agent(self, endpoint: AgentEndpoint) -> None:
-        pass
+    def __init__(self, *, agents: bool = False) -> None:
+        super().__init__(parse_text(WEB, source="web.yaml"), agents=agents)
 
 
 @asynccontextmanager
 async def operator(
-    state: Path, *, limits: Limits | None = None
+    state: Path, *, limits: Limits | None = None, cluster: FakeCluster | None = None
 ) -> AsyncIterator[tuple[OperatorService, Path]]:
-    """A running operator and its socket, stopped (and its state saved) on exit."""
+    """A running operator and its socket over `cluster` (a OnePodCluster without agents
+    by default), stopped (and its state saved) on exit."""
     sock = state / "operator.sock"
     settings = OperatorSettings(state_dir=state / "operator", limits=limits or Limits())
-    async with listening(settings, OnePodCluster(), listen=f"unix:{sock}") as service:
+    backend = cluster if cluster is not None else OnePodCluster()
+    async with listening(settings, backend, listen=f"unix:{sock}") as service:
         yield service, sock
 
 
