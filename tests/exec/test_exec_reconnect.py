@@ -151,7 +151,8 @@ def test_an_operator_restart_keeps_the_command_running_and_its_stolen_requests_c
         label = session_of(errors)
         assert f"reconnecting (attempt 1, session {label} kept for up to " in text, text
         assert text.count(f"reconnected, session {label} resumed") == 2, text
-        print(f"reconnected after the operator answered again: {figures}")
+        lines = [line for line in text.splitlines() if RESUMED in line]
+        print(f"resumed after the new operator answered: {figures}; {lines}")
 
 
 def test_an_operator_away_past_the_unused_ttl_ends_the_run_saying_the_session_is_gone(
