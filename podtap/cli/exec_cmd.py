@@ -161,16 +161,20 @@ def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
     if live:
         status.start()
 
+    spinning = live  # the live line runs until the command starts; then plain lines
+
     def on_status(text: str) -> None:
+        nonlocal spinning
         if text.startswith("session ended"):
             status.stop()
             err_console.print(f"[red]podtap:[/] {text}", highlight=False)
             return
-        if live:
+        if spinning:
             status.update(text)
             if " starting " in text:
                 status.stop()
-        else:
+                spinning = False
+        else:  # e.g. "lost the operator …; reconnecting" while the command runs
             err_console.print(f"podtap: {text}", highlight=False, markup=False, soft_wrap=True)
 
     def on_log(entry: Log) -> None:
