@@ -274,16 +274,7 @@ def test_deleting_what_is_not_stored_says_so(backend: ClusterBackend) -> None:
     run(test)
 
 
-def test_deleting_a_missing_built_in_object_says_so(
-    backend: ClusterBackend, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(backend, LocalBackend):  # a known difference, kept visible until fixed
-        reason = (
-            "LocalBackend.delete_resource checks a stand-in object without a spec, so a "
-            "missing Deployment raises ManifestError instead of returning False"
-        )
-        request.applymarker(pytest.mark.xfail(strict=True, raises=ValueError, reason=reason))
-
+def test_deleting_a_missing_built_in_object_says_so(backend: ClusterBackend) -> None:
     async def test() -> None:
         assert (
             await backend.delete_resource("Deployment", namespace="default", name="never") is False

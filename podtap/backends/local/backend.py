@@ -159,18 +159,14 @@ class LocalBackend:
         return result.rsplit(" ", 1)[1]
 
     async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool:
-        obj = {
-            "apiVersion": "podtap.dev/v1",
-            "kind": kind,
-            "metadata": {"name": name, "namespace": namespace},
-        }
         stored = [
             o for o in await self._client.objects(kind, namespace) if o["metadata"]["name"] == name
         ]
-        if stored:
-            obj = {k: v for k, v in stored[0].items() if k != "metadata"} | {
-                "metadata": {"name": name, "namespace": namespace}
-            }
+        if not stored:  # nothing to delete (and a bare built-in object would not validate)
+            return False
+        obj = {k: v for k, v in stored[0].items() if k != "metadata"} | {
+            "metadata": {"name": name, "namespace": namespace}
+        }
         (result,) = await self._client.delete([check(obj, source="backend", index=0)])
         return result.endswith("deleted")
 
