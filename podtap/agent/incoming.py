@@ -1,4 +1,9 @@
-"""Incoming traffic of the pod: the redirect, the listener, and routing per connection."""
+"""Incoming traffic of the pod: the redirect, the listener, and routing per connection.
+
+What sessions subscribe to lives here (the port table); the server hands this room the
+Subscribe and Unsubscribe frames and tells it when a session ends. Each connection the
+redirect brings goes one way: stolen whole to a session (a stream), to a filtered
+connection (``http_steal.py``), or relayed to the app; mirrors get a copy of its bytes."""
 
 from __future__ import annotations
 
@@ -8,12 +13,13 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from podtap.agent.app_side import AGENT_MARK, connect_app
+from podtap.agent.http_steal import FilteredConnection
 from podtap.agent.mirror import MirrorTap, TappedReader
-from podtap.agent.session import AGENT_MARK, SessionHandler, marked_socket
+from podtap.agent.session import SessionHandler
 from podtap.core.ids import Port, SessionId
-from podtap.core.protocol import HttpFilter, IncomingMode, NewConnection, Payload
+from podtap.core.protocol import IncomingMode, InvalidHttpFilter, Subscribe, SubscribeResult
 from podtap.core.subscriptions import PortPlan, PortTable
 from podtap.net.origdst import original_destination
 from podtap.net.redirect import Redirector
@@ -21,29 +27,7 @@ from podtap.net.relay import relay
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
-if TYPE_CHECKING:
-    from podtap.agent.http_steal import FilteredConnection
-
 log = logging.getLogger(__name__)
-
-
-async def app_socket(host: str, port: int) -> socket.socket:
-    """A socket connected to the real app, with the mark that keeps us out of our own
-    redirect."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = marked_socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    try:
-        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), 10)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def connect_app(host: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to the real app (see :func:`app_socket`) as a stream pair."""
-    return await asyncio.open_connection(sock=await app_socket(host, port))
 
 
 class IncomingTraffic:
@@ -54,7 +38,7 @@ class IncomingTraffic:
         self._server: asyncio.Server | None = None
         self._redirector: Redirector | None = None
         self.listen_port = 0
-        self.filtered: dict[int, set[FilteredConnection]] = {}
+        self._filtered: dict[int, set[FilteredConnection]] = {}
         self.stats: dict[str, int] = {
             "connections_stolen": 0,
             "connections_filtered": 0,
@@ -74,45 +58,45 @@ class IncomingTraffic:
         )
         await self._redirector.start()
 
-    async def subscribe(
-        self, session: SessionHandler, port: int, mode: IncomingMode, http_filter: HttpFilter | None
-    ) -> None:
+    async def subscribe(self, session: SessionId, req: Subscribe) -> SubscribeResult:
+        """Take the port into the redirect for ``session``, as ``req`` asks; the answer."""
         assert self._redirector is not None
-        if port == self.listen_port:
-            raise OSError(f"port {port} is the agent's own listener")
-        self.table.subscribe(session.session, Port(port), mode, http_filter)
+        flt = req.http_filter
+        if flt is not None:
+            try:
+                flt.validate()
+            except InvalidHttpFilter as exc:
+                return SubscribeResult(req.request, False, str(exc))
         try:
-            await self._redirector.add_port(port)
-        except Exception:
-            self.table.unsubscribe(session.session, Port(port))
-            raise
+            if req.port == self.listen_port:
+                raise OSError(f"port {req.port} is the agent's own listener")
+            self.table.subscribe(session, Port(req.port), req.mode, flt)
+            try:
+                await self._redirector.add_port(req.port)
+            except Exception:
+                self.table.unsubscribe(session, Port(req.port))
+                raise
+        except OSError as exc:
+            return SubscribeResult(req.request, False, f"cannot redirect port {req.port}: {exc}")
+        return SubscribeResult(req.request, True)
 
-    async def unsubscribe(self, session: SessionHandler, port: int) -> None:
+    async def unsubscribe(self, session: SessionId, port: int) -> None:
         """New connections stop coming (the port leaves the redirect when nobody else wants
         it); open filtered connections send that session's later requests to the app."""
-        if self.table.unsubscribe(session.session, Port(port)) and self._redirector:
+        if self.table.unsubscribe(session, Port(port)) and self._redirector:
             await self._redirector.remove_port(port)
-        for conn in list(self.filtered.get(port, ())):
-            conn.stop_routing(session.session)
+        for conn in list(self._filtered.get(port, ())):
+            conn.stop_routing(session)
 
-    async def remove_session(self, session: SessionHandler) -> None:
-        for port in self.table.remove_session(session.session):
+    async def remove_session(self, session: SessionId) -> None:
+        """The session ended: its ports leave the redirect (unless others hold them), and
+        open filtered connections stop routing to it."""
+        for port in self.table.remove_session(session):
             if self._redirector is not None:
                 await self._redirector.remove_port(port)
-        for conns in self.filtered.values():
+        for conns in self._filtered.values():
             for conn in list(conns):
-                conn.stop_routing(session.session)
-
-    def handles(self, message: Payload) -> bool:
-        from podtap.agent.http_steal import SESSION_REPLIES
-
-        return isinstance(message, SESSION_REPLIES)
-
-    async def from_session(self, session: SessionHandler, message: Payload) -> None:
-        endpoint = session.streams.get(message.stream)  # type: ignore[union-attr]
-        handler = getattr(endpoint, "from_session", None)
-        if handler is not None:
-            await handler(message)
+                conn.stop_routing(session)
 
     def _sessions(self, ids: tuple[SessionId, ...]) -> list[SessionHandler]:
         return [s for s in (self._session(i) for i in ids) if s is not None and not s.closed]
@@ -155,32 +139,38 @@ class IncomingTraffic:
             self.stats["connections_stolen"] += 1
             tcp = TcpStream(owner, stream, reader, writer)
             owner.open_stream(stream, tcp)
-            await owner.send(
-                NewConnection(
-                    stream,
-                    Port(local[1]),
-                    peer[0],
-                    Port(peer[1]),
-                    local[0],
-                    Port(local[1]),
-                    IncomingMode.STEAL,
-                )
-            )
+            await owner.offer(stream, peer=peer, local=local, mode=IncomingMode.STEAL)
             tcp.start()
             await tcp.done.wait()
             return
         if plan.filtered:
-            from podtap.agent.http_steal import serve_filtered
-
             self.stats["connections_filtered"] += 1
-            await serve_filtered(self, plan, reader, writer, peer=peer, local=local)
+            await self._filter(plan, reader, writer, peer=peer, local=local)
             return
         self.stats["connections_passed"] += 1
         up_reader, up_writer = await connect_app(*local)
         await relay(reader, writer, up_reader, up_writer)
 
-    def session(self, session: SessionId) -> SessionHandler | None:
-        return self._session(session)
+    async def _filter(
+        self,
+        plan: PortPlan,
+        reader: TappedReader,
+        writer: asyncio.StreamWriter,
+        *,
+        peer: tuple[str, int],
+        local: tuple[str, int],
+    ) -> None:
+        """Serve one connection through the HTTP routers, known here while it lasts (so
+        an unsubscribe or the agent's drain reaches it)."""
+        conn = FilteredConnection(
+            plan, reader, writer, peer=peer, local=local, sessions=self._session, stats=self.stats
+        )
+        active = self._filtered.setdefault(local[1], set())
+        active.add(conn)
+        try:
+            await conn.run()
+        finally:
+            active.discard(conn)
 
     async def close(self, *, drain: float = 5.0) -> None:
         """Unhook every port (new connections go to the app again), let filtered
@@ -188,9 +178,9 @@ class IncomingTraffic:
         then stop listening."""
         if self._redirector is not None:
             await self._redirector.close()
-        conns = [c for cs in self.filtered.values() for c in cs]
+        conns = [c for cs in self._filtered.values() for c in cs]
         for conn in conns:
-            await conn.drain()
+            conn.drain()
         if conns:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*(c.done.wait() for c in conns)), drain)

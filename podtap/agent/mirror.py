@@ -9,7 +9,7 @@ import asyncio
 
 from podtap.agent.session import SessionHandler
 from podtap.core.ids import Port, StreamId
-from podtap.core.protocol import Data, IncomingMode, MirrorDropped, NewConnection, StreamClose
+from podtap.core.protocol import Data, IncomingMode, MirrorDropped, StreamClose
 
 
 class _Sink:
@@ -45,16 +45,8 @@ class MirrorTap:
             stream = session.stream_ids.next()
             session.open_stream(stream, _Sink())
             self._streams[session] = stream
-            await session.send(
-                NewConnection(
-                    stream,
-                    self._port,
-                    self._peer[0],
-                    Port(self._peer[1]),
-                    self._local[0],
-                    Port(self._local[1]),
-                    IncomingMode.MIRROR,
-                )
+            await session.offer(
+                stream, peer=self._peer, local=self._local, mode=IncomingMode.MIRROR
             )
 
     async def copy(self, data: bytes) -> None:

@@ -25,9 +25,13 @@ from podtap.core.protocol import (
     Envelope,
     HandshakeError,
     MalformedPayload,
+    Payload,
     Ping,
     Pong,
     ProtocolError,
+    Subscribe,
+    Unsubscribe,
+    refuse_if_invalid,
 )
 from podtap.net.wire import ConnectionClosed, WireConnection
 
@@ -76,7 +80,7 @@ class Agent:
             for sid in mine:
                 handler = self.sessions.pop(sid, None)
                 if handler is not None:
-                    await handler.close()
+                    await self.end_session(handler)
             self.sockets.discard(ws)
             self.links -= 1
             if self.links == 0:
@@ -118,7 +122,7 @@ class Agent:
             handler = self._new_session(wire, sid)
             mine.add(sid)
         try:
-            await handler.handle(message.message)
+            await self._dispatch(handler, message.message)
         except ConnectionError:
             raise  # the link itself is gone
         except ProtocolError as exc:
@@ -132,6 +136,30 @@ class Agent:
         if handler.closed:
             self.sessions.pop(sid, None)
             mine.discard(sid)
+
+    async def _dispatch(self, handler: SessionHandler, message: Payload) -> None:
+        """A session's frame to the room it concerns: a request whose fields cannot be
+        served is answered with its refusal; subscriptions are the incoming side's; the
+        end of the session is ours; everything else is the session's own."""
+        refused = refuse_if_invalid(message)
+        if refused is not None:
+            await handler.send(refused)
+        elif isinstance(message, Subscribe):
+            await handler.send(await self.incoming.subscribe(handler.session, message))
+        elif isinstance(message, Unsubscribe):
+            await self.incoming.unsubscribe(handler.session, message.port)
+        elif isinstance(message, Close):
+            await self.end_session(handler)
+        else:
+            await handler.handle(message)
+
+    async def end_session(self, handler: SessionHandler) -> None:
+        """End a session: its ports and routes go first, so no new connection comes to
+        it while its streams close."""
+        if handler.closed:
+            return
+        await self.incoming.remove_session(handler.session)
+        await handler.close()
 
     async def _fault(
         self,
@@ -150,15 +178,13 @@ class Agent:
         await wire.send(Envelope(sid, close))
         handler = self.sessions.pop(sid, None)
         if handler is not None:
-            await handler.close()
+            await self.end_session(handler)
 
     def _new_session(self, wire: WireConnection, sid: SessionId) -> SessionHandler:
         async def send(payload: object) -> None:
             await wire.send(Envelope(sid, payload))  # type: ignore[arg-type]
 
-        handler = SessionHandler(
-            sid, send=send, incoming=self.incoming, target_pid=self.settings.target_pid
-        )
+        handler = SessionHandler(sid, send=send, target_pid=self.settings.target_pid)
         self.sessions[sid] = handler
         return handler
 
@@ -203,7 +229,7 @@ async def serve(settings: AgentSettings) -> None:
         log.info("agent stopping: unhooking ports, draining connections")
         await agent.incoming.close()
         for handler in list(agent.sessions.values()):
-            await handler.close()
+            await agent.end_session(handler)
         for ws in list(agent.sockets):  # the operator sees the agent leave
             await ws.close(code=1001, message=b"agent stopping")
         await runner.cleanup()
