@@ -21,9 +21,12 @@ from aiohttp import web
 
 from podtap.backends.local.kubeapi import http, kinds, kubeconfig, meta_http
 from podtap.backends.local.kubeapi.auth import Handler, Identity, authentication
+from podtap.backends.local.kubeapi.authz import access
 from podtap.backends.local.kubeapi.context import CONTEXT, ApiContext
 from podtap.backends.local.kubeapi.pki import ClusterCA, server_ssl_context
 from podtap.backends.local.kubeapi.status import ApiError
+from podtap.core.kube.patch import PatchError
+from podtap.core.kube.refusal import Refusal
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,9 @@ async def statuses(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     except ApiError as e:
         return web.json_response(e.body(), status=e.code)
+    except (PatchError, Refusal) as e:
+        # The pure modules' refusals carry the Status kube-apiserver sends.
+        return web.json_response(e.status(), status=e.code)
     except web.HTTPNotFound:
         body = ApiError(404, "NotFound", "the server could not find the requested resource")
         return web.json_response(body.body(), status=404)
@@ -56,7 +62,8 @@ def build_app(ctx: ApiContext) -> web.Application:
     kinds.seed(ctx)
     kinds.restore_types(ctx)
     app = web.Application(
-        middlewares=[statuses, authentication(ctx.tokens)], client_max_size=3 * 1024 * 1024
+        middlewares=[statuses, authentication(ctx.tokens), access(ctx.rbac)],
+        client_max_size=3 * 1024 * 1024,
     )
     app[CONTEXT] = ctx
     app.add_routes(meta_http.routes())

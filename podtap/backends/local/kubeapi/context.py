@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from podtap.backends.local.kubeapi.auth import TokenBook
+from podtap.backends.local.kubeapi.authz import RbacIndex
 from podtap.backends.local.kubeapi.registry import Registry
 from podtap.backends.local.kubeapi.store import Store
 
@@ -27,6 +28,11 @@ class ApiContext:
     bookmark_interval: float = 60.0
     # Set when the server stops, so open watches end instead of holding the shutdown.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    # The RBAC objects of `store` as the authorizer reads them.
+    rbac: RbacIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rbac = RbacIndex(self.store)
 
 
 CONTEXT = web.AppKey("kubeapi", ApiContext)

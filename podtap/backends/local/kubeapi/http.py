@@ -2,29 +2,33 @@
 
 One handler serves every `/api/v1/...` and `/apis/GROUP/VERSION/...` path: routes.resolve
 names the target, the method and query give the verb (GET on a collection is list, or watch
-with `watch=true|1|True`), `seams.allowed` authorizes it in RBAC's terms, and the answer is the
-object, a `KindList`, a Table when kubectl asks for one, or a Status from `status.ApiError`.
+with `watch=true|1|True`), RBAC authorizes it (`authz.check`), and the answer is the object,
+a `KindList`, a Table when kubectl asks for one, or a Status from `status.ApiError`. The
+`scale` subresource answers Scale objects (`scale.py`); PATCH is `patching.py`'s.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import yaml
 from aiohttp import web
 
-from podtap.backends.local.kubeapi import protobuf, reviews, seams, verbs, watch
+from podtap.backends.local.kubeapi import authz, patching, protobuf, reviews, scale, verbs, watch
 from podtap.backends.local.kubeapi.auth import identity_of
 from podtap.backends.local.kubeapi.context import context_of
 from podtap.backends.local.kubeapi.routes import Target, resolve
+from podtap.backends.local.kubeapi.selection import object_matcher
 from podtap.backends.local.kubeapi.status import (
     bad_request,
-    forbidden,
     method_not_allowed,
     unsupported_media_type,
 )
 from podtap.backends.local.kubeapi.store import Obj
 from podtap.backends.local.kubeapi.table import table, wants_table
+from podtap.core.kube.apply import manager_for
+from podtap.core.kube.rbac import Attributes
 
 _BODY_TYPES = ["application/json", "application/yaml", protobuf.CONTENT_TYPE]
 _TRUE = {"true", "1", "True"}
@@ -65,15 +69,18 @@ def _json(obj: Obj, *, status: int = 200) -> web.Response:
 
 
 def _authorize(request: web.Request, target: Target, verb: str) -> None:
-    seams.impersonation(request.headers)
     who = identity_of(request)
-    attrs = seams.Attributes(
-        verb, target.rt.group, target.rt.plural, target.subresource, target.namespace, target.name
+    attrs = Attributes(
+        authz.user_info(who),
+        verb,
+        api_group=target.rt.group,
+        resource=target.rt.plural,
+        subresource=target.subresource,
+        name=target.name,
+        namespace=target.namespace,
+        api_version=target.rt.version,
     )
-    if not seams.allowed(user=who.user, groups=who.groups, attrs=attrs):
-        raise forbidden(
-            user=who.user, verb=verb, rt=target.rt, namespace=target.namespace, name=target.name
-        )
+    authz.check(context_of(request).rbac, who, attrs)
 
 
 def _verb(request: web.Request, target: Target) -> str:
@@ -115,8 +122,8 @@ async def _get(request: web.Request, target: Target, verb: str) -> web.StreamRes
     ctx = context_of(request)
     if verb == "watch":
         opts = _list_options(request)
-        matches = seams.object_matcher(
-            label_selector=opts.label_selector, field_selector=opts.field_selector
+        matches = object_matcher(
+            target.rt, label_selector=opts.label_selector, field_selector=opts.field_selector
         )
         q = request.query
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
@@ -148,41 +155,81 @@ async def _get(request: web.Request, target: Target, verb: str) -> web.StreamRes
                 "items": items,
             }
         )
+    if target.subresource == "scale":
+        return _json(scale.get(ctx, target))
     return _json(_render_one(request, target, verbs.get(ctx, target)))
+
+
+def _write_options(request: web.Request, verb: str) -> verbs.Write:
+    field_manager = request.query.get("fieldManager", "")
+    is_apply = verb == "patch" and request.content_type == patching.APPLY
+    manager = (
+        field_manager
+        if is_apply
+        else manager_for(field_manager, request.headers.get("User-Agent", ""))
+    )
+    return verbs.Write(
+        dry_run=request.query.get("dryRun") == "All",
+        manager=manager,
+        user=authz.user_info(identity_of(request)),
+    )
+
+
+async def _delete_options(request: web.Request) -> Obj:
+    """DeleteOptions from the body (kubectl) or the query (`?propagationPolicy=`)."""
+    options = await body_of(request) if request.can_read_body else {}
+    for name in ("propagationPolicy", "gracePeriodSeconds"):
+        if name in request.query and name not in options:
+            options[name] = request.query[name]
+    return options
+
+
+async def _patch(request: web.Request, target: Target, write: verbs.Write) -> web.StreamResponse:
+    ctx = context_of(request)
+    ctype = request.content_type
+    if ctype not in patching.TYPES:
+        raise unsupported_media_type(ctype, list(patching.TYPES))
+    body, force = await request.read(), _truthy(request.query.get("force"))
+    if target.subresource == "scale":
+        current = scale.get(ctx, target)
+        return _json(
+            scale.write(ctx, target, patching.patched(current, json.loads(body), ctype), write)
+        )
+    obj, created = patching.patch(
+        ctx, target, body=body, content_type=ctype, force=force, write=write
+    )
+    return _json(_present(target, obj), status=201 if created else 200)
 
 
 async def _write(request: web.Request, target: Target, verb: str) -> web.StreamResponse:
     ctx = context_of(request)
-    dry_run = request.query.get("dryRun") == "All"
+    write = _write_options(request, verb)
     if verb == "create":
+        body = await body_of(request)
         if target.rt.virtual:
-            return _json(
-                reviews.review(target.rt, await body_of(request), identity_of(request)), status=201
+            answer = reviews.review(
+                target.rt,
+                body,
+                identity_of(request),
+                rbac=ctx.rbac,
+                tokens=ctx.tokens,
+                namespace=target.namespace,
             )
-        return _json(
-            _present(target, verbs.create(ctx, target, await body_of(request), dry_run=dry_run)),
-            status=201,
-        )
+            return _json(answer, status=201)
+        return _json(_present(target, verbs.create(ctx, target, body, write)), status=201)
     if verb == "update":
-        return _json(
-            _present(target, verbs.update(ctx, target, await body_of(request), dry_run=dry_run))
-        )
+        body = await body_of(request)
+        if target.subresource == "scale":
+            return _json(scale.write(ctx, target, body, write))
+        return _json(_present(target, verbs.update(ctx, target, body, write)))
     if verb == "patch":
-        if request.content_type not in seams.PATCH_TYPES:
-            raise unsupported_media_type(request.content_type, list(seams.PATCH_TYPES))
-        current = verbs.get(ctx, target)
-        patched = seams.apply_patch(
-            current=current,
-            patch=await request.read(),
-            content_type=request.content_type,
-            kind=target.rt.kind,
-            manager=request.query.get("fieldManager", ""),
-        )
-        return _json(_present(target, verbs.update(ctx, target, patched, dry_run=dry_run)))
+        return await _patch(request, target, write)
+    options = await _delete_options(request)
+    dry_run = write.dry_run or "All" in (options.get("dryRun") or ())
     if verb == "delete":
-        options = await body_of(request) if request.can_read_body else {}
         return _json(verbs.delete(ctx, target, options, dry_run=dry_run))
-    items = verbs.delete_collection(ctx, target, _list_options(request), dry_run=dry_run)
+    listing = replace(_list_options(request), delete=options)
+    items = verbs.delete_collection(ctx, target, listing, dry_run=dry_run)
     meta = {"resourceVersion": str(ctx.store.revision)}
     return _json(
         {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from podtap.backends.local.kubeapi import semantics
+from podtap.backends.local.kubeapi import rbac_objects, semantics
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.resources import ALL_VERBS, BUILTINS, ResourceType
 from podtap.backends.local.kubeapi.status import Cause, invalid
@@ -23,7 +23,8 @@ SYSTEM_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
 
 
 def seed(ctx: ApiContext) -> None:
-    """The namespaces every cluster starts with, when the store is new."""
+    """The namespaces and the bootstrap RBAC policy every cluster starts with."""
+    rbac_objects.seed(ctx)
     for name in SYSTEM_NAMESPACES:
         if ctx.store.get(Key("", "namespaces", "", name)) is None:
             obj = semantics.prepare_create(NAMESPACES, {"metadata": {"name": name}}, namespace="")
@@ -34,6 +35,7 @@ def restore_types(ctx: ApiContext) -> None:
     """Serve the resources of every stored CRD (after `Store.restore`)."""
     for crd in ctx.store.items(group=CRDS.group, plural=CRDS.plural):
         after_write(ctx, CRDS, crd)
+    ctx.rbac.invalidate()
 
 
 def before_create(ctx: ApiContext, rt: ResourceType, obj: Obj) -> Obj:
@@ -49,15 +51,20 @@ def before_create(ctx: ApiContext, rt: ResourceType, obj: Obj) -> Obj:
 def after_write(ctx: ApiContext, rt: ResourceType, obj: Obj) -> None:
     if rt is CRDS:
         ctx.registry.set_custom(crd_name=obj["metadata"]["name"], types=custom_types(obj))
+    elif rt is rbac_objects.CLUSTER_ROLES:
+        rbac_objects.aggregate(ctx)
+
+
+def after_delete(ctx: ApiContext, rt: ResourceType, obj: Obj) -> None:
+    del obj
+    if rt is rbac_objects.CLUSTER_ROLES:
+        rbac_objects.aggregate(ctx)
 
 
 def before_delete(ctx: ApiContext, rt: ResourceType, obj: Obj) -> None:
-    """Take dependants along: a namespace's objects, a CRD's custom objects."""
+    """A CRD takes its custom objects along (the namespace's content: `lifecycle`)."""
     name = obj["metadata"]["name"]
-    if rt is NAMESPACES:
-        for key in ctx.store.keys_in_namespace(name):
-            ctx.store.delete(key)
-    elif rt is CRDS:
+    if rt is CRDS:
         spec = obj.get("spec", {})
         for custom in ctx.store.items(
             group=spec.get("group", ""), plural=spec.get("names", {}).get("plural", "")

@@ -1,45 +1,70 @@
-"""Review objects: answered from the caller's identity, never stored.
+"""Review objects: answered from the caller's identity and the RBAC policy, never stored.
 
-`kubectl auth can-i` creates a SelfSubjectAccessReview and `kubectl auth whoami` a
-SelfSubjectReview; the answer is the object with its status filled in. Both go through the
-same authorizer as real requests (`seams.allowed`), so can-i says what the server will do.
-Reviews about other subjects (SubjectAccessReview, TokenReview...) wait for RBAC.
+`kubectl auth can-i` creates a SelfSubjectAccessReview (`--list`: a SelfSubjectRulesReview),
+`kubectl auth whoami` a SelfSubjectReview; controllers and webhooks ask about others with
+SubjectAccessReview (LocalSubjectAccessReview: in one namespace) and check tokens with
+TokenReview. The answer is the object with its `status` filled in by the same authorizer that
+decides real requests, so can-i says what the server will do.
 """
 
 from __future__ import annotations
 
-from podtap.backends.local.kubeapi import seams
-from podtap.backends.local.kubeapi.auth import Identity
+from podtap.backends.local.kubeapi.auth import Identity, TokenBook, with_authenticated
+from podtap.backends.local.kubeapi.authz import RbacIndex, user_info
 from podtap.backends.local.kubeapi.resources import ResourceType
-from podtap.backends.local.kubeapi.status import not_yet
+from podtap.backends.local.kubeapi.status import bad_request, not_yet
 from podtap.backends.local.kubeapi.store import Obj
+from podtap.core.kube.access_reviews import (
+    self_subject_access_review,
+    self_subject_rules_review,
+    subject_access_review,
+)
 
 
-def review(rt: ResourceType, obj: Obj, who: Identity) -> Obj:
+def _user_json(who: Identity) -> Obj:
+    user: Obj = {"username": who.user, "groups": list(who.groups)}
+    if who.extra:
+        user["extra"] = {k: list(v) for k, v in who.extra.items()}
+    return user
+
+
+def review(
+    rt: ResourceType,
+    obj: Obj,
+    who: Identity,
+    *,
+    rbac: RbacIndex,
+    tokens: TokenBook,
+    namespace: str = "",
+) -> Obj:
     obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
     obj.setdefault("metadata", {})
+    policy = rbac.policy()
     if rt.kind == "SelfSubjectReview":
-        user: dict[str, object] = {"username": who.user, "groups": list(who.groups)}
-        if who.extra:
-            user["extra"] = {k: list(v) for k, v in who.extra.items()}
-        obj["status"] = {"userInfo": user}
-        return obj
-    if rt.kind == "SelfSubjectAccessReview":
-        spec = obj.get("spec") or {}
-        res = spec.get("resourceAttributes")
-        if res is None:
-            raise not_yet("nonResourceAttributes in SelfSubjectAccessReview")
-        attrs = seams.Attributes(
-            verb=str(res.get("verb", "")),
-            group=str(res.get("group", "")),
-            resource=str(res.get("resource", "")),
-            subresource=str(res.get("subresource", "")),
-            namespace=str(res.get("namespace", "")),
-            name=str(res.get("name", "")),
+        obj["status"] = {"userInfo": _user_json(who)}
+    elif rt.kind == "SelfSubjectAccessReview":
+        obj["status"] = self_subject_access_review(obj, user=user_info(who), policy=policy)
+    elif rt.kind == "SelfSubjectRulesReview":
+        obj["status"] = self_subject_rules_review(obj, user=user_info(who), policy=policy)
+    elif rt.kind == "SubjectAccessReview":
+        obj["status"] = subject_access_review(obj, policy=policy)
+    elif rt.kind == "LocalSubjectAccessReview":
+        attrs = (obj.get("spec") or {}).get("resourceAttributes")
+        if isinstance(attrs, dict):
+            attrs.setdefault("namespace", namespace)
+        if isinstance(attrs, dict) and attrs["namespace"] != namespace:
+            raise bad_request(
+                f"spec.resourceAttributes.namespace must match namespace: {namespace}"
+            )
+        obj["status"] = subject_access_review(obj, policy=policy)
+    elif rt.kind == "TokenReview":
+        token = str((obj.get("spec") or {}).get("token", ""))
+        found = tokens.lookup(token) if token else None
+        obj["status"] = (
+            {"authenticated": True, "user": _user_json(with_authenticated(found))}
+            if found is not None
+            else {"authenticated": False, "error": "invalid bearer token"}
         )
-        allowed = seams.allowed(user=who.user, groups=who.groups, attrs=attrs)
-        obj["status"] = {"allowed": allowed}
-        if allowed:
-            obj["status"]["reason"] = f"{seams.ADMIN_GROUP} may do anything"
-        return obj
-    raise not_yet(rt.kind)
+    else:
+        raise not_yet(rt.kind)
+    return obj

@@ -52,7 +52,20 @@ def generated_name(prefix: str) -> str:
     return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(5))
 
 
+def _path_segment_causes(name: str) -> list[Cause]:
+    """RBAC objects are named by `ValidatePathSegmentName` (`system:basic-user` is fine)."""
+    if name in (".", ".."):
+        why = f"may not be '{name}'"
+    elif "/" in name or "%" in name:
+        why = f"may not contain '{'/' if '/' in name else '%'}'"
+    else:
+        return []
+    return [Cause("metadata.name", "FieldValueInvalid", f'Invalid value: "{name}": {why}')]
+
+
 def _name_causes(rt: ResourceType, name: str) -> list[Cause]:
+    if rt.group == "rbac.authorization.k8s.io":
+        return _path_segment_causes(name)
     if (rt.group, rt.plural) in _LABEL_NAMED:
         if len(name) > 63 or not _LABEL.match(name):
             why = _LABEL_MSG if len(name) <= 63 else "must be no more than 63 characters"

@@ -83,6 +83,17 @@ class Store:
     def keys_in_namespace(self, namespace: str) -> list[Key]:
         return [k for k in self._objects if k.namespace == namespace]
 
+    def dependents(self, uid: str, *, blocking: bool = False) -> list[Key]:
+        """Objects whose ownerReferences name `uid` (with blockOwnerDeletion, if `blocking`)."""
+        return [
+            key
+            for key, obj in self._objects.items()
+            if any(
+                ref.get("uid") == uid and (ref.get("blockOwnerDeletion") or not blocking)
+                for ref in obj["metadata"].get("ownerReferences") or ()
+            )
+        ]
+
     def put(self, key: Key, obj: Obj) -> Obj:
         """Create or replace; stamps the next resourceVersion and tells the listeners."""
         kind: EventType = "MODIFIED" if key in self._objects else "ADDED"

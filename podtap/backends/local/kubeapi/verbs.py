@@ -2,30 +2,39 @@
 
 Free of HTTP (the handlers in `http.py` decode the request and encode the answer) so each rule
 is tested directly. Each verb checks what kube-apiserver checks, in its order: the namespace
-exists, the name is valid, the object exists or not, the resourceVersion precondition; and
-answers with the same Status. Side effects of particular kinds (a CRD registering its types, a
-namespace taking its objects with it) are in `kinds.py`, called around the store writes.
+exists (and is not terminating), the name is valid, the object exists or not, the
+resourceVersion precondition, RBAC escalation; and answers with the same Status. Every write
+records its field manager in managedFields and honours `dryRun=All` (all checks, no store
+write). Side effects of particular kinds (a CRD registering its types, ClusterRole
+aggregation) are in `kinds.py`, called around the store writes; deletion (finalizers, owners,
+namespaces) is `lifecycle.py`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from podtap.backends.local.kubeapi import kinds, semantics
+from podtap.backends.local.kubeapi import kinds, lifecycle, rbac_objects, semantics
 from podtap.backends.local.kubeapi.context import ApiContext
+from podtap.backends.local.kubeapi.fields import recorded
 from podtap.backends.local.kubeapi.routes import Target
-from podtap.backends.local.kubeapi.seams import object_matcher
+from podtap.backends.local.kubeapi.selection import object_matcher
 from podtap.backends.local.kubeapi.status import (
     MODIFIED,
+    ApiError,
+    Cause,
     already_exists,
     bad_request,
     conflict,
+    invalid,
     not_found,
 )
 from podtap.backends.local.kubeapi.store import Key, Obj
+from podtap.core.kube.refusal import forbidden
+from podtap.core.kube.users import UserInfo
 
 NAMESPACES = kinds.NAMESPACES
 
@@ -36,16 +45,38 @@ class ListOptions:
     field_selector: str = ""
     limit: int = 0
     continue_token: str = ""
+    delete: Obj = field(default_factory=dict)  # DeleteOptions of a deletecollection
+
+
+@dataclass(frozen=True)
+class Write:
+    """How a write is made: dry run or not, by which field manager, by whom (for RBAC)."""
+
+    dry_run: bool = False
+    manager: str = ""
+    user: UserInfo | None = None
+    # False when the caller (server-side apply) has already written managedFields.
+    record: bool = True
 
 
 def key_of(target: Target, name: str | None = None) -> Key:
     return Key(target.rt.group, target.rt.plural, target.namespace, name or target.name)
 
 
-def _require_namespace(ctx: ApiContext, target: Target) -> None:
+def _require_namespace(ctx: ApiContext, target: Target, name: str = "") -> None:
     namespace = Key("", "namespaces", "", target.namespace)
-    if target.rt.namespaced and target.namespace and ctx.store.get(namespace) is None:
+    if not target.rt.namespaced or not target.namespace:
+        return
+    found = ctx.store.get(namespace)
+    if found is None:
         raise not_found(NAMESPACES, target.namespace)
+    if found["metadata"].get("deletionTimestamp"):
+        why = (
+            f"unable to create new content in namespace {target.namespace} "
+            "because it is being terminated"
+        )
+        name = name or target.name
+        raise forbidden(group=target.rt.group, resource=target.rt.plural, name=name, error=why)
 
 
 def get(ctx: ApiContext, target: Target) -> Obj:
@@ -72,7 +103,7 @@ def _decode_continue(token: str) -> tuple[str, str]:
 def list_objects(ctx: ApiContext, target: Target, options: ListOptions) -> tuple[list[Obj], Obj]:
     """Matching objects in key order, and the list's metadata (resourceVersion, continue)."""
     matches = object_matcher(
-        label_selector=options.label_selector, field_selector=options.field_selector
+        target.rt, label_selector=options.label_selector, field_selector=options.field_selector
     )
     items = ctx.store.items(
         group=target.rt.group, plural=target.rt.plural, namespace=target.namespace
@@ -113,22 +144,27 @@ def _check_body(target: Target, obj: Obj) -> None:
         )
 
 
-def create(ctx: ApiContext, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
+def create(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None) -> Obj:
+    write = write or Write()
     _check_body(target, obj)
-    _require_namespace(ctx, target)
+    _require_namespace(ctx, target, str((obj.get("metadata") or {}).get("name") or ""))
     prepared = semantics.prepare_create(target.rt, obj, namespace=target.namespace)
     key = key_of(target, prepared["metadata"]["name"])
     if ctx.store.get(key) is not None:
         raise already_exists(target.rt, key.name)
     prepared = kinds.before_create(ctx, target.rt, prepared)
-    if dry_run:
+    rbac_objects.check_write(ctx, target.rt, prepared, old=None, user=write.user)
+    if write.record:
+        prepared = recorded(target.rt, None, prepared, manager=write.manager, subresource="")
+    if write.dry_run:
         return prepared
     stored = ctx.store.put(key, prepared)
     kinds.after_write(ctx, target.rt, stored)
     return stored
 
 
-def update(ctx: ApiContext, target: Target, obj: Obj, *, dry_run: bool = False) -> Obj:
+def update(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None) -> Obj:
+    write = write or Write()
     _check_body(target, obj)
     meta = obj.get("metadata") or {}
     if meta.get("name") not in (None, target.name):
@@ -141,11 +177,36 @@ def update(ctx: ApiContext, target: Target, obj: Obj, *, dry_run: bool = False) 
     if wanted and wanted != old["metadata"]["resourceVersion"]:
         raise conflict(target.rt, target.name, MODIFIED)
     new = semantics.prepare_update(target.rt, obj, old=old, subresource=target.subresource)
-    if semantics.unchanged(new, old) or dry_run:
-        return old if not dry_run else new
+    _check_finalizers(target, new, old)
+    rbac_objects.check_write(ctx, target.rt, new, old=old, user=write.user)
+    if write.record:
+        sub = target.subresource
+        new = recorded(target.rt, old, new, manager=write.manager, subresource=sub)
+    if semantics.unchanged(new, old) or write.dry_run:
+        return old if not write.dry_run else new
     stored = ctx.store.put(key_of(target), new)
     kinds.after_write(ctx, target.rt, stored)
+    if stored["metadata"].get("deletionTimestamp"):
+        lifecycle.settle(ctx, target.rt, key_of(target))
+        return ctx.store.get(key_of(target)) or stored
     return stored
+
+
+def _check_finalizers(target: Target, new: Obj, old: Obj) -> None:
+    """Once deletion has begun, finalizers may only be removed (as the registry insists)."""
+    if not old["metadata"].get("deletionTimestamp"):
+        return
+    before = set(old["metadata"].get("finalizers") or [])
+    added = [f for f in new["metadata"].get("finalizers") or [] if f not in before]
+    if added:
+        listed = ", ".join(f'"{f}"' for f in added)
+        msg = (
+            "Forbidden: no new finalizers can be added if the object is being deleted, "
+            f"found new finalizers []string{{{listed}}}"
+        )
+        raise invalid(
+            target.rt, target.name, [Cause("metadata.finalizers", "FieldValueForbidden", msg)]
+        )
 
 
 def _preconditions(target: Target, old: Obj, options: Obj) -> None:
@@ -165,14 +226,26 @@ def _preconditions(target: Target, old: Obj, options: Obj) -> None:
         raise conflict(target.rt, target.name, why)
 
 
+def _policy(options: Obj) -> str:
+    policy = options.get("propagationPolicy") or "Background"
+    if options.get("orphanDependents") is True:
+        policy = "Orphan"
+    if policy not in lifecycle.POLICIES:
+        raise ApiError(
+            422,
+            "Invalid",
+            f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+            '"Foreground", "Background", "Orphan"',
+        )
+    return str(policy)
+
+
 def delete(ctx: ApiContext, target: Target, options: Obj, *, dry_run: bool = False) -> Obj:
-    """Delete at once (no finalizers yet); answers the Status kube-apiserver gives for that."""
+    """Delete, or begin deleting: the Status when the object went, else the object as kept."""
     old = get(ctx, target)
     _preconditions(target, old, options)
-    if not dry_run:
-        kinds.before_delete(ctx, target.rt, old)
-        ctx.store.delete(key_of(target))
-    return success(target, old)
+    kept = lifecycle.delete(ctx, target.rt, old, policy=_policy(options), dry_run=dry_run)
+    return success(target, old) if kept is None else kept
 
 
 def success(target: Target, old: Obj) -> Obj:
@@ -195,8 +268,7 @@ def delete_collection(
     items, _ = list_objects(
         ctx, target, ListOptions(options.label_selector, options.field_selector)
     )
+    policy = _policy(options.delete)
     for obj in items:
-        if not dry_run:
-            kinds.before_delete(ctx, target.rt, obj)
-            ctx.store.delete(Key(target.rt.group, target.rt.plural, *_position(obj)))
+        lifecycle.delete(ctx, target.rt, obj, policy=policy, dry_run=dry_run)
     return items
