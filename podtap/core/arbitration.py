@@ -13,11 +13,13 @@ and asks :func:`decide` about each new one (architecture.md §6, spec.md §4 "Co
 
 On a conflict ``on_concurrent_steal`` picks the outcome: ``abort`` refuses (and the operator
 ends the session, :func:`abort_message`), ``continue`` lets the session run without the
-port, ``override`` evicts exactly the conflicting holders. Ports a session is known to steal
-before its command starts (configured ``ports``) are checked then (:func:`start_refusal`),
-so that ``abort`` stops the run before the command starts.
-At run time a request matching several filters goes to the earliest subscriber
-(:func:`route_owner`); the others get a warning.
+port, ``override`` hands exactly the conflicting holders' port over (the session book
+tells them at once and moves it after a grace: :mod:`podtap.core.sessions.handoff`). Ports
+a session is known to steal before its command starts (configured ``ports``) are checked
+then (:func:`start_refusal`), so that ``abort`` stops the run before the command starts.
+At run time a request matching several filters goes to the earliest subscriber (the
+agent's port table; :func:`route_owner` states the rule). The other sessions whose
+filters matched are not told: the operator does not see which filters a request matched.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ class ContinueWithout:
 
 @dataclass(frozen=True, slots=True)
 class Override:
-    """Grant it; the holders in ``evict`` lose the port and must be told (see
-    :func:`eviction_notice`)."""
+    """Take the port from the holders in ``evict`` (the session book hands it over; the
+    holders are told, see :func:`eviction_notice`)."""
 
     evict: tuple[PortSubscription, ...]
     message: str
@@ -122,7 +124,7 @@ Decision: TypeAlias = Allow | Refuse | ContinueWithout | Override
 
 @dataclass(frozen=True, slots=True)
 class RouteOwner:
-    """Who gets one request: ``owner``; ``warn`` matched too and get ``message``."""
+    """Who gets one request: ``owner``; ``warn`` matched too (``message`` says who won)."""
 
     owner: PortSubscription
     warn: tuple[PortSubscription, ...]
@@ -255,7 +257,8 @@ def route_owner(
     """Who gets a request that the filters of ``matching_sessions`` match (None: the app).
 
     Among the steal subscriptions of those sessions the earliest (smallest ``since``, ties
-    by smaller session id) wins; the other sessions get a warning. Mirrors are ignored.
+    by smaller session id) wins; ``warn`` lists the others, with a ``message`` for them
+    (for a caller that knows which filters matched: the agent). Mirrors are ignored.
     """
     candidates = sorted(
         (s for s in subs if s.mode == IncomingMode.STEAL and s.session in matching_sessions),

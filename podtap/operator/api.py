@@ -16,7 +16,7 @@ from aiohttp import web
 from podtap import __version__
 from podtap.backends.base import TargetError, TargetRef
 from podtap.core.arbitration import OnConcurrentSteal
-from podtap.core.ids import Port, SessionId, parse_session_id
+from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import (
     AcceptorHandshake,
     CloseReason,
@@ -26,8 +26,7 @@ from podtap.core.protocol import (
 )
 from podtap.net.wire import ConnectionClosed, WireConnection
 from podtap.operator.identity import Caller, peer_caller
-from podtap.operator.records import SessionRecord, filter_from_json
-from podtap.operator.relay import Attachment
+from podtap.operator.records import SessionRecord, filter_from_json, record_to_json
 from podtap.operator.service import ConnectOptions, OperatorError, OperatorService
 
 log = logging.getLogger(__name__)
@@ -167,13 +166,7 @@ class OperatorApi:
         if not await self._hello(wire, label=opening.label):
             return ws
         record = self.service.begin(opening)
-        await Attachment(
-            self.service,
-            record,
-            wire,
-            opening.resolved,
-            on_concurrent_steal=options.on_concurrent_steal,
-        ).run()
+        await self.service.serve(record, wire, opening.resolved, options)
         return ws
 
     async def _hello(self, wire: WireConnection, *, label: str) -> bool:
@@ -205,7 +198,37 @@ class OperatorApi:
 
     def _session_list(self, key: str | None = None) -> list[dict[str, Any]]:
         now = time.time()
-        return [{**r.to_json(), "age": now - r.created} for r in self.service.matching(key)]
+        return [self._row(r, now) for r in self.service.matching(key)]
+
+    def _row(self, record: SessionRecord, now: float) -> dict[str, Any]:
+        """A session as `operator status` shows it: its record, its state, and the
+        hand-offs it takes part in (its ports say which are changing hands)."""
+        handoffs = [
+            {
+                "port": h.port,
+                "role": "giving" if record.id in h.holders else "taking",
+                "taker": format_session_id(h.taker.session),
+                "taker_user": h.taker.user,
+                "holders": [format_session_id(s) for s in sorted(h.holders)],
+                "due_in": max(0.0, h.due - now),
+            }
+            for h in self.service.book.handoffs_of(record.id)
+        ]
+        notes = [
+            f"{h['port']} going to {h['taker_user']} in {h['due_in']:.1f} s"
+            if h["role"] == "giving"
+            else f"{h['port']} handed over in {h['due_in']:.1f} s"
+            for h in handoffs
+        ]
+        row = record_to_json(record)
+        ports = ", ".join(p for p in (row["ports"].removeprefix("-"), "; ".join(notes)) if p)
+        return {
+            **row,
+            "age": now - record.created,
+            "state": record.state.value,
+            "handoffs": handoffs,
+            "ports": ports or "-",
+        }
 
     async def kill(self, request: web.Request) -> web.Response:
         try:

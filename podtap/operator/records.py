@@ -1,83 +1,33 @@
-"""Session records: what the operator knows of every session, persisted in its state dir."""
+"""Session records in the operator's state dir: their JSON, a snapshot and a journal.
+
+The records themselves are the session book's (`podtap.core.sessions`); this module only
+writes and reads them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from podtap.core.ids import SessionId, format_session_id, parse_session_id
+from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import HttpFilter, IncomingMode
+from podtap.core.sessions import SessionRecord, SessionState, SubscriptionRecord, describe_filter
+
+__all__ = [
+    "RecordStore",
+    "SessionRecord",
+    "SubscriptionRecord",
+    "describe_filter",
+    "filter_from_json",
+    "record_from_json",
+    "record_to_json",
+]
 
 COMPACT_AFTER = 1000  # journal lines; beyond, and beyond twice the records, a snapshot
-
-
-@dataclass(slots=True)
-class SubscriptionRecord:
-    port: int
-    mode: IncomingMode
-    http_filter: HttpFilter | None
-    since: float
-
-    def describe(self) -> str:
-        text = f"{self.port} {self.mode.value}"
-        flt = self.http_filter
-        if flt is not None:
-            text += " " + describe_filter(flt)
-        return text
-
-
-def _unchanged() -> None:
-    pass
-
-
-class Subscriptions(MutableMapping[int, SubscriptionRecord]):
-    """A session's subscriptions by port. Every change calls `changed`, which the store
-    sets to journal the session: whoever changes a subscription cannot forget to."""
-
-    def __init__(self) -> None:
-        self._by_port: dict[int, SubscriptionRecord] = {}
-        self.changed: Callable[[], None] = _unchanged
-
-    def __getitem__(self, port: int) -> SubscriptionRecord:
-        return self._by_port[port]
-
-    def __setitem__(self, port: int, subscription: SubscriptionRecord) -> None:
-        self._by_port[port] = subscription
-        self.changed()
-
-    def __delitem__(self, port: int) -> None:
-        del self._by_port[port]
-        self.changed()
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._by_port)
-
-    def __len__(self) -> int:
-        return len(self._by_port)
-
-    def __repr__(self) -> str:
-        return f"Subscriptions({self._by_port!r})"
-
-
-def describe_filter(flt: HttpFilter) -> str:
-    """`header=x-user: alice`-style rendering for people."""
-    parts = []
-    if flt.header is not None:
-        parts.append(f"header={flt.header}")
-    if flt.path is not None:
-        parts.append(f"path={flt.path}")
-    if flt.method is not None:
-        parts.append(f"method={flt.method}")
-    if flt.all_of:
-        parts.append("all_of(" + "; ".join(describe_filter(f) for f in flt.all_of) + ")")
-    if flt.any_of:
-        parts.append("any_of(" + "; ".join(describe_filter(f) for f in flt.any_of) + ")")
-    return " ".join(parts)
 
 
 def _filter_to_json(flt: HttpFilter | None) -> dict[str, Any] | None:
@@ -97,79 +47,57 @@ def filter_from_json(data: dict[str, Any] | None) -> HttpFilter | None:
     )
 
 
-@dataclass(slots=True)
-class SessionRecord:
-    id: SessionId
-    owner: str  # whoami/k8s-user@host
-    uid: int
-    target: str  # deployment/shop
-    namespace: str
-    pod: str
-    client_version: str
-    created: float = field(default_factory=time.time)
-    subscriptions: Subscriptions = field(default_factory=Subscriptions)
-    connected_once: bool = False
-    connected: bool = False
-    last_seen: float = field(default_factory=time.time)
-    restored: bool = False
-    closed: str | None = None  # close reason once ended
-    key: str | None = None  # the session key the client gave (`key`, `--key`), if any
+def record_to_json(record: SessionRecord) -> dict[str, Any]:
+    """A record as the state dir keeps it (and `operator status` starts from)."""
+    return {
+        "id": record.label,
+        "key": record.key,
+        "owner": record.owner,
+        "uid": record.uid,
+        "target": record.target,
+        "namespace": record.namespace,
+        "pod": record.pod,
+        "client_version": record.client_version,
+        "created": record.created,
+        "connected": record.connected,
+        "last_seen": record.last_seen,
+        "subscriptions": [
+            {
+                "port": s.port,
+                "mode": s.mode.value,
+                "filter": _filter_to_json(s.http_filter),
+                "filter_text": describe_filter(s.http_filter) if s.http_filter else None,
+                "since": s.since,
+            }
+            for _, s in sorted(record.subscriptions.items())
+        ],
+        "ports": record.ports_text(),
+    }
 
-    @property
-    def label(self) -> str:
-        return format_session_id(self.id)
 
-    def ports_text(self) -> str:
-        return ", ".join(s.describe() for _, s in sorted(self.subscriptions.items())) or "-"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.label,
-            "key": self.key,
-            "owner": self.owner,
-            "uid": self.uid,
-            "target": self.target,
-            "namespace": self.namespace,
-            "pod": self.pod,
-            "client_version": self.client_version,
-            "created": self.created,
-            "connected": self.connected,
-            "last_seen": self.last_seen,
-            "subscriptions": [
-                {
-                    "port": s.port,
-                    "mode": s.mode.value,
-                    "filter": _filter_to_json(s.http_filter),
-                    "filter_text": describe_filter(s.http_filter) if s.http_filter else None,
-                    "since": s.since,
-                }
-                for _, s in sorted(self.subscriptions.items())
-            ],
-            "ports": self.ports_text(),
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
-        record = cls(
-            id=parse_session_id(data["id"]),
-            owner=data["owner"],
-            uid=data["uid"],
-            target=data["target"],
-            namespace=data["namespace"],
-            pod=data["pod"],
-            client_version=data["client_version"],
-            created=data["created"],
-            connected_once=True,
-            connected=False,
-            last_seen=time.time(),
-            restored=True,
-            key=data.get("key"),
+def record_from_json(data: dict[str, Any], *, now: float) -> SessionRecord:
+    """A record from the state dir, as an operator restart finds it: no client."""
+    record = SessionRecord(
+        id=parse_session_id(data["id"]),
+        owner=data["owner"],
+        uid=data["uid"],
+        target=data["target"],
+        namespace=data["namespace"],
+        pod=data["pod"],
+        client_version=data["client_version"],
+        created=data["created"],
+        last_seen=now,
+        state=SessionState.DETACHED,
+        connected_once=True,
+        restored=True,
+        key=data.get("key"),
+    )
+    for s in data["subscriptions"]:
+        port = Port(s["port"])
+        record.subscriptions[port] = SubscriptionRecord(
+            port, IncomingMode(s["mode"]), filter_from_json(s["filter"]), s["since"]
         )
-        for s in data["subscriptions"]:
-            record.subscriptions[s["port"]] = SubscriptionRecord(
-                s["port"], IncomingMode(s["mode"]), filter_from_json(s["filter"]), s["since"]
-            )
-        return record
+    return record
 
 
 class RecordStore:
@@ -202,31 +130,22 @@ class RecordStore:
                     found[change["put"]["id"]] = change["put"]
                 else:
                     found.pop(change["drop"], None)
-        records = [SessionRecord.from_json(d) for d in found.values()]
-        for record in records:
-            self._track(record)
+        now = time.time()
+        records = [record_from_json(d, now=now) for d in found.values()]
         self._compact(records)
         return records
 
-    def add(self, record: SessionRecord) -> None:
-        """A new session: journaled now, and again whenever its subscriptions change."""
-        self._track(record)
-        self._put(record)
+    def put(self, record: SessionRecord) -> None:
+        """`record` is new or changed: journaled before anyone is told."""
+        self._append({"put": record_to_json(record)})
 
-    def drop(self, record: SessionRecord) -> None:
-        """`record` ended."""
-        record.subscriptions.changed = _unchanged
-        self._append({"drop": record.label})
+    def drop(self, session: SessionId) -> None:
+        """`session` ended."""
+        self._append({"drop": format_session_id(session)})
 
     def close(self) -> None:
         self._compact(self._snapshot())
         self._journal.close()
-
-    def _track(self, record: SessionRecord) -> None:
-        record.subscriptions.changed = lambda: self._put(record)
-
-    def _put(self, record: SessionRecord) -> None:
-        self._append({"put": record.to_json()})
 
     def _append(self, change: dict[str, Any]) -> None:
         self._journal.write(json.dumps(change) + "\n")
@@ -239,7 +158,7 @@ class RecordStore:
         """A crash between the rename and the truncation replays the journal onto the
         new snapshot, which changes nothing: the journal ends in the state it holds."""
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([r.to_json() for r in records if r.closed is None]))
+        tmp.write_text(json.dumps([record_to_json(r) for r in records if r.closed is None]))
         tmp.replace(self.path)
         self._journal.seek(0)
         self._journal.truncate()

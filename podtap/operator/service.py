@@ -1,89 +1,73 @@
-"""The operator's session service: open, attach, arbitrate, kill, expire, restore.
+"""The operator's session service: carries out what the session book decides.
 
-Deciding (arbitration, lifecycle) is done by pure functions in podtap.core; this module
-acts on their decisions."""
+Every decision on a session (arbitration, hand-offs, lifecycle, kill) is the book's
+(`podtap.core.sessions`): events in, effects out. This module feeds it what the API, the
+relays, the agent links and the clock report, and executes the effects it returns, in
+order: the journal and the audit log, frames to clients (through their relay) and to
+agents. It decides nothing itself."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
-from podtap.core.arbitration import (
-    OnConcurrentSteal,
-    PortSubscription,
-    eviction_notice,
-    start_refusal,
+from podtap.core.arbitration import PortSubscription, start_refusal
+from podtap.core.ids import SessionId, format_session_id, new_session_id
+from podtap.core.protocol import CloseReason, IncomingMode, Unsubscribe
+from podtap.core.protocol import Subscribe as SubscribeFrame
+from podtap.core.sessions import (
+    Actor,
+    Attach,
+    Audit,
+    Begin,
+    Close,
+    Detach,
+    Effect,
+    End,
+    Event,
+    Forget,
+    Kill,
+    Linked,
+    Persist,
+    Prune,
+    Release,
+    Restore,
+    SessionBook,
+    SessionStateError,
+    Subscribe,
+    Tell,
+    Tick,
+    Wake,
 )
-from podtap.core.ids import Port, SessionId, format_session_id, new_session_id
-from podtap.core.lifecycle import Activity, Limits, expired
-from podtap.core.protocol import CloseReason, HttpFilter, IncomingMode
 from podtap.net.tasks import TaskSet
+from podtap.net.wire import WireConnection
 from podtap.operator.agents import AgentLink, AgentManager
 from podtap.operator.audit import AuditLog
 from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
 from podtap.operator.records import RecordStore, SessionRecord
+from podtap.operator.relay import Attachment
+from podtap.operator.settings import (
+    ConnectOptions,
+    Opening,
+    OperatorError,
+    OperatorSettings,
+    StartRefused,
+    refusals,
+)
+
+__all__ = [
+    "ConnectOptions",
+    "Opening",
+    "OperatorError",
+    "OperatorService",
+    "OperatorSettings",
+    "StartRefused",
+]
 
 log = logging.getLogger(__name__)
-
-
-class OperatorError(Exception):
-    """A request the operator refuses; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
-
-
-@dataclass(frozen=True, kw_only=True)
-class OperatorSettings:
-    state_dir: Path
-    limits: Limits = field(default_factory=Limits)
-    admin_groups: tuple[str, ...] = ("podtap-admins",)
-    agent_grace: float = 5.0
-
-
-class StartRefused(OperatorError):
-    """A connect refused because a port it will steal is held (on_concurrent_steal=abort)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(409, message)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectOptions:
-    """What a connect says of the session it opens: how it treats a port another session
-    steals, the ports it will steal whatever its command does (configured ``ports``: checked
-    before the command starts), and its session key."""
-
-    on_concurrent_steal: OnConcurrentSteal = OnConcurrentSteal.ABORT
-    steals: tuple[tuple[Port, HttpFilter | None], ...] = ()
-    key: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Opening:
-    """A connect the operator agreed to upgrade, before the client's hello. It records
-    nothing: a connect that never says hello must cost no record, no audit event and no
-    write to the state dir (a flood of them once piled up for the setup deadline)."""
-
-    id: SessionId
-    resumed: SessionRecord | None
-    resolved: ResolvedTarget
-    owner: str
-    uid: int
-    target: str
-    namespace: str
-    client_version: str
-    options: ConnectOptions = field(default_factory=ConnectOptions)
-
-    @property
-    def label(self) -> str:
-        return format_session_id(self.id)
 
 
 class OperatorService:
@@ -91,13 +75,13 @@ class OperatorService:
         self.settings = settings
         self.backend = backend
         self.started = time.time()
-        self.records: dict[SessionId, SessionRecord] = {}
+        self.book = SessionBook(limits=settings.limits, grace=settings.handoff_grace)
         self.attached: dict[SessionId, Attachment] = {}
         self.metrics = Metrics()
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
         self._store = RecordStore(
-            settings.state_dir / "sessions.json", snapshot=lambda: self.records.values()
+            settings.state_dir / "sessions.json", snapshot=lambda: self.book.records.values()
         )
         self.agents = AgentManager(
             backend,
@@ -108,48 +92,154 @@ class OperatorService:
         )
         self._tasks = TaskSet()
 
+    @property
+    def records(self) -> dict[SessionId, SessionRecord]:
+        """The live sessions (the book's)."""
+        return self.book.records
+
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        for record in self._store.load():
-            self.records[record.id] = record
-            self.audit.event("session_restored", session=record.label, user=record.owner)
-        self._tasks.spawn(self._expire_loop(), name="session lifecycle")
+        await self.handle(Restore(records=tuple(self._store.load())))
+        self._tasks.spawn(self._tick_loop(), name="session lifecycle")
 
     async def close(self) -> None:
         await self._tasks.close()
         for attachment in list(self.attached.values()):
-            await attachment.detach()
+            await self._let_go(attachment)
         await self.agents.close()
         self._store.close()
         self.audit.close()
 
-    def save(self) -> None:
-        """Nothing left to do: the store journals a record as it changes (see RecordStore
-        and Subscriptions); callers that changed one may still say so."""
-
-    async def _expire_loop(self) -> None:
+    async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = time.time()
-            for record in list(self.records.values()):
-                record.connected = record.id in self.attached
-                if record.connected:
-                    record.last_seen = now
-                activity = Activity(
-                    created=record.created,
-                    connected_once=record.connected_once,
-                    connected_now=record.connected,
-                    last_seen=record.last_seen,
-                )
-                verdict = expired(activity, self.settings.limits, now=now)
-                if verdict is not None:
-                    reason, message = verdict
-                    if reason == CloseReason.UNUSED and record.restored:
-                        reason = CloseReason.STATE_LOST
-                        message = "the operator restarted and the client did not come back"
-                    await self.end(record, reason, message)
+            await self.handle(Tick(now=time.time()))
 
-    # -- sessions ----------------------------------------------------------------------
+    # -- events in, effects out ----------------------------------------------------
+    async def handle(self, event: Event) -> list[Effect]:
+        """Feed the book `event` and carry out its effects, in order."""
+        effects = self.book.handle(event)
+        await self._act_all(effects)
+        return effects
+
+    def report(self, event: Event) -> None:
+        """`handle`, for callers that must not wait: the effects up to the first that
+        waits are carried out now, the rest by a task, in order."""
+        effects = self.book.handle(event)
+        for index, effect in enumerate(effects):
+            if not self._act_now(effect):
+                self._tasks.spawn(self._act_all(effects[index:]), name="session effects")
+                return
+
+    async def _act_all(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if not self._act_now(effect):
+                await self._act(effect)
+
+    def _act_now(self, effect: Effect) -> bool:
+        """Carry out `effect` if it needs no waiting; whether it did."""
+        match effect:
+            case Persist():
+                record = self.book.records.get(effect.session)
+                if record is not None:  # else it ended in the same step: Forget follows
+                    self._store.put(record)
+            case Forget():
+                self._store.drop(effect.session)
+            case Audit():
+                self._audit(effect)
+            case Tell():
+                attachment = self.attached.get(effect.session)
+                if attachment is not None:
+                    attachment.tell(effect.payload)
+            case Wake():
+                self._tasks.spawn(self._wake(effect.at), name="session wake")
+            case _:
+                return False
+        return True
+
+    async def _act(self, effect: Effect) -> None:
+        attachment = self.attached.get(getattr(effect, "session", SessionId(0)))
+        if attachment is None:
+            return  # no client: nothing to tell, and its agent already let it go
+        match effect:
+            case Subscribe():
+                frame = SubscribeFrame(effect.request, effect.port, effect.mode, effect.http_filter)
+                await attachment.to_agent(frame)
+            case Release():
+                await attachment.to_agent(Unsubscribe(effect.port))
+            case Close():
+                await attachment.finish(effect.reason, effect.message)
+                await self._let_go(attachment)
+
+    def _audit(self, effect: Audit) -> None:
+        self.audit.event(effect.kind, **effect.fields)
+        if effect.kind == "session_start":
+            self.metrics.sessions_total.inc()
+        elif effect.kind == "session_end":
+            self.metrics.closed.labels(str(effect.fields["reason"])).inc()
+        elif effect.kind == "refusal":
+            self.metrics.refusals.inc()
+
+    async def _wake(self, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.time()))
+        await self.handle(Tick(now=max(at, time.time())))
+
+    # -- clients -------------------------------------------------------------------
+    async def serve(
+        self,
+        record: SessionRecord,
+        wire: WireConnection,
+        resolved: ResolvedTarget,
+        options: ConnectOptions,
+    ) -> None:
+        """Relay `record`'s client on `wire` until it goes."""
+        attachment = Attachment(
+            session=record.id, label=record.label, wire=wire, events=self, metrics=self.metrics
+        )
+        attach = Attach(
+            session=record.id, on_concurrent_steal=options.on_concurrent_steal, now=time.time()
+        )
+        try:
+            await self.handle(attach)
+        except SessionStateError as exc:  # ended, or another client attached meanwhile
+            await attachment.finish(CloseReason.OTHER, str(exc))
+            await attachment.detach()
+            return
+        self.attached[record.id] = attachment
+        try:
+            try:
+                attachment.link = await self.agents.acquire(resolved, record.id, attachment.deliver)
+            except Exception as exc:
+                log.exception("session %s: no agent", record.label)
+                message = f"cannot serve the session: {exc}"
+                await self.handle(
+                    End(
+                        session=record.id,
+                        reason=CloseReason.AGENT_FAILED,
+                        message=message,
+                        now=time.time(),
+                    )
+                )
+                return
+            await self.handle(Linked(session=record.id))
+            await attachment.pump()
+        finally:
+            await self._let_go(attachment)
+
+    async def _let_go(self, attachment: Attachment) -> None:
+        """The client is gone (or its session ended): the agent drops the session's ports
+        and streams, so traffic goes back to the app; the record stays until its TTL."""
+        session = attachment.session
+        if self.attached.get(session) is not attachment:
+            await attachment.detach()
+            return
+        del self.attached[session]
+        await attachment.detach()
+        if attachment.link is not None:
+            self.agents.release(attachment.link, session)
+        await self.handle(Detach(session=session, now=time.time()))
+
+    # -- sessions ------------------------------------------------------------------
     async def resolve(self, target: TargetRef, namespace: str) -> ResolvedTarget:
         try:
             return await self.backend.resolve(target, namespace=namespace)
@@ -168,13 +258,8 @@ class OperatorService:
         """Everything `open` would refuse, without opening anything."""
         record: SessionRecord | None = None
         if resume is not None:
-            record = self.records.get(resume)
-            if record is None or record.closed:
-                raise OperatorError(410, f"session {format_session_id(resume)} is gone")
-            if record.uid != caller.uid and not caller.admin:
-                raise OperatorError(403, f"session {record.label} belongs to {record.owner}")
-            if resume in self.attached:
-                raise OperatorError(409, f"session {record.label} already has a client")
+            with refusals():
+                record = self.book.resumable(resume, _actor(caller))
             target, namespace = TargetRef.parse(record.target), record.namespace
         resolved = await self.resolve(target, namespace)
         if options is not None:
@@ -204,7 +289,7 @@ class OperatorService:
             for port, flt in options.steals
         ]
         refusal = start_refusal(
-            self.held(resolved.namespace, resolved.pod.name, other_than=session),
+            self.book.held(resolved.namespace, resolved.pod.name, other_than=session),
             wanted,
             on_concurrent_steal=options.on_concurrent_steal,
             now=now,
@@ -258,71 +343,35 @@ class OperatorService:
         """The client said hello: its session exists from now on (or resumes)."""
         if opening.resumed is not None:
             return opening.resumed
-        record = SessionRecord(
-            id=opening.id,
-            owner=opening.owner,
-            uid=opening.uid,
-            target=opening.target,
-            namespace=opening.namespace,
-            pod=opening.resolved.pod.name,
-            client_version=opening.client_version,
-            key=opening.options.key,
+        self.report(
+            Begin(
+                session=opening.id,
+                owner=opening.owner,
+                uid=opening.uid,
+                target=opening.target,
+                namespace=opening.namespace,
+                pod=opening.resolved.pod.name,
+                client_version=opening.client_version,
+                key=opening.options.key,
+                now=time.time(),
+            )
         )
-        self.records[record.id] = record
-        self.metrics.sessions_total.inc()
-        self.audit.event(
-            "session_start",
-            session=record.label,
-            user=record.owner,
-            target=record.target,
-            namespace=record.namespace,
-            pod=record.pod,
-            key=record.key,
-        )
-        self._store.add(record)
-        return record
+        return self.book.records[opening.id]
 
     async def end(self, record: SessionRecord, reason: CloseReason, message: str) -> None:
-        if record.closed:
-            return
-        record.closed = reason.value
-        attachment = self.attached.get(record.id)
-        if attachment is not None:
-            await attachment.end(reason, message)
-        self.records.pop(record.id, None)
-        self.metrics.closed.labels(reason.value).inc()
-        self.audit.event(
-            "session_end",
-            session=record.label,
-            user=record.owner,
-            reason=reason.value,
-            message=message,
-        )
-        self._store.drop(record)
+        await self.handle(End(session=record.id, reason=reason, message=message, now=time.time()))
 
     async def kill(self, session: SessionId, *, by: Caller) -> SessionRecord:
-        record = self.records.get(session)
-        if record is None:
-            raise OperatorError(404, f"no session {format_session_id(session)}")
-        if record.uid != by.uid and not by.admin:
-            raise OperatorError(
-                403,
-                f"session {record.label} belongs to {record.owner}; "
-                "only its owner or an admin may kill it",
-            )
-        self.audit.event("session_kill", session=record.label, user=record.owner, by=by.name)
-        await self.end(record, CloseReason.KILLED, f"Killed by {by.name}")
+        record = self.book.records.get(session)
+        with refusals():
+            await self.handle(Kill(session=session, by=_actor(by), now=time.time()))
+        assert record is not None  # else the book refused
         return record
 
     async def prune(self, *, by: Caller) -> list[SessionRecord]:
-        gone = [
-            r
-            for r in self.records.values()
-            if r.id not in self.attached and (by.admin or r.uid == by.uid)
-        ]
-        for record in gone:
-            await self.end(record, CloseReason.UNUSED, f"pruned by {by.name}: no client")
-        return gone
+        before = dict(self.book.records)
+        effects = await self.handle(Prune(by=_actor(by), now=time.time()))
+        return [before[e.session] for e in effects if isinstance(e, Close)]
 
     def _agent_stats(self, delta: dict[str, int]) -> None:
         for kind, count in delta.items():
@@ -330,68 +379,17 @@ class OperatorService:
                 self.metrics.agent_traffic.labels(kind).inc(count)
 
     async def _agent_lost(self, link: AgentLink) -> None:
+        message = f"the agent of pod {link.key[1]} failed: {link.lost_reason}"
         for sid in list(link.sessions):
-            record = self.records.get(sid)
-            if record is not None:
-                await self.end(
-                    record,
-                    CloseReason.AGENT_FAILED,
-                    f"the agent of pod {link.key[1]} failed: {link.lost_reason}",
-                )
-
-    async def evict(self, session: SessionId, port: int, *, by: PortSubscription) -> None:
-        """`by` took `port` over (on_concurrent_steal=override): the holder loses it, in
-        the records and arbitration at once, and its client is told to stop claiming it."""
-        record = self.records.get(session)
-        if record is None or record.subscriptions.pop(port, None) is None:
-            return
-        self.audit.event(
-            "evicted",
-            session=record.label,
-            user=record.owner,
-            port=port,
-            by=by.user,
-            by_session=format_session_id(by.session),
-        )
-        attachment = self.attached.get(session)
-        if attachment is not None:
-            await attachment.unsubscribe_evicted(
-                port, f"{eviction_notice(by)}; this session no longer gets its traffic"
+            end = End(
+                session=sid, reason=CloseReason.AGENT_FAILED, message=message, now=time.time()
             )
-
-    def holders(self, namespace: str, pod: str) -> list[SessionRecord]:
-        return [
-            r
-            for r in self.records.values()
-            if r.namespace == namespace and r.pod == pod and not r.closed
-        ]
-
-    def held(
-        self, namespace: str, pod: str, *, other_than: SessionId | None, port: int | None = None
-    ) -> list[PortSubscription]:
-        """The subscriptions of the pod's sessions but `other_than` (of `port`, or all), as
-        arbitration sees them."""
-        return [
-            PortSubscription(
-                session=r.id,
-                user=r.owner,
-                since=s.since,
-                mode=s.mode,
-                http_filter=s.http_filter,
-                port=Port(s.port),
-            )
-            for r in self.holders(namespace, pod)
-            if r.id != other_than
-            for s in r.subscriptions.values()
-            if port is None or s.port == port
-        ]
+            await self.handle(end)
 
     def matching(self, key: str | None) -> list[SessionRecord]:
         """Sessions with session key `key` (every session when None), oldest first."""
-        return sorted(
-            (r for r in self.records.values() if key is None or r.key == key),
-            key=lambda r: r.created,
-        )
+        return self.book.matching(key)
 
 
-from podtap.operator.relay import Attachment  # noqa: E402  (cycle: Attachment uses the service)
+def _actor(caller: Caller) -> Actor:
+    return Actor(name=caller.name, uid=caller.uid, admin=caller.admin)

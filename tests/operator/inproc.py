@@ -15,7 +15,11 @@ from typing import Any
 
 from podtap.backends.base import TargetRef
 from podtap.backends.local.manifests import parse_text
+from podtap.core.arbitration import OnConcurrentSteal
+from podtap.core.ids import Port, RequestId
 from podtap.core.lifecycle import Limits
+from podtap.core.protocol import IncomingMode, Subscribe
+from podtap.core.sessions import Attach, Detach, SubscribeAsked
 from podtap.operator.identity import Caller
 from podtap.operator.records import SessionRecord
 from podtap.operator.server import listening
@@ -51,12 +55,18 @@ class OnePodCluster(FakeCluster):
 
 @asynccontextmanager
 async def operator(
-    state: Path, *, limits: Limits | None = None, cluster: FakeCluster | None = None
+    state: Path,
+    *,
+    limits: Limits | None = None,
+    cluster: FakeCluster | None = None,
+    handoff_grace: float = 0.5,
 ) -> AsyncIterator[tuple[OperatorService, Path]]:
     """A running operator and its socket over `cluster` (a OnePodCluster without agents
     by default), stopped (and its state saved) on exit."""
     sock = state / "operator.sock"
-    settings = OperatorSettings(state_dir=state / "operator", limits=limits or Limits())
+    settings = OperatorSettings(
+        state_dir=state / "operator", limits=limits or Limits(), handoff_grace=handoff_grace
+    )
     backend = cluster if cluster is not None else OnePodCluster()
     async with listening(settings, backend, listen=f"unix:{sock}") as service:
         yield service, sock
@@ -76,6 +86,20 @@ async def started(service: OperatorService, options: ConnectOptions | None = Non
         options=options,
     )
     return service.begin(opening)
+
+
+async def granted(
+    service: OperatorService, record: SessionRecord, port: int, mode: IncomingMode
+) -> None:
+    """`record`'s client attaches, is granted `port` by the book, and leaves (nothing is
+    relayed: the fake cluster runs no agent)."""
+    now = time.time()
+    await service.handle(
+        Attach(session=record.id, on_concurrent_steal=OnConcurrentSteal.ABORT, now=now)
+    )
+    frame = Subscribe(RequestId(1), Port(port), mode, None)
+    await service.handle(SubscribeAsked(session=record.id, frame=frame, now=now))
+    await service.handle(Detach(session=record.id, now=now))
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -19,9 +19,8 @@ from podtap.core.ids import Port
 from podtap.core.protocol import HttpFilter, IncomingMode
 from podtap.operator.api import connect_options
 from podtap.operator.identity import Caller
-from podtap.operator.records import SubscriptionRecord
 from podtap.operator.service import ConnectOptions, StartRefused
-from tests.operator.inproc import UnixHTTPConnection, audit_events, operator, started
+from tests.operator.inproc import UnixHTTPConnection, audit_events, granted, operator, started
 
 ROOT = Caller(uid=0, name="root", admin=True)
 CONNECT = "/apis/podtap.dev/v1/namespaces/default/targets/deployment.web/connect"
@@ -100,7 +99,7 @@ def test_a_held_port_refuses_the_connect_with_abort_only(tmp_path: Path) -> None
     async def go() -> None:
         async with operator(tmp_path) as (service, sock):
             holder = await started(service, ConnectOptions())
-            holder.subscriptions[8000] = SubscriptionRecord(8000, IncomingMode.STEAL, None, 1.0)
+            await granted(service, holder, 8000, IncomingMode.STEAL)
             whole = connect_params(
                 on_concurrent_steal="abort", key=None, steals=[(Port(8000), None)]
             )

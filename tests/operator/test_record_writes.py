@@ -12,9 +12,9 @@ import pytest
 
 from podtap.core.protocol import CloseReason, IncomingMode
 from podtap.operator.identity import Caller
-from podtap.operator.records import SessionRecord, SubscriptionRecord
+from podtap.operator.records import SessionRecord
 from podtap.operator.service import OperatorService, OperatorSettings
-from tests.operator.inproc import OnePodCluster, operator, started
+from tests.operator.inproc import OnePodCluster, granted, operator, started
 
 SESSIONS = 1000
 CHANGES = SESSIONS * 3 // 2  # every session starts, half of them end
@@ -86,7 +86,7 @@ def test_what_a_client_was_told_survives_an_operator_crash(tmp_path: Path) -> No
         await crashed.start()
         try:
             records = await start_sessions(crashed, 3)
-            records[0].subscriptions[8000] = SubscriptionRecord(8000, IncomingMode.STEAL, None, 1)
+            await granted(crashed, records[0], 8000, IncomingMode.STEAL)
             await crashed.end(records[1], CloseReason.KILLED, "by the test")
             restarted = OperatorService(settings, OnePodCluster())
             await restarted.start()
