@@ -34,7 +34,7 @@ from podtap.agent.http_events import (
 )
 from podtap.agent.mirror import TappedReader
 from podtap.agent.session import SessionHandler
-from podtap.agent.session_bridge import SessionAction, SessionBridge
+from podtap.agent.session_bridge import Bridges, SessionAction
 from podtap.core.ids import SessionId
 from podtap.core.protocol import BodyChunk, HttpResponseHead
 from podtap.core.routing import (
@@ -48,7 +48,6 @@ from podtap.core.routing import (
     RouteTable,
     SendToApp,
     SendToClient,
-    SessionAbort,
     ShutdownApp,
     ShutdownClient,
 )
@@ -74,7 +73,6 @@ class FilteredConnection:
         for sub in plan.filtered:
             assert sub.compiled is not None
             self.table.add(sub.session, sub.compiled)
-        self._sessions = sessions
         self._stats = stats
         self.peer, self.local = peer, local
         self.router: Http1Router | Http2Router = self._router(http2=False)
@@ -91,7 +89,7 @@ class FilteredConnection:
             until_room=self._client_room,
         )
         self._app: AppLink | None = None
-        self.sides: dict[SessionId, SessionBridge] = {}
+        self.sides = Bridges(sessions=sessions, peer=peer, local=local, post=self._inbox.post)
         self._changed = asyncio.Event()
         self._tasks = TaskSet()
         self.done = asyncio.Event()
@@ -127,18 +125,14 @@ class FilteredConnection:
     async def _client_room(self) -> None:
         """Until the router takes client bytes and every session it sends to has room."""
         await self._until(lambda: not self.router.wants_client_pause())
-        for side in list(self.sides.values()):  # their windows wake us, not the loop
-            await side.session.wait_writable(side.stream)
+        await self.sides.writable()
 
     async def _app_room(self) -> None:
         router = self.router
         await self._until(lambda: not router.wants_app_pause())
 
     def _owed(self) -> bool:
-        return any(
-            s.credit and not self.router.wants_session_pause(s.session.session)
-            for s in self.sides.values()
-        )
+        return self.sides.owed(paused=self.router.wants_session_pause)
 
     async def _credit_watch(self) -> None:
         """Sessions get credit back for answer bytes once the client has taken them."""
@@ -166,7 +160,7 @@ class FilteredConnection:
             if self._may_leave(event):
                 return True
         elif isinstance(event, GrantCredit):
-            await self._grant()
+            await self.sides.grant(paused=self.router.wants_session_pause)
             return False
         await self._perform(self._input(event))
         return False
@@ -201,9 +195,7 @@ class FilteredConnection:
         if isinstance(event, SessionReply | SessionBytes):
             return self._from_session(event)
         if isinstance(event, SessionEnded):
-            side = self.sides.get(event.session)
-            if side is not None and side.stream == event.stream:
-                del self.sides[event.session]
+            self.sides.ended(event.session, stream=event.stream)
             self.table.remove(event.session)
             return router.session_gone(event.session)
         if isinstance(event, SessionGone):
@@ -221,10 +213,8 @@ class FilteredConnection:
 
     def _from_session(self, event: SessionReply | SessionBytes) -> list[Action]:
         router, sid = self.router, event.session
-        side = self.sides.get(sid)
         if isinstance(event, SessionBytes):
-            if side is not None and side.stream == event.stream:
-                side.credit += len(event.data)
+            self.sides.count(sid, stream=event.stream, size=len(event.data))
             if not isinstance(router, Http1Router):  # HTTP/2 has no upgrades here
                 return []
             return (
@@ -236,25 +226,14 @@ class FilteredConnection:
                 sid, message.request, message.status, message.headers, message.reason
             )
         if isinstance(message, BodyChunk):
-            if side is not None and side.stream == message.stream:
-                side.credit += len(message.data)
+            self.sides.count(sid, stream=message.stream, size=len(message.data))
             return router.session_response_body(sid, message.request, message.data)
         return router.session_response_end(sid, message.request, message.trailers)
-
-    async def _grant(self) -> None:
-        for side in list(self.sides.values()):
-            if side.credit and not self.router.wants_session_pause(side.session.session):
-                await side.grant()
 
     async def _perform(self, actions: list[Action]) -> None:
         for action in actions:
             await self._do(action)
-        for side in list(self.sides.values()):
-            if (
-                side.aborted is not None
-                and side.session.session not in self.router.session_routes()
-            ):
-                await self._close_side(side, reason=f"request {side.aborted} aborted")
+        await self.sides.sweep(live=self.router.session_routes())
         self._changed.set()
         if self.router.closed:
             self.done.set()
@@ -284,40 +263,7 @@ class FilteredConnection:
         elif isinstance(action, CloseClient):
             self.done.set()
         elif isinstance(action, SessionAction):
-            await self._to_session(action)
-
-    async def _to_session(self, action: SessionAction) -> None:
-        side = await self._side(action.route)
-        if side is None:  # after this event's actions, as the router's next input
-            self._inbox.post(SessionGone(action.route))
-        elif not isinstance(action, SessionAbort):
-            await side.send(action)
-        elif action.route in self.router.session_routes():
-            # SessionAbort while other exchanges of this session (HTTP/2 streams) still use
-            # the stream: closing it now would orphan them; the router ignores the rest of
-            # the aborted exchange, and _perform() closes the stream once they are done.
-            side.aborted = action.request_id
-        else:  # SessionAbort: this stream is done; later requests get a new one
-            await self._close_side(side, reason=f"request {action.request_id} aborted")
-
-    async def _side(self, route: Hashable) -> SessionBridge | None:
-        """The bridge to the session ``route`` names, opened at its first request."""
-        session = self._sessions(SessionId(route)) if isinstance(route, int) else None
-        if session is None or session.closed:
-            return None
-        side = self.sides.get(session.session)
-        if side is None:
-            side = await SessionBridge.open(
-                session, peer=self.peer, local=self.local, post=self._inbox.post
-            )
-            self.sides[session.session] = side
-        return side
-
-    async def _close_side(self, side: SessionBridge, *, reason: str) -> None:
-        if self.sides.get(side.session.session) is not side:
-            return  # closed already
-        del self.sides[side.session.session]
-        await side.close(reason)
+            await self.sides.send(action, live=self.router.session_routes())
 
     def _close_app(self) -> None:
         if self._app is not None:
@@ -329,9 +275,6 @@ class FilteredConnection:
             await asyncio.wait_for(self._client_w.drain(), 5)
         self._client_w.close()
         self._close_app()
-        for side in list(self.sides.values()):
-            if not side.session.closed:
-                await side.close()
-        self.sides.clear()
+        await self.sides.close()
         self._tasks.cancel_all()
         await self._tasks.close()
