@@ -6,15 +6,13 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
 from podtap.backends.local.kubeapi.app import Running
 from podtap.backends.local.kubeapi.auth import Identity
-from tests.kubeapi.server import in_thread, tools
+from tests.kubeapi.cli import run
 
 MANIFEST = """\
 apiVersion: v1
@@ -71,34 +69,6 @@ kind: Widget
 metadata: {name: w1, namespace: default}
 spec: {size: 3}
 """
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[Running]:
-    with in_thread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def kubectl_bin() -> Path:
-    return tools() / "kubectl"
-
-
-def run(
-    bin_: Path,
-    api: Running,
-    *args: str,
-    stdin: str = "",
-    ok: bool = True,
-    config: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(config or api.kubeconfig), "HOME": str(api.workdir)}
-    done = subprocess.run(
-        [str(bin_), *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
-    )
-    if ok:
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
-    return done
 
 
 def test_version_and_api_resources(api: Running, kubectl_bin: Path) -> None:
@@ -205,7 +175,7 @@ def test_auth_and_explain(api: Running, kubectl_bin: Path) -> None:
     assert json.loads(whoami)["status"]["userInfo"]["username"] == "podtap-admin"
     explained = run(kubectl_bin, api, "explain", "deployment.spec.replicas").stdout
     assert "FIELD: replicas <integer>" in explained
-    # A limited user is authenticated but (until RBAC) allowed nothing.
+    # A limited user is authenticated, but no binding grants it pods.
     limited = api.kubeconfig_for(user="alice", groups=("devs",))
     denied = run(kubectl_bin, api, "get", "pods", config=limited, ok=False)
     assert denied.stderr.strip() == (

@@ -132,7 +132,10 @@ def _operations(rt: ResourceType, schema_name: str) -> dict[str, Any]:
     body = {"content": {"application/json": {"schema": {"$ref": _REF + schema_name}}}}
     ok = {"200": body}
     ops: dict[str, Any] = {"get": {"x-kubernetes-group-version-kind": gvk, "responses": ok}}
-    if "patch" in rt.verbs:
+    # Reviews take only create, but kubectl looks for fieldValidation on a PATCH operation and
+    # would otherwise validate `create -f` on the client from /openapi/v2 (protobuf, not
+    # served); a real server gets there from v2, this one by listing the parameter here.
+    if "patch" in rt.verbs or rt.virtual:
         # kubectl apply computes a strategic merge patch from the schema only when the path
         # lists that patch type; custom resources, as on a real server, do not take it.
         types = _PATCH_TYPES if rt.schema is None else _PATCH_TYPES[1:]

@@ -9,6 +9,7 @@ spec never through it). Pure functions over dicts, so they are tested without a 
 
 from __future__ import annotations
 
+import base64
 import datetime
 import re
 import secrets
@@ -114,9 +115,19 @@ def _default(rt: ResourceType, obj: Obj) -> None:
     """The API's defaulting of fields kubectl prints (more with the admission slice)."""
     if (rt.group, rt.plural) == ("", "secrets"):
         obj["type"] = obj.get("type") or "Opaque"
+        fold_string_data(obj)
     elif (rt.group, rt.plural) == ("", "services"):
         spec = obj.setdefault("spec", {})
         spec["type"] = spec.get("type") or "ClusterIP"
+
+
+def fold_string_data(secret: Obj) -> None:
+    """A Secret's write-only `stringData` goes into `data` (base64), winning over it."""
+    strings = secret.pop("stringData", None)
+    if isinstance(strings, dict) and strings:
+        data = secret.setdefault("data", {})
+        for key, value in strings.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
 
 
 def _initial_status(rt: ResourceType) -> Obj:
@@ -155,6 +166,8 @@ def prepare_update(rt: ResourceType, new: Obj, *, old: Obj, subresource: str) ->
             new["status"] = old["status"]
         else:
             new.pop("status", None)
+    if (rt.group, rt.plural) == ("", "secrets"):
+        fold_string_data(new)
     if _has_generation(rt):
         generation = int(old_meta.get("generation", 1))
         meta["generation"] = generation + (_content(new) != _content(old))

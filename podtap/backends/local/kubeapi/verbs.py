@@ -37,6 +37,8 @@ from podtap.core.kube.refusal import forbidden
 from podtap.core.kube.users import UserInfo
 
 NAMESPACES = kinds.NAMESPACES
+# The namespaces the NamespaceLifecycle admission plugin refuses to delete.
+_IMMORTAL = ("default", "kube-system", "kube-public")
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,9 @@ def delete(ctx: ApiContext, target: Target, options: Obj, *, dry_run: bool = Fal
     """Delete, or begin deleting: the Status when the object went, else the object as kept."""
     old = get(ctx, target)
     _preconditions(target, old, options)
+    if target.rt is NAMESPACES and target.name in _IMMORTAL:
+        why = "this namespace may not be deleted"
+        raise forbidden(group="", resource="namespaces", name=target.name, error=why)
     kept = lifecycle.delete(ctx, target.rt, old, policy=_policy(options), dry_run=dry_run)
     return success(target, old) if kept is None else kept
 
