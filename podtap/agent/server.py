@@ -33,6 +33,7 @@ from podtap.core.protocol import (
     Unsubscribe,
     refuse_if_invalid,
 )
+from podtap.net.tasks import spawn
 from podtap.net.wire import ConnectionClosed, WireConnection
 
 log = logging.getLogger("podtap.agent")
@@ -220,7 +221,7 @@ async def serve(settings: AgentSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop.set)
-    idle = loop.create_task(agent.watch_idle(), name="agent idle watch")
+    idle = spawn(agent.watch_idle(), name="agent idle watch")
     print(json.dumps({"ready": True, "redirect_port": agent.incoming.listen_port}), flush=True)
     try:
         await agent.stop.wait()

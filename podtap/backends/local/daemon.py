@@ -130,22 +130,22 @@ class Node:
         kind = request.query.get("kind")
         store = self.cluster.store
         queue = store.watch()
+        tasks = TaskSet()
         try:
             for _, stored in store.items(kind):
                 await ws.send_json({"type": "ADDED", "object": stored.as_json()})
             await ws.send_json({"type": "BOOKMARK", "object": {}})
-            closed = asyncio.ensure_future(ws.receive())
+            closed = tasks.spawn(ws.receive(), name="watch: client gone")
             while not closed.done():
-                change = asyncio.ensure_future(queue.get())
+                change = tasks.spawn(queue.get(), name="watch: next change")
                 await asyncio.wait({closed, change}, return_when=asyncio.FIRST_COMPLETED)
                 if not change.done():
-                    change.cancel()
                     break
                 event = change.result()
                 if kind is None or event.kind == kind:
                     await ws.send_json({"type": event.type, "object": event.object})
-            closed.cancel()
         finally:
+            await tasks.close()
             store.unwatch(queue)
         return ws
 
