@@ -301,7 +301,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                 tasks.spawn(views.serve(), name="fuse views")
             if incoming is not None:
                 incoming.watch(proc.pid)  # the jail's listeners, in its namespace
-            app = asyncio.ensure_future(proc.wait())
+            app = tasks.spawn(proc.wait(), name=f"command {argv[0]}")
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, proc.send_signal, sig)  # for the app to decide
