@@ -149,6 +149,10 @@ def test_watch_too_old_is_expired() -> None:
     with_client(body, ctx=ctx)
 
 
+# A v1 CRD needs a schema; this one keeps whatever it is given (nothing is pruned).
+ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
 def test_custom_objects_crud_and_watch() -> None:
     crd: dict[str, Any] = {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -159,7 +163,13 @@ def test_custom_objects_crud_and_watch() -> None:
             "scope": "Cluster",
             "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
             "versions": [
-                {"name": "v1", "served": True, "storage": True, "subresources": {"status": {}}}
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": ANY_OBJECT},
+                }
             ],
         },
     }

@@ -8,21 +8,8 @@ from typing import Any
 
 from podtap.backends.local.kubeapi.app import Running
 from tests.kubeapi.cli import run
+from tests.kubeapi.manifests import DEPLOYMENT
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default, labels: {app: web}}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - {name: web, image: nginx, ports: [{containerPort: 80}]}
-      - {name: side, image: busybox}
-"""
 # The second apply changes the image and the replicas and drops a container: kubectl sends a
 # strategic merge patch with `$setElementOrder/containers` and a `$patch: delete` item.
 CHANGED = (

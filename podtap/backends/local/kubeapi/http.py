@@ -16,6 +16,7 @@ import yaml
 from aiohttp import web
 
 from podtap.backends.local.kubeapi import authz, patching, protobuf, reviews, scale, verbs, watch
+from podtap.backends.local.kubeapi.admitting import field_validation
 from podtap.backends.local.kubeapi.auth import identity_of
 from podtap.backends.local.kubeapi.context import context_of
 from podtap.backends.local.kubeapi.routes import Target, resolve
@@ -27,6 +28,7 @@ from podtap.backends.local.kubeapi.status import (
 )
 from podtap.backends.local.kubeapi.store import Obj
 from podtap.backends.local.kubeapi.table import table, wants_table
+from podtap.core.kube.admission import warning_header
 from podtap.core.kube.apply import manager_for
 from podtap.core.kube.rbac import Attributes
 
@@ -172,6 +174,7 @@ def _write_options(request: web.Request, verb: str) -> verbs.Write:
         dry_run=request.query.get("dryRun") == "All",
         manager=manager,
         user=authz.user_info(identity_of(request)),
+        field_validation=field_validation(request.query.get("fieldValidation", "")),
     )
 
 
@@ -202,8 +205,17 @@ async def _patch(request: web.Request, target: Target, write: verbs.Write) -> we
 
 
 async def _write(request: web.Request, target: Target, verb: str) -> web.StreamResponse:
-    ctx = context_of(request)
     write = _write_options(request, verb)
+    response = await _written(request, target, verb, write)
+    for text in write.warnings:
+        response.headers.add("Warning", warning_header(text))
+    return response
+
+
+async def _written(
+    request: web.Request, target: Target, verb: str, write: verbs.Write
+) -> web.StreamResponse:
+    ctx = context_of(request)
     if verb == "create":
         body = await body_of(request)
         if target.rt.virtual:

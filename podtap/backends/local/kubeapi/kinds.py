@@ -110,6 +110,12 @@ def _check_crd(obj: Obj) -> None:
                 "Invalid value: null: must have exactly one version marked as storage version",
             )
         )
+    for i, version in enumerate(spec.get("versions") or []):
+        if not (version.get("schema") or {}).get("openAPIV3Schema"):
+            field = f"spec.versions[{i}].schema.openAPIV3Schema"
+            causes.append(
+                Cause(field, "FieldValueRequired", "Required value: schemas are required")
+            )
     if causes:
         raise invalid(CRDS, name, causes)
 

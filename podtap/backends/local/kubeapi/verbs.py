@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podtap.backends.local.kubeapi import kinds, lifecycle, rbac_objects, semantics
+from podtap.backends.local.kubeapi.admitting import admitted
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.fields import recorded
 from podtap.backends.local.kubeapi.routes import Target
@@ -33,6 +34,8 @@ from podtap.backends.local.kubeapi.status import (
     not_found,
 )
 from podtap.backends.local.kubeapi.store import Key, Obj
+from podtap.core.kube.admission import FieldValidation
+from podtap.core.kube.admission_status import Operation
 from podtap.core.kube.refusal import forbidden
 from podtap.core.kube.users import UserInfo
 
@@ -59,6 +62,9 @@ class Write:
     user: UserInfo | None = None
     # False when the caller (server-side apply) has already written managedFields.
     record: bool = True
+    field_validation: FieldValidation = "Warn"
+    # Filled by admission (unknown fields under Warn); the answer sends them as headers.
+    warnings: list[str] = field(default_factory=list)
 
 
 def key_of(target: Target, name: str | None = None) -> Key:
@@ -146,8 +152,22 @@ def _check_body(target: Target, obj: Obj) -> None:
         )
 
 
+def _admit(
+    ctx: ApiContext,
+    target: Target,
+    obj: Obj,
+    write: Write,
+    *,
+    operation: Operation,
+    old: Obj | None,
+) -> Obj:
+    mode, warnings = write.field_validation, write.warnings
+    return admitted(ctx, target, obj, operation=operation, old=old, mode=mode, warnings=warnings)
+
+
 def create(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None) -> Obj:
     write = write or Write()
+    obj = _admit(ctx, target, obj, write, operation="CREATE", old=None)
     _check_body(target, obj)
     _require_namespace(ctx, target, str((obj.get("metadata") or {}).get("name") or ""))
     prepared = semantics.prepare_create(target.rt, obj, namespace=target.namespace)
@@ -178,6 +198,7 @@ def update(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None
     wanted = meta.get("resourceVersion")
     if wanted and wanted != old["metadata"]["resourceVersion"]:
         raise conflict(target.rt, target.name, MODIFIED)
+    obj = _admit(ctx, target, obj, write, operation="UPDATE", old=old)
     new = semantics.prepare_update(target.rt, obj, old=old, subresource=target.subresource)
     _check_finalizers(target, new, old)
     rbac_objects.check_write(ctx, target.rt, new, old=old, user=write.user)
