@@ -38,6 +38,8 @@ class Event:
     rv: int
     key: Key
     obj: Obj
+    # The object before a MODIFIED, so a filtered watch sees it enter or leave its selector.
+    prev: Obj | None = None
 
 
 class TooOld(Exception):
@@ -96,12 +98,13 @@ class Store:
 
     def put(self, key: Key, obj: Obj) -> Obj:
         """Create or replace; stamps the next resourceVersion and tells the listeners."""
-        kind: EventType = "MODIFIED" if key in self._objects else "ADDED"
+        prev = self._objects.get(key)
+        kind: EventType = "MODIFIED" if prev is not None else "ADDED"
         self._rv += 1
         stored = copy.deepcopy(obj)
         stored.setdefault("metadata", {})["resourceVersion"] = str(self._rv)
         self._objects[key] = stored
-        self._emit(Event(kind, self._rv, key, stored))
+        self._emit(Event(kind, self._rv, key, stored, prev))
         return copy.deepcopy(stored)
 
     def delete(self, key: Key) -> Obj | None:

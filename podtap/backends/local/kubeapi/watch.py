@@ -58,6 +58,18 @@ def _initial(ctx: ApiContext, target: Target) -> list[Event]:
     return out
 
 
+def shown_as(event: Event, matches: Callable[[Obj], bool]) -> str | None:
+    """The event type a filtered watch sends, if any: an object modified into the selector is
+    ADDED for it, one modified out of it DELETED, as the watch cache filters."""
+    now = matches(event.obj)
+    if event.type != "MODIFIED" or event.prev is None:
+        return event.type if now else None
+    before = matches(event.prev)
+    if now:
+        return "MODIFIED" if before else "ADDED"
+    return "DELETED" if before else None
+
+
 def _bookmark(target: Target, rv: int, *, initial_end: bool = False) -> Obj:
     meta: Obj = {"resourceVersion": str(rv)}
     if initial_end:
@@ -94,8 +106,9 @@ async def serve(
             await send("ERROR", expired(e.requested, e.oldest).body())
             return response
         for event in backlog:
-            if _selects(target, event.key) and matches(event.obj):
-                await send(event.type, render(event.obj))
+            shown = shown_as(event, matches) if _selects(target, event.key) else None
+            if shown is not None:
+                await send(shown, render(event.obj))
             last = max(last, event.rv)
         if options.send_initial and options.bookmarks:
             await send("BOOKMARK", _bookmark(target, last, initial_end=True))
@@ -134,5 +147,6 @@ async def _follow(
         if event.rv <= last:
             continue  # already sent from the backlog
         last = event.rv
-        if _selects(target, event.key) and matches(event.obj):
-            await send(event.type, render(event.obj))
+        shown = shown_as(event, matches) if _selects(target, event.key) else None
+        if shown is not None:
+            await send(shown, render(event.obj))
