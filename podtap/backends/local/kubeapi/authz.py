@@ -91,7 +91,9 @@ def access(index: RbacIndex) -> Middleware:
         if request.path in _PUBLIC:
             return await handler(request)
         who = identity_of(request)
-        asked = impersonate(user_info(who), list(request.headers.items()), policy=index.policy())
+        headers = list(request.headers.items())
+        asking = any(name.lower().startswith("impersonate-") for name, _ in headers)
+        asked = impersonate(user_info(who), headers, policy=index.policy()) if asking else None
         if asked is not None:
             who = Identity(asked.name, asked.groups, {k: tuple(v) for k, v in asked.extra.items()})
             request[IDENTITY] = who
