@@ -15,13 +15,12 @@ from typing import Any
 
 from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import HttpFilter, IncomingMode
-from podtap.core.sessions import SessionRecord, SessionState, SubscriptionRecord, describe_filter
+from podtap.core.sessions import SessionRecord, SessionState, SubscriptionRecord
 
 __all__ = [
     "RecordStore",
     "SessionRecord",
     "SubscriptionRecord",
-    "describe_filter",
     "filter_from_json",
     "record_from_json",
     "record_to_json",
@@ -66,7 +65,7 @@ def record_to_json(record: SessionRecord) -> dict[str, Any]:
                 "port": s.port,
                 "mode": s.mode.value,
                 "filter": _filter_to_json(s.http_filter),
-                "filter_text": describe_filter(s.http_filter) if s.http_filter else None,
+                "filter_text": s.http_filter.describe(table=True) if s.http_filter else None,
                 "since": s.since,
             }
             for _, s in sorted(record.subscriptions.items())

@@ -45,20 +45,26 @@ class HttpFilter:
         """
         _validate(self, "http filter", 1)
 
-    def describe(self) -> str:
-        """A short human-readable rendering, e.g. ``header=~'x-user: me' and method=GET``."""
+    def describe(self, *, table: bool = False) -> str:
+        """The one rendering of a filter for people. In messages (the default):
+        ``header=~'x-user: me' and method=GET``; in a table cell (``table=True``, as
+        ``operator status`` shows ports): ``header=x-user: me method=GET``."""
+        if table:
+            item, sep, nested = "{}={}", " ", "; "
+        else:
+            item, sep, nested = "{}=~{!r}", " and ", ", "
         parts: list[str] = []
         if self.header is not None:
-            parts.append(f"header=~{self.header!r}")
+            parts.append(item.format("header", self.header))
         if self.path is not None:
-            parts.append(f"path=~{self.path!r}")
+            parts.append(item.format("path", self.path))
         if self.method is not None:
             parts.append(f"method={self.method}")
-        if self.all_of:
-            parts.append("all_of(" + ", ".join(f.describe() for f in self.all_of) + ")")
-        if self.any_of:
-            parts.append("any_of(" + ", ".join(f.describe() for f in self.any_of) + ")")
-        return " and ".join(parts) if parts else "(empty)"
+        for name, items in (("all_of", self.all_of), ("any_of", self.any_of)):
+            if items:
+                inner = nested.join(f.describe(table=table) for f in items)
+                parts.append(f"{name}({inner})")
+        return sep.join(parts) if parts else ("" if table else "(empty)")
 
 
 _EMPTY: Final = HttpFilter()

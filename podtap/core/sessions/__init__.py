@@ -35,7 +35,6 @@ from podtap.core.sessions.records import (
     SessionState,
     SessionStateError,
     SubscriptionRecord,
-    describe_filter,
 )
 
 __all__ = [
@@ -70,5 +69,4 @@ __all__ = [
     "Tick",
     "UnsubscribeAsked",
     "Wake",
-    "describe_filter",
 ]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from podtap.core.arbitration import PortSubscription
 from podtap.core.ids import Port, RequestId, SessionId, format_session_id
-from podtap.core.sessions.records import describe_filter
 
 __all__ = ["HandOff", "cancelled_notice", "handoff_notice", "waiting_notice"]
 
@@ -46,7 +45,7 @@ def _in(seconds: float) -> str:
 
 
 def _who(sub: PortSubscription) -> str:
-    flt = "without a filter" if sub.http_filter is None else describe_filter(sub.http_filter)
+    flt = "without a filter" if sub.http_filter is None else sub.http_filter.describe(table=True)
     return f"{sub.user} (session {format_session_id(sub.session)}) {flt}"
 
 

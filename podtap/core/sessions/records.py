@@ -25,7 +25,6 @@ __all__ = [
     "SessionStateError",
     "SubscriptionRecord",
     "advance",
-    "describe_filter",
 ]
 
 
@@ -74,22 +73,6 @@ def advance(state: SessionState, move: Move) -> SessionState:
         raise SessionStateError(f"a session that is {state.value} cannot {move.value}") from None
 
 
-def describe_filter(flt: HttpFilter) -> str:
-    """`header=x-user: alice`-style rendering for people (status, records)."""
-    parts = []
-    if flt.header is not None:
-        parts.append(f"header={flt.header}")
-    if flt.path is not None:
-        parts.append(f"path={flt.path}")
-    if flt.method is not None:
-        parts.append(f"method={flt.method}")
-    if flt.all_of:
-        parts.append("all_of(" + "; ".join(describe_filter(f) for f in flt.all_of) + ")")
-    if flt.any_of:
-        parts.append("any_of(" + "; ".join(describe_filter(f) for f in flt.any_of) + ")")
-    return " ".join(parts)
-
-
 @dataclass(frozen=True, slots=True)
 class SubscriptionRecord:
     """A port the session holds: granted by arbitration at unix time ``since``."""
@@ -102,7 +85,7 @@ class SubscriptionRecord:
     def describe(self) -> str:
         text = f"{self.port} {self.mode.value}"
         if self.http_filter is not None:
-            text += " " + describe_filter(self.http_filter)
+            text += " " + self.http_filter.describe(table=True)
         return text
 
 
