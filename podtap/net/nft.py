@@ -10,7 +10,3 @@ async def replace_table(family: str, name: str, body: str) -> None:
     table = f"{family} {name}"
     script = f"table {table}\ndelete table {table}\ntable {table} {{\n{body}\n}}\n"
     await run(["nft", "-f", "-"], stdin=script)
-
-
-async def delete_table(family: str, name: str) -> None:
-    await run(["nft", "delete", "table", family, name], check=False)

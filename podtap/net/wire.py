@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable
 from typing import NoReturn
 
 import aiohttp
@@ -70,10 +69,6 @@ class WireConnection:
     async def send(self, message: Message) -> None:
         data = encode(message)
         await self.ws.send_bytes(data)
-
-    async def send_all(self, messages: Iterable[Message]) -> None:
-        for message in messages:
-            await self.send(message)
 
     async def receive(self) -> Message:
         """The next frame; unknown types are answered and skipped. Raises ConnectionClosed

@@ -32,10 +32,6 @@ class ContainerStatus:
     launcher_pid: int | None = field(default=None, repr=False)
 
 
-def describe_exit(code: int) -> str:
-    return f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
-
-
 class ContainerRunner:
     def __init__(
         self,

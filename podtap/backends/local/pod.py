@@ -180,12 +180,6 @@ class PodRuntime:
         await self._tasks.close()
         await self.sandbox.stop()
 
-    def container_pid(self, name: str | None = None) -> int | None:
-        for c in self.containers:
-            if name in (None, c.status.name):
-                return c.pid()
-        return None
-
     def snapshot(self) -> dict[str, Any]:
         p = self.plan
         return {

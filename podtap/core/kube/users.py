@@ -54,10 +54,6 @@ class UserInfo:
     uid: str = ""
     extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def in_group(self, group: str) -> bool:
-        """Whether the user is in ``group``."""
-        return group in self.groups
-
 
 def service_account_username(namespace: str, name: str) -> UserName:
     """``serviceaccount.MakeUsername``."""
