@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 
-from podtap.client.operator_api import OperatorAddress
+from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import HttpFilter, IncomingMode, Subscribe, SubscribeResult
 from podtap.core.routing import RequestHead, RouteTable

@@ -16,7 +16,7 @@ from podtap.cli.operator import NameOpt, OperatorOpt, address
 from podtap.cli.output import err_console, fail
 
 if TYPE_CHECKING:
-    from podtap.client.operator_api import OperatorAddress
+    from podtap.client.host.operator_api import OperatorAddress
     from podtap.core.config.exec_spec import ExecSpec
     from podtap.core.protocol import Log
 
@@ -151,8 +151,8 @@ def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
 
 
 def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
-    from podtap.client.execute import ExecFailed, ExecUi, run_exec
-    from podtap.client.operator_api import OperatorRefused, OperatorUnavailable
+    from podtap.client.host.execute import ExecFailed, ExecUi, run_exec
+    from podtap.client.host.operator_api import OperatorRefused, OperatorUnavailable
 
     # Progress: one live line on a terminal (gone once the command starts), plain lines
     # otherwise, so logs show where a slow start stopped.

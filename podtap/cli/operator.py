@@ -13,7 +13,7 @@ import typer
 from podtap.cli.output import Format, age, columns, console, fail
 
 if TYPE_CHECKING:
-    from podtap.client.operator_api import OperatorAddress
+    from podtap.client.host.operator_api import OperatorAddress
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -37,7 +37,7 @@ KeyOpt = typer.Option(
 
 
 def address(operator: str | None, name: str | None) -> OperatorAddress:
-    from podtap.client.operator_api import OperatorAddress
+    from podtap.client.host.operator_api import OperatorAddress
 
     given = operator or os.environ.get("PODTAP_OPERATOR")
     if given:
@@ -52,7 +52,7 @@ def address(operator: str | None, name: str | None) -> OperatorAddress:
 
 
 def call(operator: str | None, name: str | None, method: str, path: str) -> Any:
-    from podtap.client.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
+    from podtap.client.host.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
 
     try:
         return asyncio.run(OperatorApi(address(operator, name)).call(method, path))
@@ -97,7 +97,7 @@ def serve(
 
 
 def _with_key(path: str, key: str | None) -> str:
-    from podtap.client.operator_api import query
+    from podtap.client.host.operator_api import query
 
     return path + query(key=key)
 

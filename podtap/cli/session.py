@@ -48,9 +48,9 @@ def port_forward(
     name: str | None = NameOpt,
 ) -> None:
     """Reach cluster addresses from this machine, through the target pod."""
-    from podtap.client.channel import ClientChannel
-    from podtap.client.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
-    from podtap.client.portforward import Forward, serve_forward
+    from podtap.client.host.channel import ClientChannel
+    from podtap.client.host.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
+    from podtap.client.host.portforward import Forward, serve_forward
     from podtap.net.tasks import TaskSet
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from podtap.client.operator_api import ClientSession, OperatorAddress, OperatorApi
+from podtap.client.host.operator_api import ClientSession, OperatorAddress, OperatorApi
 from podtap.core.ids import SessionId
 from podtap.core.protocol import Close, CloseReason, Envelope
 from podtap.net.tasks import TaskSet

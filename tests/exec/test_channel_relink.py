@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from podtap.client.channel import ClientChannel
-from podtap.client.operator_api import ClientSession, OperatorUnavailable, SessionGone
-from podtap.client.reconnect import keep_linked
+from podtap.client.host.channel import ClientChannel
+from podtap.client.host.operator_api import ClientSession, OperatorUnavailable, SessionGone
+from podtap.client.host.reconnect import keep_linked
 from podtap.core.ids import Port, RequestId, SessionId, StreamId
 from podtap.core.protocol import (
     Close,

@@ -204,7 +204,7 @@ def test_dns_off_resolves_every_name_on_this_machine(shop: LocalCluster, tmp_pat
 NSCD_CHECK = """
 import socket, subprocess, sys
 from pathlib import Path
-from podtap.client.jail_dns import mount_name_service
+from podtap.client.jail.dns import mount_name_service
 subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)  # this namespace only
 Path("/run/nscd").mkdir()
 daemon = socket.socket(socket.AF_UNIX)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from podtap.client.fuse_view import fuse_usable
+from podtap.client.host.fuse_view import fuse_usable
 from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
 from podtap.testing.wait import wait_until
 

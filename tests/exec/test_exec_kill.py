@@ -91,7 +91,7 @@ def test_what_the_command_leaves_running_ends_with_it(shop: LocalCluster) -> Non
 
 
 def test_the_next_exec_sweeps_directories_whose_owner_is_gone(tmp_path: Path) -> None:
-    from podtap.client.exec_dir import sweep_stale
+    from podtap.client.host.exec_dir import sweep_stale
     from podtap.net.process import start_time
 
     dead = subprocess.Popen(["true"])

@@ -10,7 +10,7 @@ import aiohttp
 import msgpack
 import pytest
 
-from podtap.client.operator_api import OperatorAddress
+from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
     DEFAULT_WINDOW,

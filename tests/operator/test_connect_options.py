@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from podtap.client.operator_api import connect_params, planned_steals
+from podtap.client.host.operator_api import connect_params, planned_steals
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.config.exec_spec import IncomingPlan
 from podtap.core.ids import Port

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from podtap.client.incoming import Incoming
+from podtap.client.host.incoming import Incoming
 from podtap.core.config.exec_spec import IncomingPlan
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import IncomingMode, Payload, Subscribe, SubscribeResult, Unsubscribe

@@ -7,7 +7,7 @@ import asyncio
 import threading
 from pathlib import Path
 
-from podtap.client.operator_api import OperatorAddress
+from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.lifecycle import Limits
 from podtap.core.protocol import Close, CloseReason
 from podtap.net.tasks import TaskSet

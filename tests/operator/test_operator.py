@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from podtap.client.operator_api import OperatorAddress
+from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import (
     Close,
@@ -190,7 +190,7 @@ def test_kill_tells_the_client_releases_the_port_and_needs_rights(
 
 CLIENT = """
 import asyncio, sys
-from podtap.client.operator_api import OperatorAddress
+from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import IncomingMode, Subscribe, SubscribeResult
 from podtap.testing.opclient import operator_session

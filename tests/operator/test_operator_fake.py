@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from podtap.client.operator_api import OperatorAddress, OperatorApi
+from podtap.client.host.operator_api import OperatorAddress, OperatorApi
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import (
     Close,

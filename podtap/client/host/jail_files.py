@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from podtap.client.channel import ClientChannel
-from podtap.client.files import read_pod_file
+from podtap.client.host.channel import ClientChannel
+from podtap.client.host.files import read_pod_file
 from podtap.core.jailconf import DEFAULT_HOSTS, jail_nsswitch, local_resolv_conf
 from podtap.core.outgoing_filter import NetworkRules
 from podtap.core.resolvconf import ResolvConf, pod_resolv_conf

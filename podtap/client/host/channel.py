@@ -1,7 +1,7 @@
 """A client's session with the operator, as streams and requests (the base of `exec`).
 
 The link under a channel may be replaced after it dropped (`relink`, driven by
-`client/reconnect.py`): the old link's streams end with an error, requests it never
+`client/host/reconnect.py`): the old link's streams end with an error, requests it never
 answered are asked again on the new one, and connects and requests made meanwhile wait."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from podtap.client.operator_api import ClientSession
+from podtap.client.host.operator_api import ClientSession
 from podtap.core.ids import Port, RequestId, StreamId, StreamIdAllocator
 from podtap.core.protocol import (
     Close,

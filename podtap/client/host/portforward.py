@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from podtap.client.channel import ClientChannel
+from podtap.client.host.channel import ClientChannel
 from podtap.core.ids import StreamId
 from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet

@@ -2,7 +2,7 @@
 
 /dev/fuse is opened here, inside the jail's user namespace (the kernel refuses a
 descriptor opened in another one), mounted read-only with `fd=N`, and sent to `podtap
-exec` over a socket pair (SCM_RIGHTS), which answers the requests (client/fuse_view.py)."""
+exec` over a socket pair (SCM_RIGHTS), which answers the requests (client/host/fuse_view.py)."""
 
 from __future__ import annotations
 

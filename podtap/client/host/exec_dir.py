@@ -1,7 +1,7 @@
 """`podtap exec`'s temporary directory and the jail's tie to this process.
 
 The jail removes the directory when this process dies (it watches a pipe only we write to,
-see client/jail.py). Should the jail die unclean too, the directory names its owner (pid and
+see client/jail/owner.py). Should the jail die unclean too, the directory names its owner (pid and
 start time), and the next `podtap exec` removes directories whose owner is gone."""
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podtap.client.channel import ClientChannel
+from podtap.client.host.channel import ClientChannel
 from podtap.core.fs_rules import Access, FsRules
 from podtap.core.ids import RequestId
 from podtap.core.protocol import (

@@ -10,39 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import signal
-import struct
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase as fnmatch
 from pathlib import Path
 
-from podtap.client.channel import ClientChannel
-from podtap.client.exec_dir import exec_dir
-from podtap.client.files import Copies, Snapshot
-from podtap.client.fuse_view import Views, fuse_usable, view_roots
-from podtap.client.incoming import Incoming
-from podtap.client.jail_files import prepare_jail_network
-from podtap.client.operator_api import OperatorAddress, OperatorApi, planned_steals
-from podtap.client.outbound import Outbound
-from podtap.client.reconnect import keep_linked
+from podtap.client.host.channel import ClientChannel
+from podtap.client.host.exec_dir import exec_dir
+from podtap.client.host.files import Copies, Snapshot
+from podtap.client.host.fuse_view import Views, fuse_usable, view_roots
+from podtap.client.host.incoming import Incoming
+from podtap.client.host.jail_files import prepare_jail_network
+from podtap.client.host.operator_api import OperatorAddress, OperatorApi, planned_steals
+from podtap.client.host.outbound import Outbound
+from podtap.client.host.reconnect import keep_linked
 from podtap.core.config.exec_spec import EnvSpec, ExecSpec
-from podtap.core.ids import Port, RequestId, StreamId
-from podtap.core.outgoing_filter import Route
-from podtap.core.protocol import (
-    EnvRequest,
-    EnvResponse,
-    Log,
-    LogLevel,
-    StreamClose,
-    TransportProtocol,
-    UdpDatagram,
-)
+from podtap.core.ids import RequestId
+from podtap.core.protocol import EnvRequest, EnvResponse, Log, LogLevel
 from podtap.core.reconnect import client_ttl
-from podtap.net.streams import TcpStream
 from podtap.net.tasks import TaskSet
 
 KEEP_LOCAL = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "PWD", "HOSTNAME")
@@ -113,100 +101,6 @@ def merged_env(
     return env
 
 
-class Bridge:
-    """The jail's only way out: connect and resolve requests, answered through the session
-    or, where the outgoing/dns rules say so, on this machine (`outbound`)."""
-
-    def __init__(
-        self, channel: ClientChannel, incoming: Incoming | None, outbound: Outbound
-    ) -> None:
-        self.channel = channel
-        self.incoming = incoming
-        self.outbound = outbound
-        self._tasks = TaskSet()
-
-    async def _udp(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
-    ) -> None:
-        await _udp_flow(self, reader, writer, host, port)
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = json.loads(await reader.readline() or b"{}")
-        if request.get("op") == "resolve":
-            found = await self.outbound.resolve(str(request["name"]), str(request["family"]))
-            writer.write(json.dumps({"ok": bool(found), "addresses": found}).encode() + b"\n")
-            writer.close()
-            return
-        if request.get("op") == "udp":
-            host, port = str(request["host"]), int(request["port"])
-            if self.outbound.route("udp", host, port) is Route.LOCAL:
-                await self.outbound.udp_here(reader, writer, host, port)
-            else:
-                await self._udp(reader, writer, host, port)
-            return
-        if request.get("op") != "connect":
-            writer.close()
-            return
-        if self.outbound.route("tcp", str(request["host"]), int(request["port"])) is Route.LOCAL:
-            await self.outbound.connect_here(
-                reader, writer, str(request["host"]), int(request["port"])
-            )
-            return
-        made: list[TcpStream] = []
-
-        def endpoint(stream: StreamId) -> TcpStream:
-            writer.write(b'{"ok": true}\n')  # before any byte of the stream can follow
-            made.append(TcpStream(self.channel, stream, reader, writer))
-            return made[0]
-
-        result = await self.channel.connect(
-            str(request["host"]), int(request["port"]), endpoint=endpoint
-        )
-        if not result.ok:
-            writer.write(json.dumps({"ok": False, "error": result.error}).encode() + b"\n")
-            writer.close()
-            return
-        made[0].start()
-        await made[0].done.wait()
-
-
-class _UdpToJail:
-    """Datagrams from the pod, framed onto the jail's flow connection."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-
-    async def on_data(self, data: bytes) -> None:
-        self.writer.write(struct.pack("!H", len(data)) + data)
-
-    async def on_close(self, error: str | None) -> None:
-        self.writer.close()
-
-
-async def _udp_flow(
-    bridge: Bridge, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int
-) -> None:
-    channel = bridge.channel
-    result = await channel.connect(
-        host, port, endpoint=lambda _: _UdpToJail(writer), protocol=TransportProtocol.UDP
-    )
-    writer.write(json.dumps({"ok": result.ok, "error": result.error}).encode() + b"\n")
-    if not result.ok:
-        writer.close()
-        return
-    try:
-        while True:
-            size = struct.unpack("!H", await reader.readexactly(2))[0]
-            data = await reader.readexactly(size)
-            if channel.writable(result.stream):  # UDP: drop rather than queue
-                await channel.send_stream(UdpDatagram(result.stream, data, host, Port(port)))
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        await channel.send_stream(StreamClose(result.stream))
-        channel.forget_stream(result.stream)
-
-
 async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
     """Carry out `spec`: run its command in the jail; returns the command's exit code
     (or raises if the session fails, ExecFailed if the run cannot start)."""
@@ -265,8 +159,8 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                     tell=lambda text: on_log(Log(LogLevel.INFO, text)),
                 )
             )
-            bridge = Bridge(channel, incoming, Outbound(channel, network, search=names.search))
-            server = await asyncio.start_unix_server(bridge.handle, path=str(bridge_path))
+            outbound = Outbound(channel, network, search=names.search)
+            server = await asyncio.start_unix_server(outbound.handle, path=str(bridge_path))
             on_status(f"session {session.label}: starting {argv[0]}")
             proc = await asyncio.create_subprocess_exec(
                 "unshare",

@@ -20,8 +20,8 @@ from contextlib import AbstractAsyncContextManager
 
 import aiohttp
 
-from podtap.client.channel import ClientChannel
-from podtap.client.operator_api import ClientSession, OperatorRefused
+from podtap.client.host.channel import ClientChannel
+from podtap.client.host.operator_api import ClientSession, OperatorRefused
 from podtap.core.ids import SessionId
 from podtap.core.protocol import Close, CloseReason, HandshakeError
 from podtap.core.reconnect import GiveUp, Outage, Retry

@@ -6,13 +6,13 @@ daemons (nscd, systemd-resolved's varlink) are masked, so libc cannot bypass the
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from pathlib import Path
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
+from podtap.client.bridge import Resolve, Resolved, ask
 from podtap.core.jailconf import NAME_SERVICE_SOCKETS
 from podtap.core.outgoing_filter import DnsCache
 from podtap.net.mounts import ensure_mountpoint, mount
@@ -20,16 +20,6 @@ from podtap.net.tasks import TaskSet
 
 STUB = "127.0.0.53"
 TTL = 5
-
-
-async def ask_bridge(
-    path: str, request: dict[str, object]
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, dict[str, object]]:
-    """One request on a new bridge connection: the reader/writer stay open for a stream."""
-    reader, writer = await asyncio.open_unix_connection(path)
-    writer.write(json.dumps(request).encode() + b"\n")
-    answer = json.loads(await reader.readline() or b'{"ok": false, "error": "bridge closed"}')
-    return reader, writer, answer
 
 
 def mount_name_service(files: dict[str, str], *, scratch: Path) -> None:
@@ -62,12 +52,9 @@ class Stub(asyncio.DatagramProtocol):
         cached = self.cache.get(name, kind, now=time.monotonic())
         if cached is not None:
             return cached
-        _, writer, answer = await ask_bridge(
-            self.bridge, {"op": "resolve", "name": name, "family": kind}
-        )
+        _, writer, answer = await ask(self.bridge, Resolve(name=name, family=kind))
         writer.close()
-        addresses = answer.get("addresses") if answer.get("ok") else None
-        found = tuple(str(a) for a in addresses) if isinstance(addresses, list) else ()
+        found = answer.addresses if isinstance(answer, Resolved) else ()
         self.cache.put(name, kind, found, now=time.monotonic())
         return found
 

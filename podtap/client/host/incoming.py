@@ -12,14 +12,14 @@ it again, and subscribed again when the app listens on it anew."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import h11
 
-from podtap.client.channel import ClientChannel
+from podtap.client.bridge import Deliver, encode
+from podtap.client.host.channel import ClientChannel
 from podtap.core.config.exec_spec import IncomingPlan
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
@@ -52,7 +52,7 @@ def _shown(local: int, remote: int) -> str:
 async def open_app(deliver: Path, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection to the app's `port` inside the jail (through the jail's socket)."""
     reader, writer = await asyncio.open_unix_connection(str(deliver))
-    writer.write(json.dumps({"port": port}).encode() + b"\n")
+    writer.write(encode(Deliver(port=port)))
     return reader, writer
 
 

@@ -16,8 +16,8 @@ import socket
 import stat
 from collections.abc import Callable
 
-from podtap.client.channel import ClientChannel
-from podtap.client.files import stat_pod_file
+from podtap.client.host.channel import ClientChannel
+from podtap.client.host.files import stat_pod_file
 from podtap.core import fuse_proto as fp
 from podtap.core.fs_rules import Access, FsRules
 from podtap.core.ids import RequestId

@@ -4,17 +4,18 @@ NAT hides a UDP datagram's destination, so UDP is caught with TPROXY (works insi
 unprivileged user namespace): outgoing non-loopback datagrams are marked, routed back via
 lo, and delivered to our IP_TRANSPARENT socket with their original destination in
 IP_RECVORIGDSTADDR. Replies are sent from a transparent socket bound to that destination
-(marked so they are not caught again). Frames on the bridge: 2-byte length + datagram."""
+(marked so they are not caught again). Each flow is a `UdpFlow` on the bridge, its
+datagrams framed by `bridge.datagram`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import struct
 import subprocess
 
+from podtap.client.bridge import Opened, UdpFlow, datagram, encode, read_datagram, receive
 from podtap.net.tasks import TaskSet
 
 IP_TRANSPARENT = 19
@@ -83,16 +84,15 @@ class UdpFlows:
         writer = self._flows.get((src, dst))
         if writer is None:
             reader, writer = await asyncio.open_unix_connection(self.bridge)
-            writer.write(json.dumps({"op": "udp", "host": dst[0], "port": dst[1]}).encode() + b"\n")
+            writer.write(encode(UdpFlow(host=dst[0], port=dst[1])))
             self._flows[(src, dst)] = writer
             self._tasks.spawn(self._replies(reader, src, dst), name=f"udp {src}->{dst}")
-        writer.write(struct.pack("!H", len(data)) + data)
+        writer.write(datagram(data))
 
     async def _replies(
         self, reader: asyncio.StreamReader, src: tuple[str, int], dst: tuple[str, int]
     ) -> None:
-        answer = json.loads(await reader.readline() or b"{}")
-        if not answer.get("ok"):
+        if not isinstance(await receive(reader), Opened):
             return
         reply = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         reply.setsockopt(socket.SOL_IP, IP_TRANSPARENT, 1)
@@ -101,8 +101,7 @@ class UdpFlows:
         reply.bind(dst)
         try:
             while True:
-                size = struct.unpack("!H", await reader.readexactly(2))[0]
-                reply.sendto(await reader.readexactly(size), src)
+                reply.sendto(await read_datagram(reader), src)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
