@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from podtap.backends.local import apiaccess
 from podtap.backends.local.client import ApplyRejected, ClusterNotRunning, NodeClient
 from podtap.backends.local.hostside import PortInUse, port_forward, run_in_pod
 from podtap.backends.local.launcher import (
@@ -54,7 +55,14 @@ def _paths(name: str | None) -> ClusterPaths:
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
-    except (ClusterNotRunning, NodeStartFailed, PortInUse, LogNotFound, UnsafeStateDir) as exc:
+    except (
+        ClusterNotRunning,
+        NodeStartFailed,
+        PortInUse,
+        LogNotFound,
+        UnsafeStateDir,
+        apiaccess.NoKubeconfig,
+    ) as exc:
         coro.close()
         fail(str(exc))
     except ApplyRejected as exc:
@@ -91,7 +99,7 @@ async def _wait_ready(client: NodeClient, *, timeout: float) -> list[dict[str, A
             await asyncio.sleep(0.2)
 
 
-async def _start_what_is_dead(client: NodeClient, paths: ClusterPaths) -> None:
+async def _start_what_is_dead(client: NodeClient, paths: ClusterPaths, *, api_port: int) -> None:
     """Reuse a running cluster; start again a node or an operator that died (a stale pid
     file blocks nothing, and an operator left by a dead node is stopped first)."""
     node, operator = parts(paths)
@@ -107,7 +115,7 @@ async def _start_what_is_dead(client: NodeClient, paths: ClusterPaths) -> None:
         console.print(f"local cluster [bold]{paths.name}[/] runs; {operator}: started it again")
         return
     with console.status(f"starting local cluster {paths.name}"):
-        pid = await start_node(paths)
+        pid = await start_node(paths, api_port=api_port)
     with console.status("starting the operator"):
         await start_operator(paths)
     again = f" ({node}: started it again)" if node.recorded is not None else ""
@@ -121,14 +129,18 @@ def up(
     files: list[Path] = typer.Option([], "-f", "--filename", help="Files to apply; repeatable."),
     name: str | None = NameOpt,
     timeout: float = typer.Option(120, help="Seconds to wait for pods to become ready."),
+    api_port: int = typer.Option(
+        0, "--api-port", help="Port of the Kubernetes API on 127.0.0.1 (default: any free one)."
+    ),
 ) -> None:
-    """Start the local cluster in the background (or reuse it), apply FILES, wait for pods."""
+    """Start the local cluster in the background (or reuse it), apply FILES, wait for pods.
+    It serves the Kubernetes API: KUBECONFIG=$(podtap local kubeconfig) kubectl get pods -A"""
     paths = _paths(name)
     manifests = _load(files) if files else []
 
     async def go() -> None:
         client = NodeClient(paths)
-        await _start_what_is_dead(client, paths)
+        await _start_what_is_dead(client, paths, api_port=api_port)
         if manifests:
             for line in await client.apply(manifests):
                 console.print(f"  {line}")
@@ -138,7 +150,8 @@ def up(
         console.print(
             f"\nUse it: [bold]podtap local get all{flag}[/], "
             f"[bold]podtap local port-forward{flag} svc/NAME 8080:80[/], "
-            f"[bold]podtap local run{flag} -- curl http://NAME[/]; "
+            f"[bold]podtap local run{flag} -- curl http://NAME[/], "
+            f"[bold]KUBECONFIG=$(podtap local kubeconfig{flag}) kubectl get pods -A[/]; "
             f"stop it: [bold]podtap local down{flag}[/]"
         )
 
@@ -267,3 +280,46 @@ def down(name: str | None = NameOpt) -> None:
     console.print(
         f"local cluster {paths.name} " + ("stopped" if was_running else "was not running")
     )
+
+
+@app.command()
+def kubeconfig(
+    name: str | None = NameOpt,
+    user: str | None = typer.Option(
+        None, "--user", help="Write a kubeconfig for this limited user (a client certificate)."
+    ),
+    groups: list[str] = typer.Option([], "--group", help="A group of --user; repeatable."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="With --user: write it here, readable by every local account (default: stdout).",
+    ),
+) -> None:
+    """Print the path of the cluster's admin kubeconfig, for kubectl and helm:
+    KUBECONFIG=$(podtap local kubeconfig) kubectl get pods -A. With --user, a kubeconfig for
+    a user with no rights but those RBAC gives it, meant to be handed to another account."""
+    paths = _paths(name)
+    if user is None:
+        if groups or out is not None:
+            fail("--group and --out go with --user")
+        typer.echo(str(_run(_admin_kubeconfig(paths))))
+        return
+    config = _run(_user_kubeconfig(paths, user=user, groups=tuple(groups)))
+    if out is None:
+        typer.echo(apiaccess.dump(config), nl=False)
+        return
+    apiaccess.write_shared(out.absolute(), config)
+    err_console.print(f"wrote a kubeconfig for {user} to {out} (mode 0644)")
+
+
+async def _admin_kubeconfig(paths: ClusterPaths) -> Path:
+    if await NodeClient(paths).healthy() is None:
+        raise ClusterNotRunning(paths.name)
+    return apiaccess.admin_kubeconfig(paths)
+
+
+async def _user_kubeconfig(
+    paths: ClusterPaths, *, user: str, groups: tuple[str, ...]
+) -> dict[str, Any]:
+    await _admin_kubeconfig(paths)
+    return apiaccess.user_kubeconfig(paths, user=user, groups=groups)

@@ -1,33 +1,55 @@
-"""The node's controller: keeps pods, service rules and DNS in line with the store."""
+"""The node's controller and kubelet: pods, service rules and DNS in line with the API store.
+
+Every object is in the Kubernetes API's store (`objects.ApiObjects` is the node's view of
+it). Each pass: Services get cluster IPs and workloads their Pod objects (`controllers`);
+then, as a kubelet, the node runs every Pod object it finds and stops runtimes whose object
+is gone or changed; then it writes back what it sees — pod phase, conditions and IPs, and the
+workloads' replica counts (`podstatus`) — and syncs the Service rules and DNS.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from typing import Any
 
 from pydantic import BaseModel
 
+from podtap.backends.local import controllers
 from podtap.backends.local.dns import ClusterDns
-from podtap.backends.local.manifests import Manifest, Service
+from podtap.backends.local.manifests import Manifest, Pod, Service
 from podtap.backends.local.models import PodSpec
 from podtap.backends.local.network import (
+    GATEWAY,
     POD_NETWORK,
-    SERVICE_NETWORK,
     AddressPool,
     ServiceRule,
     apply_services,
 )
+from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.pod import PodPlan, PodRuntime
 from podtap.backends.local.podconfig import PodConfigError
+from podtap.backends.local.podstatus import (
+    ContainerView,
+    PodView,
+    ReplicaCounts,
+    deployment_status,
+    iso,
+    pod_status,
+    statefulset_status,
+    unrunnable_status,
+)
 from podtap.backends.local.sandbox import SandboxFailed
-from podtap.backends.local.services import PodView, dns_records, service_env, service_rules
-from podtap.backends.local.store import Store
-from podtap.backends.local.workloads import Existing, plan
+from podtap.backends.local.services import PodView as ServicePodView
+from podtap.backends.local.services import dns_records, service_env, service_rules
+from podtap.backends.local.store import Stored
+from podtap.backends.local.workloads import template_hash
 from podtap.net.process import CommandFailed
 from podtap.net.tasks import TaskSet
 
@@ -35,59 +57,92 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = 2.0
 
 
+def _spec_hash(stored: Stored) -> str:
+    """What a pod's runtime is made from: its uid (a new object is a new pod) and its spec."""
+    spec = {k: v for k, v in (stored.raw.get("spec") or {}).items() if k != "nodeName"}
+    text = json.dumps([stored.uid, spec], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _view(pod: PodRuntime) -> PodView:
+    """The pod as its status is made from: phase, readiness, each container of its spec."""
+    containers = []
+    for i, spec in enumerate(pod.plan.spec.containers):
+        runner = pod.containers[i] if i < len(pod.containers) else None
+        st = runner.status if runner is not None else None
+        containers.append(
+            ContainerView(
+                name=spec.name,
+                image=spec.image or "",
+                state=st.state if st is not None else "Waiting",
+                reason=st.reason if st is not None else "ContainerCreating",
+                restarts=st.restarts if st is not None else 0,
+                exit_code=st.exit_code if st is not None else None,
+                started_at=st.started_at if st is not None else None,
+                pid=runner.pid() if runner is not None else None,
+            )
+        )
+    return PodView(
+        phase=pod.phase,
+        ready=pod.ready,
+        message=pod.message,
+        ip=str(pod.ip),
+        host_ip=str(GATEWAY),
+        created=pod.created,
+        containers=tuple(containers),
+    )
+
+
+def _plan_of(stored: Stored, spec_hash: str) -> PodPlan:
+    assert isinstance(stored.model, Pod)
+    meta, spec = stored.model.metadata, stored.model.spec
+    ns = meta.namespace or "default"
+    hostname = spec.hostname or meta.name
+    owner = controllers.owner_of(stored.raw)
+    return PodPlan(
+        ns, meta.name, dict(meta.labels), owner, spec, spec_hash, hostname, spec.subdomain
+    )
+
+
 class Cluster:
-    def __init__(self, paths: ClusterPaths, dns: ClusterDns) -> None:
+    def __init__(self, paths: ClusterPaths, dns: ClusterDns, objects: ApiObjects) -> None:
         self.paths = paths
-        self.store = Store(paths.objects_file)
+        self.objects = objects
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self._dns = dns
         self._pod_ips = AddressPool(POD_NETWORK, first_host=2)
-        self._vips = AddressPool(SERVICE_NETWORK, first_host=10)
-        for _, s in self.store.items("Service"):
-            assert isinstance(s.model, Service)
-            if s.model.spec.cluster_ip not in (None, "None"):
-                self._vips.take(s.model.spec.cluster_ip)
         self._index = 0
         self._failed_at: dict[tuple[str, str], float] = {}
         self._rules: list[ServiceRule] | None = None
         self._wake = asyncio.Event()
         self._tasks = TaskSet()
         self._lock = asyncio.Lock()
+        self._unlisten = objects.listen(lambda _event: self.changed())
 
     def changed(self) -> None:
         self._wake.set()
 
     def lookup(self, kind: str, namespace: str, name: str) -> BaseModel | None:
-        stored = self.store.get(kind, namespace, name)
+        stored = self.objects.get(kind, namespace, name)
         return None if stored is None else stored.model
 
     def _services(self) -> list[Service]:
-        return [s.model for _, s in self.store.items("Service") if isinstance(s.model, Service)]
+        return [s.model for _, s in self.objects.items("Service") if isinstance(s.model, Service)]
 
     def apply(self, manifests: list[Manifest]) -> list[str]:
-        results = []
-        for m in manifests:
-            if m.kind == "Service":
-                spec = m.raw.setdefault("spec", {})
-                old = self.store.get("Service", m.namespace or "", m.name)
-                old_ip = old.raw["spec"].get("clusterIP") if old else None
-                if not spec.get("clusterIP"):
-                    spec["clusterIP"] = old_ip or str(self._vips.take())
-                elif spec["clusterIP"] not in ("None", old_ip):
-                    self._vips.take(spec["clusterIP"])
-            results.append(f"{m.kind.lower()}/{m.name} {self.store.put(m)}")
+        """`podtap local apply`: all or nothing was checked on the host; stored in order."""
+        ordered = sorted(
+            manifests, key=lambda m: m.kind not in ("Namespace", "CustomResourceDefinition")
+        )
+        results = {id(m): self.objects.apply(m) for m in ordered}
+        controllers.assign_cluster_ips(self.objects)
         self.changed()
-        return results
+        return [f"{m.kind.lower()}/{m.name} {results[id(m)]}" for m in manifests]
 
     def delete(self, manifests: list[Manifest]) -> list[str]:
         results = []
         for m in manifests:
-            stored = self.store.get(*m.key)
-            if stored is not None and m.kind == "Service":
-                ip = stored.raw["spec"].get("clusterIP")
-                if ip and ip != "None":
-                    self._vips.release(ipaddress.IPv4Address(ip))
-            found = self.store.delete(m.key)
+            found = self.objects.delete(m.kind, m.namespace or "", m.name)
             results.append(f"{m.kind.lower()}/{m.name} {'deleted' if found else 'not found'}")
         self.changed()
         return results
@@ -104,26 +159,93 @@ class Cluster:
 
     async def reconcile(self) -> None:
         async with self._lock:
-            existing = [
-                Existing(
-                    p.plan.namespace,
-                    p.plan.name,
-                    p.plan.owner,
-                    p.plan.template_hash,
-                    p.phase in ("Succeeded", "Failed"),
-                )
-                for p in self.pods.values()
-            ]
-            changes = plan((s for _, s in self.store.items()), existing)
-            for key in changes.delete:
-                await self.remove_pod(key)
-            for pod_plan in changes.create:
-                self.add_pod(pod_plan)
+            controllers.assign_cluster_ips(self.objects)
+            controllers.schedule(self.objects)
+            await self._sync_pods()
             now = time.monotonic()
             for key, pod in list(self.pods.items()):
                 if pod.phase == "Pending" and now - self._failed_at.get(key, 0) > RETRY_AFTER:
                     await self._start_pod(pod)
+            self._report()
             await self._sync_services()
+
+    async def _sync_pods(self) -> None:
+        """The kubelet's part: a runtime for every Pod object, none for a pod that is gone."""
+        wanted: dict[tuple[str, str], tuple[Stored, str]] = {}
+        for (_, ns, name), stored in self.objects.items("Pod"):
+            if not stored.raw["metadata"].get("deletionTimestamp"):
+                wanted[(ns, name)] = (stored, _spec_hash(stored))
+        for key, pod in list(self.pods.items()):
+            if (pod.plan.owner or "").startswith("Run/"):
+                continue
+            if key not in wanted or wanted[key][1] != pod.plan.template_hash:
+                await self.remove_pod(key)
+        for key, (stored, spec_hash) in wanted.items():
+            running = self.pods.get(key)
+            if running is None:
+                self.add_pod(_plan_of(stored, spec_hash))
+            elif running.plan.labels != stored.model.metadata.labels:  # type: ignore[attr-defined]
+                labels = dict(stored.model.metadata.labels)  # type: ignore[attr-defined]
+                running.plan = dataclasses.replace(running.plan, labels=labels)
+
+    def _report(self) -> None:
+        """Write back what runs: each pod's status, each workload's replica counts."""
+        now = iso(time.time())
+        pods_rt = self.objects.type_of("Pod")
+        assert pods_rt is not None
+        refused = self.objects.refused("Pod")
+        for obj in self.objects.raw_items(pods_rt):
+            meta = obj["metadata"]
+            key = (str(meta.get("namespace", "")), str(meta["name"]))
+            old = obj.get("status") or {}
+            pod = self.pods.get(key)
+            if pod is not None:
+                status = pod_status(_view(pod), old, now=now)
+            elif key in refused:
+                status = unrunnable_status(old, why=refused[key], now=now)
+            else:
+                continue
+            spec = obj.setdefault("spec", {})
+            if status != old or spec.get("nodeName") != controllers.NODE_NAME:
+                obj["status"] = status
+                spec["nodeName"] = controllers.NODE_NAME
+                self.objects.put(pods_rt, obj)
+        hashes = {
+            (str(o["metadata"].get("namespace", "")), str(o["metadata"]["name"])): (
+                o["metadata"].get("annotations") or {}
+            ).get(controllers.TEMPLATE_HASH)
+            for o in self.objects.raw_items(pods_rt)
+        }
+        for owner, stored in controllers.workloads(self.objects).items():
+            self._report_workload(owner, stored, hashes, now)
+
+    def _report_workload(
+        self, owner: str, stored: Stored, hashes: dict[tuple[str, str], Any], now: str
+    ) -> None:
+        kind, meta = stored.raw["kind"], stored.raw["metadata"]
+        rt = self.objects.type_of(kind)
+        assert rt is not None
+        current = template_hash(stored.model.spec.template)  # type: ignore[attr-defined]
+        mine = [p for p in self.pods.values() if p.plan.owner == owner]
+        updated = [p for p in mine if hashes.get(p.key) == current]
+        counts = ReplicaCounts(
+            replicas=len(mine),
+            updated=len(updated),
+            ready=sum(p.ready for p in mine),
+            updated_ready=sum(p.ready for p in updated),
+        )
+        obj = self.objects.ctx.store.get(self.objects.key(rt, meta["namespace"], meta["name"]))
+        if obj is None:
+            return
+        old = obj.get("status") or {}
+        name = controllers.revision(obj["metadata"]["name"], current)
+        if kind == "Deployment":
+            status = deployment_status(obj, counts, revision=name, old=old, now=now)
+        else:
+            status = statefulset_status(obj, counts, revision=name, old=old)
+        if status != old:
+            obj["status"] = status
+            self.objects.put(rt, obj)
 
     def add_pod(self, pod_plan: PodPlan) -> PodRuntime:
         self._index += 1
@@ -167,9 +289,9 @@ class Cluster:
         self._failed_at.pop(key, None)
         self.changed()
 
-    def views(self) -> list[PodView]:
+    def views(self) -> list[ServicePodView]:
         return [
-            PodView(
+            ServicePodView(
                 p.plan.namespace,
                 p.plan.name,
                 str(p.ip),
@@ -197,6 +319,7 @@ class Cluster:
             self._rules = rules
 
     async def shutdown(self) -> None:
+        self._unlisten()
         async with self._lock:
             await asyncio.gather(*(self.remove_pod(k) for k in list(self.pods)))
 

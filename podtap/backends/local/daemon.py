@@ -15,21 +15,34 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from podtap.backends.local.apiserve import Saver, api_app, serve_api
 from podtap.backends.local.cluster import Cluster, run_pod_plan
 from podtap.backends.local.dns import serve_dns
 from podtap.backends.local.forward import ForwardServer
+from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.manifests import Manifest, ManifestError, check
 from podtap.backends.local.models import Container, PodSpec
 from podtap.backends.local.network import GATEWAY, setup_node
+from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.paths import ClusterPaths
 from podtap.net.tasks import TaskSet
 
 log = logging.getLogger("podtap.node")
+# What `podtap local get all` and the node's /objects leave out unless asked for by kind:
+# the API's own bookkeeping (bootstrap RBAC, CRDs, the Node, pods listed from the runtime).
+_NOT_LISTED = {
+    ("", "pods"), ("", "nodes"), ("", "events"), ("", "endpoints"), ("", "serviceaccounts"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"), ("coordination.k8s.io", "leases"),
+    ("discovery.k8s.io", "endpointslices"), ("events.k8s.io", "events"),
+    ("apps", "controllerrevisions"), ("apps", "replicasets"),
+}  # fmt: skip
+_RBAC = "rbac.authorization.k8s.io"
 
 
 def _manifests(body: dict[str, Any]) -> list[Manifest]:
@@ -81,7 +94,11 @@ class Node:
             manifests = _manifests(await request.json())
         except ManifestError as exc:
             return web.json_response({"errors": exc.problems}, status=422)
-        results = self.cluster.apply(manifests)
+        try:
+            results = self.cluster.apply(manifests)
+        except (LookupError, ApiError) as exc:
+            problem = exc.body()["message"] if isinstance(exc, ApiError) else str(exc)
+            return web.json_response({"errors": [problem]}, status=422)
         return web.json_response({"results": results})
 
     async def delete(self, request: web.Request) -> web.Response:
@@ -93,7 +110,17 @@ class Node:
 
     async def objects(self, request: web.Request) -> web.Response:
         kind, ns = request.query.get("kind"), request.query.get("namespace")
-        items = [s.as_json() for _, s in self.cluster.store.items(kind, ns)]
+        objects = self.cluster.objects
+        if kind:
+            found = objects.type_of(kind)
+            types = [found] if found is not None else []
+        else:
+            types = [
+                rt
+                for rt in objects.types()
+                if (rt.group, rt.plural) not in _NOT_LISTED and rt.group != _RBAC
+            ]
+        items = [o for rt in types for o in objects.raw_items(rt, ns)]
         return web.json_response({"items": items})
 
     async def pods(self, request: web.Request) -> web.Response:
@@ -128,12 +155,13 @@ class Node:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         kind = request.query.get("kind")
-        store = self.cluster.store
-        queue = store.watch()
+        objects = self.cluster.objects
+        queue, unwatch = objects.watch()
         tasks = TaskSet()
         try:
-            for _, stored in store.items(kind):
-                await ws.send_json({"type": "ADDED", "object": stored.as_json()})
+            found = objects.type_of(kind) if kind else None
+            for obj in [] if found is None else objects.raw_items(found):
+                await ws.send_json({"type": "ADDED", "object": obj})
             await ws.send_json({"type": "BOOKMARK", "object": {}})
             closed = tasks.spawn(ws.receive(), name="watch: client gone")
             while not closed.done():
@@ -146,15 +174,17 @@ class Node:
                     await ws.send_json({"type": event.type, "object": event.object})
         finally:
             await tasks.close()
-            store.unwatch(queue)
+            unwatch()
         return ws
 
 
-async def serve(paths: ClusterPaths) -> None:
+async def serve(paths: ClusterPaths, *, api_listening: socket.socket) -> None:
     tasks = TaskSet()
     await setup_node()
     dns_transport, dns = await serve_dns(str(GATEWAY))
-    cluster = Cluster(paths, dns)
+    saver = Saver(paths)
+    ctx, api = api_app(paths, saver)
+    cluster = Cluster(paths, dns, ApiObjects(ctx))
     node = Node(paths, cluster)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -168,6 +198,7 @@ async def serve(paths: ClusterPaths) -> None:
     await forward.start(paths.forward_socket)
     tasks.spawn(cluster.run(), name="controller")
     await cluster.reconcile()
+    kube = await serve_api(paths, ctx=ctx, app=api, saver=saver, listening=api_listening)
     site = web.UnixSite(runner, str(paths.api_socket))
     await site.start()
     log.info("node %s ready (pid %d)", paths.name, os.getpid())
@@ -176,6 +207,7 @@ async def serve(paths: ClusterPaths) -> None:
     finally:
         log.info("node %s stopping", paths.name)
         await cluster.shutdown()
+        await kube.close()
         await tasks.close()
         await forward.close()
         dns_transport.close()
@@ -188,9 +220,13 @@ async def serve(paths: ClusterPaths) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="podtap local cluster node (internal)")
     parser.add_argument("--state", required=True, type=Path)
+    parser.add_argument(
+        "--api-fd", required=True, type=int, help="a listening socket the host bound"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(serve(ClusterPaths(args.state)))
+    listening = socket.socket(fileno=args.api_fd)
+    asyncio.run(serve(ClusterPaths(args.state), api_listening=listening))
     print(json.dumps({"stopped": True}), flush=True)
 
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from podtap.backends.local import apiaccess
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.paths import ClusterPaths, check_private
 from podtap.net.procfs import read_environ
@@ -39,7 +40,7 @@ def missing_tools() -> list[str]:
     ]
 
 
-def node_argv(paths: ClusterPaths) -> list[str]:
+def node_argv(paths: ClusterPaths, *, api_fd: int) -> list[str]:
     userns = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
     return [
         "unshare",
@@ -53,6 +54,8 @@ def node_argv(paths: ClusterPaths) -> list[str]:
         "podtap.backends.local.daemon",
         "--state",
         str(paths.root),
+        "--api-fd",
+        str(api_fd),
     ]
 
 
@@ -76,19 +79,28 @@ def _env(paths: ClusterPaths) -> dict[str, str]:
     return {**os.environ, MARK: str(paths.root)}
 
 
-async def start_node(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
-    """Start the node in the background and wait for its API; returns its pid."""
+async def start_node(paths: ClusterPaths, *, api_port: int = 0, timeout: float = 30.0) -> int:
+    """Start the node in the background and wait for its API; returns its pid. The node
+    serves the Kubernetes API on 127.0.0.1:`api_port` (0: the port it had, else any), on a
+    socket bound here in the host's namespace (`apiaccess`), and the admin kubeconfig says so."""
     if missing := missing_tools():
         raise NodeStartFailed("podtap local needs: " + ", ".join(missing))
     paths.make()
-    with open(paths.node_log, "ab") as log:
+    apiaccess.ensure_ca(paths)
+    try:
+        listening = apiaccess.listen(paths, port=api_port)
+    except OSError as exc:
+        raise NodeStartFailed(str(exc)) from None
+    with listening, open(paths.node_log, "ab") as log:
+        apiaccess.write_admin_kubeconfig(paths, port=listening.getsockname()[1])
         proc = subprocess.Popen(
-            node_argv(paths),
+            node_argv(paths, api_fd=listening.fileno()),
             env=_env(paths),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             start_new_session=True,
+            pass_fds=(listening.fileno(),),
         )
     paths.pid_file.write_text(str(proc.pid))
     client = NodeClient(paths)

@@ -110,6 +110,24 @@ class ClusterPaths:
         return self.root / "objects.json"
 
     @property
+    def api_snapshot(self) -> Path:
+        """The Kubernetes API's objects (the cluster's one store), saved as JSON."""
+        return self.root / "api.json"
+
+    @property
+    def api_port_file(self) -> Path:
+        return self.root / "api.port"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig (0600, like the rest of the state directory)."""
+        return self.root / "kubeconfig"
+
+    @property
     def pods_dir(self) -> Path:
         return self.root / "pods"
 
