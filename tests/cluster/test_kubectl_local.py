@@ -129,6 +129,13 @@ def test_kubectl_drives_the_local_cluster(make_cluster: type[LocalCluster], tmp_
     wait_until(lambda: not c.pods("hello-"), timeout=20, what="the deployment's pods to stop")
     assert kubectl.json("pods", "-l", "app=hello")["items"] == []
 
+    # What the node cannot run is refused when written, naming the field.
+    refused = kubectl("create", "deployment", "nginx", "--image=nginx", ok=False)
+    assert refused.returncode != 0
+    assert 'Deployment.apps "nginx" is invalid: spec.template.spec' in refused.stderr
+    assert "command is required in the local cluster" in refused.stderr
+    assert kubectl("get", "deployment", "nginx", ok=False).returncode != 0
+
     # A limited user's kubeconfig, for any local account: written where asked, 0644.
     shared = tmp_path / "alice.kubeconfig"
     c.podtap("local", "kubeconfig", "--user", "alice", "--group", "dev", "--out", str(shared))

@@ -56,4 +56,7 @@ def admitted(
         obj, operation=operation, kind_info=info, crd=crd, field_validation=mode, old=old
     )
     warnings.extend(result.warnings)
+    if not subresource and rt in BUILTINS:
+        for check in ctx.admission_checks:
+            check(rt.kind, result.object)
     return result.object

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -28,6 +30,10 @@ class ApiContext:
     bookmark_interval: float = 60.0
     # Set when the server stops, so open watches end instead of holding the shutdown.
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    # Checks of the one who runs the objects (the node: what it cannot run), after the
+    # schema admission of every create and update of a main resource: (kind, object); each
+    # raises an ApiError (422 Invalid) to refuse.
+    admission_checks: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
     # The RBAC objects of `store` as the authorizer reads them.
     rbac: RbacIndex = field(init=False)
 
