@@ -97,7 +97,7 @@ def test_kubectl_drives_the_local_cluster(make_cluster: type[LocalCluster], tmp_
         (container,) = status["containerStatuses"]
         pid = runtime[name]["containers"][0]["pid"]
         assert container["containerID"] == f"podtap://{pid}" and container["ready"]
-        assert pod["metadata"]["ownerReferences"][0]["kind"] == "Deployment"
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"  # of a Deployment
     table = kubectl("get", "pods", "-A").stdout
     assert all(line.split()[3] == "Running" for line in table.splitlines()[1:]), table
 

@@ -38,18 +38,14 @@ from podtap.backends.local.podconfig import PodConfigError
 from podtap.backends.local.podstatus import (
     ContainerView,
     PodView,
-    ReplicaCounts,
-    deployment_status,
     iso,
     pod_status,
-    statefulset_status,
     unrunnable_status,
 )
 from podtap.backends.local.sandbox import SandboxFailed
 from podtap.backends.local.services import PodView as ServicePodView
 from podtap.backends.local.services import dns_records, service_env, service_rules
 from podtap.backends.local.store import Stored
-from podtap.backends.local.workloads import template_hash
 from podtap.net.process import CommandFailed
 from podtap.net.tasks import TaskSet
 
@@ -93,12 +89,12 @@ def _view(pod: PodRuntime) -> PodView:
     )
 
 
-def _plan_of(stored: Stored, spec_hash: str) -> PodPlan:
+def _plan_of(stored: Stored, spec_hash: str, objects: ApiObjects) -> PodPlan:
     assert isinstance(stored.model, Pod)
     meta, spec = stored.model.metadata, stored.model.spec
     ns = meta.namespace or "default"
     hostname = spec.hostname or meta.name
-    owner = controllers.owner_of(stored.raw)
+    owner = controllers.owner_of(stored.raw, objects)
     return PodPlan(
         ns, meta.name, dict(meta.labels), owner, spec, spec_hash, hostname, spec.subdomain
     )
@@ -114,6 +110,7 @@ class Cluster:
         self._index = 0
         self._failed_at: dict[tuple[str, str], float] = {}
         self._rules: list[ServiceRule] | None = None
+        self._leaving: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
         self._tasks = TaskSet()
         self._lock = asyncio.Lock()
@@ -175,15 +172,23 @@ class Cluster:
         for (_, ns, name), stored in self.objects.items("Pod"):
             if not stored.raw["metadata"].get("deletionTimestamp"):
                 wanted[(ns, name)] = (stored, _spec_hash(stored))
-        for key, pod in list(self.pods.items()):
-            if (pod.plan.owner or "").startswith("Run/"):
-                continue
-            if key not in wanted or wanted[key][1] != pod.plan.template_hash:
-                await self.remove_pod(key)
+        leaving = [
+            key
+            for key, pod in self.pods.items()
+            if not (pod.plan.owner or "").startswith("Run/")
+            and (key not in wanted or wanted[key][1] != pod.plan.template_hash)
+        ]
+        if leaving:
+            # Services stop sending to a pod before it stops, so a rollout drops no request.
+            self._leaving = set(leaving)
+            await self._sync_services()
+        for key in leaving:
+            await self.remove_pod(key)
+        self._leaving = set()
         for key, (stored, spec_hash) in wanted.items():
             running = self.pods.get(key)
             if running is None:
-                self.add_pod(_plan_of(stored, spec_hash))
+                self.add_pod(_plan_of(stored, spec_hash, self.objects))
             elif running.plan.labels != stored.model.metadata.labels:  # type: ignore[attr-defined]
                 labels = dict(stored.model.metadata.labels)  # type: ignore[attr-defined]
                 running.plan = dataclasses.replace(running.plan, labels=labels)
@@ -210,42 +215,7 @@ class Cluster:
                 obj["status"] = status
                 spec["nodeName"] = controllers.NODE_NAME
                 self.objects.put(pods_rt, obj)
-        hashes = {
-            (str(o["metadata"].get("namespace", "")), str(o["metadata"]["name"])): (
-                o["metadata"].get("annotations") or {}
-            ).get(controllers.TEMPLATE_HASH)
-            for o in self.objects.raw_items(pods_rt)
-        }
-        for owner, stored in controllers.workloads(self.objects).items():
-            self._report_workload(owner, stored, hashes, now)
-
-    def _report_workload(
-        self, owner: str, stored: Stored, hashes: dict[tuple[str, str], Any], now: str
-    ) -> None:
-        kind, meta = stored.raw["kind"], stored.raw["metadata"]
-        rt = self.objects.type_of(kind)
-        assert rt is not None
-        current = template_hash(stored.model.spec.template)  # type: ignore[attr-defined]
-        mine = [p for p in self.pods.values() if p.plan.owner == owner]
-        updated = [p for p in mine if hashes.get(p.key) == current]
-        counts = ReplicaCounts(
-            replicas=len(mine),
-            updated=len(updated),
-            ready=sum(p.ready for p in mine),
-            updated_ready=sum(p.ready for p in updated),
-        )
-        obj = self.objects.ctx.store.get(self.objects.key(rt, meta["namespace"], meta["name"]))
-        if obj is None:
-            return
-        old = obj.get("status") or {}
-        name = controllers.revision(obj["metadata"]["name"], current)
-        if kind == "Deployment":
-            status = deployment_status(obj, counts, revision=name, old=old, now=now)
-        else:
-            status = statefulset_status(obj, counts, revision=name, old=old)
-        if status != old:
-            obj["status"] = status
-            self.objects.put(rt, obj)
+        controllers.report(self.objects, now=now)
 
     def add_pod(self, pod_plan: PodPlan) -> PodRuntime:
         self._index += 1
@@ -307,7 +277,7 @@ class Cluster:
                 p.plan.subdomain,
             )
             for p in self.pods.values()
-            if p.phase == "Running"
+            if p.phase == "Running" and p.key not in self._leaving
         ]
 
     async def _sync_services(self) -> None:

@@ -12,33 +12,63 @@ workload deleted in the foreground is let go once its last pod is.
 from __future__ import annotations
 
 import copy
+import secrets
+import time
 from collections.abc import Iterable
 
+from podtap.backends.local import deployments, jobs
 from podtap.backends.local.kubeapi import lifecycle, semantics
 from podtap.backends.local.kubeapi.store import Key, Obj
 from podtap.backends.local.network import SERVICE_NETWORK
 from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.pod import PodPlan
+from podtap.backends.local.podstatus import (
+    ReplicaCounts,
+    daemonset_status,
+    iso,
+    replicaset_status,
+    statefulset_status,
+)
 from podtap.backends.local.store import Stored
-from podtap.backends.local.workloads import Existing, plan
+from podtap.backends.local.workloads import Existing, plan, template_hash
 
 NODE_NAME = "podtap-local"
 TEMPLATE_HASH = "podtap.dev/template-hash"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet")
+WORKLOAD_KINDS = ("ReplicaSet", "StatefulSet", "DaemonSet")
+OWNER_KINDS = (*WORKLOAD_KINDS, "Job", "Deployment")
 FIRST_VIP = 10
 
 
-def owner_of(obj: Obj) -> str | None:
-    """`Deployment/NS/NAME` for a pod its controller made (the runtime's owner string)."""
+def controller_of(obj: Obj) -> str | None:
+    """`KIND/NS/NAME` of the controller that made a pod (or a ReplicaSet)."""
     meta = obj["metadata"]
     for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") in WORKLOAD_KINDS:
+        if ref.get("controller") and ref.get("kind") in OWNER_KINDS:
             return f"{ref['kind']}/{meta.get('namespace', '')}/{ref['name']}"
     return None
 
 
+def owner_of(obj: Obj, objects: ApiObjects) -> str | None:
+    """The runtime's owner string of a pod: its workload, a ReplicaSet's Deployment."""
+    owner = controller_of(obj)
+    if owner is not None and owner.startswith("ReplicaSet/"):
+        _, ns, name = owner.split("/", 2)
+        rs = objects.raw("ReplicaSet", ns, name)
+        return (controller_of(rs) if rs is not None else None) or owner
+    return owner
+
+
 def revision(name: str, template_hash: str) -> str:
     return f"{name}-{template_hash[:10]}"
+
+
+def _now() -> str:
+    return iso(time.time())
+
+
+def _suffix() -> str:
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    return "".join(secrets.choice(alphabet) for _ in range(5))
 
 
 def pod_object(workload: Stored, pod: PodPlan) -> Obj:
@@ -49,14 +79,25 @@ def pod_object(workload: Stored, pod: PodPlan) -> Obj:
     tmeta = template.get("metadata") or {}
     labels = dict(tmeta.get("labels") or {})
     spec = copy.deepcopy(template["spec"])
-    if kind == "StatefulSet":
+    if kind == "Job":
+        uid = workload.uid
+        labels.update(
+            {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": meta["name"],
+                "controller-uid": uid,
+                "job-name": meta["name"],
+            }
+        )
+    elif kind == "DaemonSet":
+        labels["controller-revision-hash"] = pod.template_hash[:10]
+        labels["pod-template-generation"] = str(meta.get("generation", 1))
+    elif kind == "StatefulSet":
         labels["statefulset.kubernetes.io/pod-name"] = pod.name
         labels["controller-revision-hash"] = revision(meta["name"], pod.template_hash)
         spec.setdefault("hostname", pod.hostname)
         if pod.subdomain:
             spec.setdefault("subdomain", pod.subdomain)
-    else:
-        labels["pod-template-hash"] = pod.template_hash[:10]
     spec["nodeName"] = NODE_NAME
     owner = {
         "apiVersion": raw["apiVersion"],
@@ -83,13 +124,16 @@ def pod_object(workload: Stored, pod: PodPlan) -> Obj:
 def _existing(objects: ApiObjects) -> list[Existing]:
     out = []
     for (_, ns, name), stored in objects.items("Pod"):
-        owner = owner_of(stored.raw)
+        owner = controller_of(stored.raw)
         if owner is None or stored.raw["metadata"].get("deletionTimestamp"):
+            continue
+        if owner.startswith("Job/"):
             continue
         annotations = stored.raw["metadata"].get("annotations") or {}
         phase = (stored.raw.get("status") or {}).get("phase")
         finished = phase in ("Succeeded", "Failed")
-        out.append(Existing(ns, name, owner, str(annotations.get(TEMPLATE_HASH, "")), finished))
+        h = str(annotations.get(TEMPLATE_HASH, ""))
+        out.append(Existing(ns, name, owner, h, finished, _is_ready(stored.raw)))
     return out
 
 
@@ -103,22 +147,120 @@ def workloads(objects: ApiObjects) -> dict[str, Stored]:
     }
 
 
-def schedule(objects: ApiObjects) -> bool:
-    """Create and delete Pod objects so each workload has its pods; True if any changed."""
-    owners = workloads(objects)
-    changes = plan(owners.values(), _existing(objects))
+def _is_ready(pod: Obj) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _create_pod(objects: ApiObjects, workload: Stored, pod: PodPlan) -> None:
     pods = objects.type_of("Pod")
     assert pods is not None
+    key = Key("", "pods", pod.namespace, pod.name)
+    if objects.ctx.store.get(key) is None:
+        obj = semantics.prepare_create(pods, pod_object(workload, pod), namespace=pod.namespace)
+        objects.create(pods, key, obj)
+
+
+def _remove_pod(objects: ApiObjects, namespace: str, name: str) -> None:
+    pods = objects.type_of("Pod")
+    assert pods is not None
+    lifecycle.remove(objects.ctx, pods, Key("", "pods", namespace, name))
+
+
+def schedule(objects: ApiObjects) -> bool:
+    """Create and delete Pod objects so each workload has its pods; True if any changed."""
+    deployments.reconcile(objects)
+    owners = workloads(objects)
+    changes = plan(owners.values(), _existing(objects))
     for ns, name in changes.delete:
-        lifecycle.remove(objects.ctx, pods, Key("", "pods", ns, name))
+        _remove_pod(objects, ns, name)
     for pod in changes.create:
         assert pod.owner is not None
-        obj = semantics.prepare_create(
-            pods, pod_object(owners[pod.owner], pod), namespace=pod.namespace
-        )
-        if objects.ctx.store.get(Key("", "pods", pod.namespace, pod.name)) is None:
-            objects.create(pods, Key("", "pods", pod.namespace, pod.name), obj)
+        _create_pod(objects, owners[pod.owner], pod)
+    _run_jobs(objects)
     return bool(changes.create or changes.delete)
+
+
+def _owned_pods(objects: ApiObjects, owner: str) -> list[Obj]:
+    pods = objects.type_of("Pod")
+    assert pods is not None
+    ns = owner.split("/", 2)[1]
+    return [
+        p
+        for p in objects.raw_items(pods, ns)
+        if controller_of(p) == owner and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def _run_jobs(objects: ApiObjects) -> None:
+    """Each Job's step (`jobs.decide`): pods started and stopped, its status written."""
+    rt = objects.type_of("Job")
+    assert rt is not None
+    for (_, ns, name), stored in objects.items("Job"):
+        if stored.raw["metadata"].get("deletionTimestamp"):
+            continue
+        owner = f"Job/{ns}/{name}"
+        seen = [
+            jobs.JobPod(
+                p["metadata"]["name"],
+                str((p.get("status") or {}).get("phase") or "Pending"),
+                _is_ready(p),
+            )
+            for p in _owned_pods(objects, owner)
+        ]
+        obj = copy.deepcopy(stored.raw)
+        old = obj.get("status") or {}
+        step = jobs.decide(obj.get("spec") or {}, seen, old=old, now=_now())
+        for pod_name in step.stop:
+            _remove_pod(objects, ns, pod_name)
+        template = stored.model.spec.template  # type: ignore[attr-defined]
+        h = template_hash(template)
+        for _ in range(step.start):
+            pod_name = f"{name}-{_suffix()}"
+            labels = dict(template.metadata.labels)
+            pod = PodPlan(ns, pod_name, labels, owner, template.spec, h, pod_name, None)
+            _create_pod(objects, stored, pod)
+        if step.status != old:
+            obj["status"] = step.status
+            objects.put(rt, obj)
+
+
+def report(objects: ApiObjects, *, now: str) -> None:
+    """Workload status from the pods' stored status: ReplicaSets, DaemonSets and
+    StatefulSets, then the Deployments from their ReplicaSets."""
+    for owner, stored in workloads(objects).items():
+        current = template_hash(stored.model.spec.template)  # type: ignore[attr-defined]
+        mine = _owned_pods(objects, owner)
+        updated = [
+            p
+            for p in mine
+            if (p["metadata"].get("annotations") or {}).get(TEMPLATE_HASH) == current
+        ]
+        counts = ReplicaCounts(
+            replicas=len(mine),
+            updated=len(updated),
+            ready=sum(_is_ready(p) for p in mine),
+            updated_ready=sum(_is_ready(p) for p in updated),
+        )
+        kind = owner.split("/", 1)[0]
+        rt = objects.type_of(kind)
+        meta = stored.raw["metadata"]
+        obj = objects.ctx.store.get(objects.key(rt, meta["namespace"], meta["name"]))  # type: ignore[arg-type]
+        if rt is None or obj is None:
+            continue
+        old = obj.get("status") or {}
+        if kind == "ReplicaSet":
+            status = replicaset_status(obj, counts)
+        elif kind == "DaemonSet":
+            status = daemonset_status(obj, counts)
+        else:
+            status = statefulset_status(
+                obj, counts, revision=revision(meta["name"], current), old=old
+            )
+        if status != old:
+            obj["status"] = status
+            objects.put(rt, obj)
+    deployments.report(objects, now=now)
 
 
 def _free_vips(taken: Iterable[str]) -> Iterable[str]:

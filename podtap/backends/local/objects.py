@@ -33,11 +33,13 @@ from podtap.backends.local.kubeapi.resources import ResourceType
 from podtap.backends.local.kubeapi.store import Event, Key, Obj
 from podtap.backends.local.manifests import KINDS, Manifest, Unknown
 from podtap.backends.local.store import Stored, WatchEvent
+from podtap.backends.local.workload_models import MODELS
 
 log = logging.getLogger(__name__)
 MANAGER = "podtap"
 LocalKey = tuple[str, str, str]  # kind, namespace ("" if cluster-scoped), name
 IMPLICIT = "podtap.dev/implicit-crd"
+LOCAL_MODELS = {**KINDS, **MODELS}
 
 
 def _created(meta: dict[str, Any]) -> float:
@@ -127,7 +129,7 @@ class ApiObjects:
             return cached[1]
         result: Stored | str
         try:
-            model = KINDS.get(rt.kind, Unknown).model_validate(obj)
+            model = LOCAL_MODELS.get(rt.kind, Unknown).model_validate(obj)
             uid = str(meta.get("uid"))
             result = Stored(obj, model, uid, _created(meta), int(rv) if rv.isdigit() else 0)
         except ValidationError as exc:

@@ -219,3 +219,29 @@ def statefulset_status(obj: Obj, counts: ReplicaCounts, *, revision: str, old: O
         "updateRevision": revision,
         "collisionCount": 0,
     }
+
+
+def replicaset_status(obj: Obj, counts: ReplicaCounts) -> Obj:
+    """A ReplicaSet's status: its pods, the ready (and so available) ones."""
+    return {
+        "observedGeneration": int(obj["metadata"].get("generation", 1)),
+        "replicas": counts.replicas,
+        "fullyLabeledReplicas": counts.replicas,
+        **_nonzero(readyReplicas=counts.ready, availableReplicas=counts.ready),
+    }
+
+
+def daemonset_status(obj: Obj, counts: ReplicaCounts) -> Obj:
+    """A DaemonSet's status on the one node."""
+    return {
+        "observedGeneration": int(obj["metadata"].get("generation", 1)),
+        "desiredNumberScheduled": 1,
+        "currentNumberScheduled": min(counts.replicas, 1),
+        "numberMisscheduled": 0,
+        "numberReady": counts.ready,
+        **_nonzero(
+            numberAvailable=counts.ready,
+            numberUnavailable=max(1 - counts.ready, 0),
+            updatedNumberScheduled=counts.updated,
+        ),
+    }

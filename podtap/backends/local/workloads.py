@@ -12,6 +12,7 @@ from podtap.backends.local.manifests import Deployment, Pod, StatefulSet
 from podtap.backends.local.models import PodTemplate, TemplateMeta
 from podtap.backends.local.pod import PodPlan
 from podtap.backends.local.store import Stored
+from podtap.backends.local.workload_models import DaemonSet, ReplicaSet
 
 
 def template_hash(template: PodTemplate) -> str:
@@ -28,6 +29,7 @@ class Existing:
     owner: str | None
     template_hash: str
     finished: bool
+    ready: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +108,43 @@ def plan(objects: Iterable[Stored], existing: Iterable[Existing]) -> Changes:
                     create.append(
                         PodPlan(ns, name, labels, owner, spec.template.spec, h, name, None)
                     )
+        elif isinstance(model, ReplicaSet | DaemonSet):
+            owner = f"{type(model).__name__}/{ns}/{meta.name}"
+            wanted_owners.add(owner)
+            replicas = model.spec.replicas if isinstance(model, ReplicaSet) else 1
+            create_, delete_ = _replicated(owner, ns, meta.name, model, replicas, by_owner)
+            create += create_
+            delete += delete_
     for pod_owner, pods in by_owner.items():
         if pod_owner is None:
             delete += [k for k in bare if k not in wanted_bare]
         elif pod_owner not in wanted_owners and not pod_owner.startswith("Run/"):
             delete += [(p.namespace, p.name) for p in pods]
     return Changes(create, delete)
+
+
+def _replicated(
+    owner: str,
+    ns: str,
+    name: str,
+    model: ReplicaSet | DaemonSet,
+    replicas: int,
+    by_owner: dict[str | None, list[Existing]],
+) -> tuple[list[PodPlan], list[tuple[str, str]]]:
+    """A ReplicaSet's (or the one node's DaemonSet's) pods: `replicas` of its template,
+    unready ones deleted first when there are too many."""
+    template = model.spec.template
+    h = template_hash(template)
+    pods = by_owner.get(owner, [])
+    delete = [(p.namespace, p.name) for p in pods if p.template_hash != h or p.finished]
+    alive = sorted(
+        (p for p in pods if p.template_hash == h and not p.finished), key=lambda p: p.ready
+    )
+    extra = len(alive) - replicas
+    delete += [(p.namespace, p.name) for p in alive[: max(0, extra)]]
+    labels = template.metadata.labels
+    create = []
+    for _ in range(replicas - len(alive)):
+        pod = f"{name}-{_random_suffix()}"
+        create.append(PodPlan(ns, pod, labels, owner, template.spec, h, pod, None))
+    return create, delete
