@@ -26,11 +26,13 @@ from podtap.backends.local.cluster import Cluster, run_pod_plan
 from podtap.backends.local.dns import serve_dns
 from podtap.backends.local.forward import ForwardServer
 from podtap.backends.local.kubeapi.status import ApiError
+from podtap.backends.local.kubeapi.streams import POD_ACCESS
 from podtap.backends.local.manifests import Manifest, ManifestError, check
 from podtap.backends.local.models import Container, PodSpec
 from podtap.backends.local.network import GATEWAY, setup_node
 from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.paths import ClusterPaths
+from podtap.backends.local.pod_streams import NodePods
 from podtap.net.tasks import TaskSet
 
 log = logging.getLogger("podtap.node")
@@ -185,6 +187,7 @@ async def serve(paths: ClusterPaths, *, api_listening: socket.socket) -> None:
     saver = Saver(paths)
     ctx, api = api_app(paths, saver)
     cluster = Cluster(paths, dns, ApiObjects(ctx))
+    api[POD_ACCESS] = NodePods(cluster)
     node = Node(paths, cluster)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,7 +15,16 @@ from dataclasses import replace
 import yaml
 from aiohttp import web
 
-from podtap.backends.local.kubeapi import authz, patching, protobuf, reviews, scale, verbs, watch
+from podtap.backends.local.kubeapi import (
+    authz,
+    patching,
+    protobuf,
+    reviews,
+    scale,
+    streams,
+    verbs,
+    watch,
+)
 from podtap.backends.local.kubeapi.admitting import field_validation
 from podtap.backends.local.kubeapi.auth import identity_of
 from podtap.backends.local.kubeapi.context import context_of
@@ -266,6 +275,9 @@ def _target(request: web.Request) -> Target:
 async def resource(request: web.Request) -> web.StreamResponse:
     """The handler of every resource path."""
     target = _target(request)
+    if target.rt.plural == "pods" and target.subresource in streams.SUBRESOURCES:
+        _authorize(request, target, streams.verb_of(request, target))
+        return await streams.serve(request, target)
     verb = _verb(request, target)
     _authorize(request, target, verb)
     if request.method == "GET":
