@@ -15,6 +15,25 @@ def overlay_path(path: Path) -> str:
     return str(path).replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
 
 
+def _bound_copy(parent: Path, new: Path) -> None:
+    """What the overlay gives, when a user namespace refuses it (a directory holding mounts
+    of the host, as `/run` holds `/run/netns`): a tmpfs with each entry of `parent` bound in
+    (symlinks copied), laid on `parent`; new entries live in the tmpfs."""
+    new.mkdir(parents=True)
+    mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(new))
+    for entry in parent.iterdir():
+        there = new / entry.name
+        if entry.is_symlink():
+            there.symlink_to(entry.readlink())
+            continue
+        if entry.is_dir():
+            there.mkdir()
+        else:
+            there.touch()
+        mount("--rbind", str(entry), str(there))
+    mount("--rbind", str(new), str(parent))
+
+
 def ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
     """Create `target` in this mount namespace only: if it does not exist, lay a private
     overlay on its nearest existing parent directory so the host's tree is not touched."""
@@ -29,15 +48,18 @@ def ensure_mountpoint(target: Path, *, is_dir: bool, scratch: Path) -> None:
     upper, work = scratch / f"o{index}" / "upper", scratch / f"o{index}" / "work"
     upper.mkdir(parents=True)
     work.mkdir()
-    mount(
-        "-t",
-        "overlay",
-        "overlay",
-        "-o",
-        f"lowerdir={overlay_path(parent)},upperdir={overlay_path(upper)},"
-        f"workdir={overlay_path(work)}",
-        str(parent),
-    )
+    try:
+        mount(
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={overlay_path(parent)},upperdir={overlay_path(upper)},"
+            f"workdir={overlay_path(work)}",
+            str(parent),
+        )
+    except subprocess.CalledProcessError:
+        _bound_copy(parent, scratch / f"o{index}" / "tmp")
     if is_dir:
         target.mkdir(parents=True)
     else:

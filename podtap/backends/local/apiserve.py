@@ -20,11 +20,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from podtap.backends.local.accounts import SystemControllers
 from podtap.backends.local.apiaccess import IN_CLUSTER_PORT, serving_pair
 from podtap.backends.local.controllers import NODE_NAME
 from podtap.backends.local.kubeapi.app import build_app
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.pki import server_ssl_context
+from podtap.backends.local.kubeapi.serviceaccounts import admit_pod
 from podtap.backends.local.kubeapi.store import Key, Store
 from podtap.backends.local.network import GATEWAY
 from podtap.backends.local.paths import ClusterPaths
@@ -69,7 +71,7 @@ def api_app(paths: ClusterPaths, saver: Saver) -> tuple[ApiContext, web.Applicat
     if paths.api_snapshot.exists():
         store.restore(json.loads(paths.api_snapshot.read_text()))
     saver.store = store
-    ctx = ApiContext(store=store, admission_checks=[check_runnable])
+    ctx = ApiContext(store=store, admission_checks=[admit_pod, check_runnable])
     app = build_app(ctx)
     store.put(Key("", "nodes", "", NODE_NAME), node_object())
     return ctx, app
@@ -153,5 +155,8 @@ async def serve_api(
     await web.TCPSite(runner, str(GATEWAY), IN_CLUSTER_PORT, ssl_context=ssl_ctx).start()
     tasks = TaskSet()
     tasks.spawn(saver.run(), name="api store saver")
+    system = SystemControllers(ctx, ca_pem=(paths.pki_dir / "ca.crt").read_bytes())
+    system.sync()  # the accounts' tokens exist before the first pod starts
+    tasks.spawn(system.run(), name="system controllers")
     log.info("kubernetes API on https://%s:%d", host, port)
     return ApiServer(runner, tasks, saver)

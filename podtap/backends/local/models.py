@@ -155,17 +155,51 @@ class SecretVolume(K8s):
     optional: bool = False
 
 
+class TokenProjection(K8s):
+    path: str
+    expiration_seconds: int | None = None
+    audience: str | None = None
+
+
+class DownwardItem(K8s):
+    path: str
+    field_ref: FieldRef
+
+
+class DownwardProjection(K8s):
+    items: list[DownwardItem] = []
+
+
+class VolumeProjection(K8s):
+    """One source of a projected volume (the service-account token volume's three)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+    service_account_token: TokenProjection | None = None
+    config_map: ConfigMapVolume | None = None
+    downward_api: DownwardProjection | None = Field(default=None, alias="downwardAPI")
+
+
+class ProjectedVolume(K8s):
+    sources: list[VolumeProjection] = []
+    default_mode: int | None = None
+
+
 class Volume(K8s):
     name: str
     config_map: ConfigMapVolume | None = None
     secret: SecretVolume | None = None
     empty_dir: dict[str, object] | None = None
+    projected: ProjectedVolume | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
-        given = [s for s in (self.config_map, self.secret, self.empty_dir) if s is not None]
-        if len(given) != 1:
-            raise ValueError("a volume needs exactly one of configMap, secret or emptyDir")
+        sources = (self.config_map, self.secret, self.empty_dir, self.projected)
+        if len([s for s in sources if s is not None]) != 1:
+            raise ValueError(
+                "a volume needs exactly one of configMap, secret, emptyDir or projected"
+            )
         return self
 
 
@@ -175,6 +209,8 @@ class PodSpec(K8s):
     restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
     hostname: str | None = None
     subdomain: str | None = None
+    service_account_name: str | None = None
+    automount_service_account_token: bool | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:

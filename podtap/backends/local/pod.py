@@ -85,7 +85,12 @@ class PodRuntime:
                 )
             )
             mounts += volume_mounts(
-                p.spec, c, lookup=lookup, namespace=p.namespace, directory=self.directory
+                p.spec,
+                c,
+                lookup=lookup,
+                namespace=p.namespace,
+                directory=self.directory,
+                fields=fields,
             )
         await self.sandbox.start(namespace=p.namespace, fqdn=self.fqdn(), mounts=mounts)
         self.phase = "Running"

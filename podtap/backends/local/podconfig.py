@@ -7,8 +7,14 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from podtap.backends.local.kubeapi.serviceaccounts import (
+    ROOT_CA,
+    SA_DIR,
+    projection,
+    token_secret,
+)
 from podtap.backends.local.manifests import ConfigMap, Secret
-from podtap.backends.local.models import Container, EnvVar, PodSpec
+from podtap.backends.local.models import Container, EnvVar, PodSpec, ProjectedVolume
 from podtap.backends.local.sandbox import Mount
 
 Lookup = Callable[[str, str, str], object | None]
@@ -97,10 +103,87 @@ def container_env(
     return env
 
 
+def _projected(
+    volume: ProjectedVolume,
+    *,
+    spec: PodSpec,
+    lookup: Lookup,
+    namespace: str,
+    fields: dict[str, str],
+) -> dict[str, bytes]:
+    """The files of a projected volume: the account's token, ConfigMap keys, downward API."""
+    files: dict[str, bytes] = {}
+    for source in volume.sources:
+        if source.service_account_token is not None:
+            account = spec.service_account_name or "default"
+            data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
+            if "token" not in data:
+                raise PodConfigError(f"the token of service account {namespace}/{account}")
+            files[source.service_account_token.path] = data["token"]
+        elif source.config_map is not None and source.config_map.name == ROOT_CA:
+            # The local models take names for DNS labels, so `kube-root-ca.crt` is read
+            # from the account's token Secret, which holds the same CA.
+            account = spec.service_account_name or "default"
+            data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
+            files["ca.crt"] = data["ca.crt"]
+        elif source.config_map is not None:
+            cm = source.config_map
+            got = _source_data(lookup, "ConfigMap", namespace, cm.name, cm.optional) or {}
+            files.update(
+                {i.path: got[i.key] for i in cm.items if i.key in got} if cm.items else got
+            )
+        elif source.downward_api is not None:
+            for item in source.downward_api.items:
+                files[item.path] = _field_value(item.field_ref.field_path, fields).encode()
+    return files
+
+
+def _write_volume(target: Path, name: str, chosen: dict[str, bytes]) -> None:
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for rel, content in chosen.items():
+        path = (target / rel).resolve()
+        if not path.is_relative_to(target.resolve()):
+            raise PodConfigError(f"volume {name}: item path {rel!r} leaves the volume")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _files(
+    spec: PodSpec, name: str, *, lookup: Lookup, namespace: str, fields: dict[str, str]
+) -> dict[str, bytes]:
+    volume = next(v for v in spec.volumes if v.name == name)
+    if volume.projected is not None:
+        return _projected(
+            volume.projected, spec=spec, lookup=lookup, namespace=namespace, fields=fields
+        )
+    if volume.config_map is not None:
+        cm = volume.config_map
+        data = _source_data(lookup, "ConfigMap", namespace, cm.name, cm.optional) or {}
+        items = cm.items
+    else:
+        assert volume.secret is not None
+        sec = volume.secret
+        data = _source_data(lookup, "Secret", namespace, sec.secret_name, sec.optional) or {}
+        items = sec.items
+    return {i.path: data[i.key] for i in items if i.key in data} if items else data
+
+
 def volume_mounts(
-    spec: PodSpec, container: Container, *, lookup: Lookup, namespace: str, directory: Path
+    spec: PodSpec,
+    container: Container,
+    *,
+    lookup: Lookup,
+    namespace: str,
+    directory: Path,
+    fields: dict[str, str] | None = None,
 ) -> list[Mount]:
-    """Write each volume's files under `directory` and return where to mount them."""
+    """Write each volume's files under `directory` and return where to mount them.
+
+    A pod stored without the service-account volume (one a controller of the node made,
+    which admission did not see) gets it all the same, as kube-apiserver would have added it.
+    """
+    fields = fields or {"metadata.namespace": namespace}
     mounts: list[Mount] = []
     volumes = {v.name: v for v in spec.volumes}
     for vm in container.volume_mounts:
@@ -110,23 +193,15 @@ def volume_mounts(
             target.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(target, vm.mount_path, vm.read_only))
             continue
-        if volume.config_map is not None:
-            cm = volume.config_map
-            data = _source_data(lookup, "ConfigMap", namespace, cm.name, cm.optional) or {}
-            items = cm.items
-        else:
-            assert volume.secret is not None
-            sec = volume.secret
-            data = _source_data(lookup, "Secret", namespace, sec.secret_name, sec.optional) or {}
-            items = sec.items
-        chosen = {i.path: data[i.key] for i in items if i.key in data} if items else data
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for rel, content in chosen.items():
-            path = (target / rel).resolve()
-            if not path.is_relative_to(target.resolve()):
-                raise PodConfigError(f"volume {volume.name}: item path {rel!r} leaves the volume")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
+        chosen = _files(spec, vm.name, lookup=lookup, namespace=namespace, fields=fields)
+        _write_volume(target, volume.name, chosen)
         mounts.append(Mount(target, vm.mount_path, read_only=True))
+    if spec.automount_service_account_token is not False and not any(
+        m.mount_path == SA_DIR for m in container.volume_mounts
+    ):
+        implicit = ProjectedVolume.model_validate(projection())
+        target = directory / "volumes" / "kube-api-access"
+        chosen = _projected(implicit, spec=spec, lookup=lookup, namespace=namespace, fields=fields)
+        _write_volume(target, "kube-api-access", chosen)
+        mounts.append(Mount(target, SA_DIR, read_only=True))
     return mounts

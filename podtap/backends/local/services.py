@@ -7,7 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from podtap.backends.local.manifests import Service
-from podtap.backends.local.network import CLUSTER_DOMAIN, ServiceRule
+from podtap.backends.local.network import CLUSTER_DOMAIN, GATEWAY, ServiceRule
+
+#: `default/kubernetes`: the API server, whose one endpoint is the node's gateway address.
+KUBERNETES_VIP = "10.96.0.1"
+API_ENDPOINT = (str(GATEWAY), 6443)
+
+
+def is_kubernetes(service: Service) -> bool:
+    return service.metadata.name == "kubernetes" and service.metadata.namespace == "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,9 @@ def service_rules(services: Iterable[Service], pods: list[PodView]) -> list[Serv
             continue
         eps = endpoints(svc, pods)
         for sp in svc.spec.ports:
+            if is_kubernetes(svc):
+                rules.append(ServiceRule(vip, sp.port, sp.protocol, (API_ENDPOINT,)))
+                continue
             targets = tuple(
                 (p.ip, tp)
                 for p in eps
@@ -78,11 +89,14 @@ def dns_records(services: Iterable[Service], pods: list[PodView]) -> dict[str, l
 
 
 def service_env(services: Iterable[Service], namespace: str) -> dict[str, str]:
-    """The {NAME}_SERVICE_HOST / _PORT variables Kubernetes gives every container."""
+    """The {NAME}_SERVICE_HOST / _PORT variables Kubernetes gives every container; those of
+    `default/kubernetes` in every namespace."""
     env: dict[str, str] = {}
     for svc in services:
         vip = svc.spec.cluster_ip
-        if (svc.metadata.namespace or "default") != namespace or not vip or vip == "None":
+        if not vip or vip == "None":
+            continue
+        if (svc.metadata.namespace or "default") != namespace and not is_kubernetes(svc):
             continue
         prefix = svc.metadata.name.upper().replace("-", "_")
         env[f"{prefix}_SERVICE_HOST"] = vip

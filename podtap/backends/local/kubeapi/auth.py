@@ -46,6 +46,9 @@ class TokenBook:
     def add(self, token: str, identity: Identity) -> None:
         self._tokens[token] = identity
 
+    def remove(self, token: str) -> None:
+        self._tokens.pop(token, None)
+
     def lookup(self, token: str) -> Identity | None:
         for known, identity in self._tokens.items():
             if hmac.compare_digest(known, token):  # constant time: tokens are secrets
