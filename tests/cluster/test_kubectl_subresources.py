@@ -10,6 +10,7 @@ import struct
 import subprocess
 import termios
 import time
+import urllib.request
 from pathlib import Path
 
 from podtap.testing.localcluster import LocalCluster
@@ -57,6 +58,32 @@ def _read(fd: int) -> bytes:
         return os.read(fd, 4096)
     except OSError:  # EIO: kubectl closed the terminal
         return b""
+
+
+def _forwarded(kubectl: Kubectl, target: str, port: str) -> str:
+    """The body of GET / through `kubectl port-forward TARGET :PORT` (two requests, so
+    the second rides a fresh stream pair), or "refused: ..." when the pod side refused."""
+    proc = subprocess.Popen(
+        [str(kubectl.bin), "port-forward", target, f":{port}"],
+        env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Forwarding from 127.0.0.1:"), line
+        local = int(line.split(":")[1].split()[0])
+        bodies = []
+        for _ in range(2):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=20) as resp:
+                    bodies.append(resp.read().decode())
+            except OSError as e:
+                return f"refused: {e}"
+        assert bodies[0] == bodies[1]
+        return bodies[0]
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_kubectl_logs_exec_attach_scale(make_cluster: type[LocalCluster], tmp_path: Path) -> None:
@@ -119,6 +146,12 @@ def test_kubectl_logs_exec_attach_scale(make_cluster: type[LocalCluster], tmp_pa
     finally:
         attach.kill()
         attach.wait()
+
+    # Port-forward to the pod and through the Service (kubectl picks a pod and its port).
+    assert _forwarded(kubectl, f"pod/{pod}", "8000") == pod
+    assert _forwarded(kubectl, "svc/web", "80") == pod
+    refused = _forwarded(kubectl, f"pod/{pod}", "8999")
+    assert refused.startswith("refused"), refused
 
     # Scale through the scale subresource.
     kubectl("scale", "deployment/web", "--replicas=3")
