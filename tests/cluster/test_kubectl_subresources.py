@@ -29,6 +29,8 @@ WEB = (
     )
 )
 
+DB = WEB.split("---")[0].replace("Deployment", "StatefulSet").replace("web", "db")
+
 
 def _pod(kubectl: Kubectl, app: str) -> str:
     pods = kubectl.json("pods", "-l", f"app={app}")["items"]
@@ -162,5 +164,13 @@ def test_kubectl_logs_exec_attach_scale(make_cluster: type[LocalCluster], tmp_pa
         lambda: len(kubectl.json("pods", "-l", "app=web")["items"]) == 1,
         timeout=30,
         what="scale down",
+    )
+    kubectl("apply", "-f", "-", stdin=DB)
+    kubectl("scale", "statefulset/db", "--replicas=2")
+    assert kubectl.json("statefulset", "db")["spec"]["replicas"] == 2
+    wait_until(
+        lambda: sorted(p["name"] for p in c.pods("db-")) == ["db-0", "db-1"],
+        timeout=30,
+        what="the scaled StatefulSet's pods",
     )
     c.down()
