@@ -155,6 +155,15 @@ def test_kubectl_logs_exec_attach_scale(make_cluster: type[LocalCluster], tmp_pa
     refused = _forwarded(kubectl, f"pod/{pod}", "8999")
     assert refused.startswith("refused"), refused
 
+    # RBAC: pods/log is `get`, pods/exec is `create`, each its own resource.
+    alice = tmp_path / "alice.kubeconfig"
+    c.podtap("local", "kubeconfig", "--user", "alice", "--out", str(alice))
+    kubectl("create", "role", "peek", "--verb=get,list", "--resource=pods,pods/log")
+    kubectl("create", "rolebinding", "peek", "--role=peek", "--user=alice")
+    assert "web listening" in kubectl("logs", pod, config=alice).stdout
+    denied = kubectl("exec", pod, "--", "true", ok=False, config=alice)
+    assert 'User "alice" cannot create resource "pods/exec"' in denied.stderr, denied.stderr
+
     # Scale through the scale subresource.
     kubectl("scale", "deployment/web", "--replicas=3")
     kubectl("rollout", "status", "deployment/web", "--timeout=60s")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 _TRUE = ("true", "1", "True")
+FIRST_RESIZE_WAIT = 1.0
 
 
 def exit_status(code: int, argv: list[str]) -> dict[str, object]:
@@ -141,14 +142,22 @@ class _Exec:
         self.ws, self.tty, self.stdin = ws, tty, stdin
         self.proc: asyncio.subprocess.Process | None = None
         self.master: int | None = None
+        self.slave: int | None = None
         self.transport: asyncio.BaseTransport | None = None
+        self.sized = asyncio.Event()
 
     async def run(self, argv: list[str], env: dict[str, str]) -> int:
         tasks = TaskSet()
         try:
+            if self.tty:  # kubectl sends the terminal's size first: start the command at it
+                self.master, self.slave = os.openpty()
+                client = tasks.spawn(self._from_client(), name="exec: client messages")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sized.wait(), FIRST_RESIZE_WAIT)
             pumps = await self._start(argv, env, tasks)
             assert self.proc is not None
-            client = tasks.spawn(self._from_client(), name="exec: client messages")
+            if not self.tty:
+                client = tasks.spawn(self._from_client(), name="exec: client messages")
             waited = tasks.spawn(self.proc.wait(), name="exec: command")
             await asyncio.wait({client, waited}, return_when=asyncio.FIRST_COMPLETED)
             if not waited.done():  # the client went away first
@@ -161,16 +170,18 @@ class _Exec:
             await tasks.close()
             if self.transport is not None:
                 self.transport.close()
-            if self.master is not None:
-                with contextlib.suppress(OSError):
-                    os.close(self.master)
+            for fd in (self.master, self.slave):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     async def _start(
         self, argv: list[str], env: dict[str, str], tasks: TaskSet
     ) -> list[asyncio.Task[None]]:
         loop = asyncio.get_running_loop()
         if self.tty:
-            self.master, slave = os.openpty()
+            assert self.master is not None and self.slave is not None
+            slave, self.slave = self.slave, None
             try:
                 self.proc = await asyncio.create_subprocess_exec(
                     *argv, stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -244,6 +255,7 @@ class _Exec:
             packed = struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0)
             assert self.master is not None
             fcntl.ioctl(self.master, termios.TIOCSWINSZ, packed)
+            self.sized.set()
 
     def _close_stdin(self) -> None:
         if self.master is not None:
