@@ -19,7 +19,7 @@ _FALLBACK_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 
 
 class NodePods:
-    """The node's running pods as the API's `kubeapi.streams.PodAccess`."""
+    """The node's running pods as the API's `kubeapi.pod_access.PodAccess`."""
 
     def __init__(self, cluster: Cluster) -> None:
         self._cluster = cluster

@@ -31,7 +31,7 @@ from podtap.net.process import die_with_parent
 from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from podtap.backends.local.kubeapi.streams import PodAccess
+    from podtap.backends.local.kubeapi.pod_access import PodAccess
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255

@@ -24,7 +24,7 @@ from podtap.backends.local.kubeapi.status import bad_request
 from podtap.net.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from podtap.backends.local.kubeapi.streams import PodAccess
+    from podtap.backends.local.kubeapi.pod_access import PodAccess
 
 PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 CONNECT_TIMEOUT = 5.0

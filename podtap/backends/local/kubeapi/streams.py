@@ -17,30 +17,19 @@ import asyncio
 import contextlib
 import time
 from datetime import datetime
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 from aiohttp import web
 
 from podtap.backends.local.kubeapi import execws, portforward, verbs
 from podtap.backends.local.kubeapi.context import context_of
+from podtap.backends.local.kubeapi.pod_access import PodAccess
 from podtap.backends.local.kubeapi.routes import Target
 from podtap.backends.local.kubeapi.status import ApiError, bad_request
 from podtap.backends.local.kubeapi.store import Obj
 
 SUBRESOURCES = ("log", "exec", "attach", "portforward")
 POLL = 0.2
-
-
-class PodAccess(Protocol):
-    """What the node answers about its running pods (`LookupError`: not running)."""
-
-    def log_path(self, namespace: str, pod: str, container: str) -> Path: ...
-    def running(self, namespace: str, pod: str, container: str) -> bool: ...
-    def exec_argv(
-        self, namespace: str, pod: str, container: str
-    ) -> tuple[list[str], dict[str, str]]: ...
-    def pod_ip(self, namespace: str, pod: str) -> str: ...
 
 
 POD_ACCESS = web.AppKey("pod_access", PodAccess)
