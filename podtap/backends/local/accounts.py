@@ -19,6 +19,7 @@ import base64
 import secrets
 
 from podtap.backends.local import endpoints
+from podtap.backends.local.apiservices import authentication_config, availability
 from podtap.backends.local.kubeapi import semantics
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.serviceaccounts import (
@@ -57,10 +58,11 @@ def _b64(data: str) -> str:
 
 
 class SystemControllers:
-    def __init__(self, ctx: ApiContext, *, ca_pem: bytes) -> None:
+    def __init__(self, ctx: ApiContext, *, ca_pem: bytes, front_proxy_ca: bytes = b"") -> None:
         self.objects = ApiObjects(ctx)
         self.ctx = ctx
         self.ca = ca_pem.decode()
+        self.front_proxy_ca = front_proxy_ca.decode()
         self._registered: dict[str, str] = {}  # token -> "NS/NAME" of its account
         self._wake = asyncio.Event()
 
@@ -85,9 +87,8 @@ class SystemControllers:
             return
         new = {**old, **{k: v for k, v in obj.items() if k != "metadata"}}
         new["metadata"] = {**old["metadata"], "labels": meta.get("labels") or {}}
-        for field in ("subsets",):
-            if field not in obj:
-                new.pop(field, None)
+        if "subsets" not in obj and obj["kind"] == "Endpoints":
+            new.pop("subsets", None)
         if new != old:
             self.objects.put(rt, new)
 
@@ -115,6 +116,17 @@ class SystemControllers:
             )
         self._sync_tokens()
         self._sync_endpoints()
+        if self.front_proxy_ca:
+            self._write("ConfigMap", authentication_config(self.ca, self.front_proxy_ca))
+        apiservices = self.objects.type_of("APIService")
+        assert apiservices is not None
+        for obj in self.objects.raw_items(apiservices):
+            status = availability(self.ctx.store, obj)
+            if status != obj.get("status"):
+                self.ctx.store.put(
+                    self.objects.key(apiservices, "", obj["metadata"]["name"]),
+                    {**obj, "status": status},
+                )
 
     def _sync_tokens(self) -> None:
         sas = self.objects.type_of("ServiceAccount")

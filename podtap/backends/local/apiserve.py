@@ -23,6 +23,8 @@ from aiohttp import web
 from podtap.backends.local.accounts import SystemControllers
 from podtap.backends.local.apiaccess import IN_CLUSTER_PORT, serving_pair
 from podtap.backends.local.controllers import NODE_NAME
+from podtap.backends.local.frontproxy import ensure_front_proxy
+from podtap.backends.local.kubeapi.aggregation import FRONT_PROXY
 from podtap.backends.local.kubeapi.app import build_app
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.pki import server_ssl_context
@@ -149,13 +151,16 @@ async def serve_api(
     )
     host, port = listening.getsockname()[:2]
     ctx.address = f"{host}:{port}"
+    front, front_ca = ensure_front_proxy(paths.pki_dir)
+    app[FRONT_PROXY] = front
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, handle_signals=False)
     await runner.setup()
     await web.SockSite(runner, listening, ssl_context=ssl_ctx).start()
     await web.TCPSite(runner, str(GATEWAY), IN_CLUSTER_PORT, ssl_context=ssl_ctx).start()
     tasks = TaskSet()
     tasks.spawn(saver.run(), name="api store saver")
-    system = SystemControllers(ctx, ca_pem=(paths.pki_dir / "ca.crt").read_bytes())
+    ca_pem = (paths.pki_dir / "ca.crt").read_bytes()
+    system = SystemControllers(ctx, ca_pem=ca_pem, front_proxy_ca=front_ca)
     system.sync()  # the accounts' tokens exist before the first pod starts
     tasks.spawn(system.run(), name="system controllers")
     log.info("kubernetes API on https://%s:%d", host, port)

@@ -20,6 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from podtap.backends.local.kubeapi import http, kinds, kubeconfig, meta_http
+from podtap.backends.local.kubeapi.aggregation import aggregation
 from podtap.backends.local.kubeapi.auth import Handler, Identity, authentication
 from podtap.backends.local.kubeapi.authz import access
 from podtap.backends.local.kubeapi.context import CONTEXT, ApiContext
@@ -62,7 +63,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     kinds.seed(ctx)
     kinds.restore_types(ctx)
     app = web.Application(
-        middlewares=[statuses, authentication(ctx.tokens), access(ctx.rbac)],
+        middlewares=[statuses, authentication(ctx.tokens), access(ctx.rbac), aggregation()],
         client_max_size=3 * 1024 * 1024,
     )
     app[CONTEXT] = ctx

@@ -1,0 +1,258 @@
+"""The aggregation layer: an APIService's group/version served by a Service's endpoint.
+
+As kube-aggregator does, a request under `/apis/GROUP/VERSION` whose APIService
+(`VERSION.GROUP`) names a Service is authorized here first (the RBAC attributes read from
+the path, as kube-apiserver's RequestInfo does), then proxied over TLS to a ready endpoint of
+that Service: the server is verified with the APIService's `caBundle` as
+`NAME.NAMESPACE.svc` (unless `insecureSkipTLSVerify`), this server presents its front-proxy
+client certificate, the caller's credentials are dropped and its identity is passed as
+`X-Remote-User`, `X-Remote-Group` and `X-Remote-Extra-KEY`. WebSocket upgrades are relayed
+message by message. Without a front-proxy certificate (the app run on its own) or a ready
+endpoint the answer is 503 ServiceUnavailable, as there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from podtap.backends.local.kubeapi.auth import Handler, Identity, identity_of
+from podtap.backends.local.kubeapi.authz import check, user_info
+from podtap.backends.local.kubeapi.context import context_of
+from podtap.backends.local.kubeapi.status import ApiError
+from podtap.backends.local.kubeapi.store import Key, Obj, Store
+from podtap.core.kube.rbac import Attributes
+
+APISERVICES = ("apiregistration.k8s.io", "apiservices")
+_DROP = frozenset(
+    {
+        "authorization",
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "content-length",
+    }
+)
+_WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
+
+
+@dataclass(frozen=True)
+class FrontProxy:
+    """The client certificate this server presents to aggregated API servers."""
+
+    cert: Path
+    key: Path
+
+
+FRONT_PROXY = web.AppKey("front-proxy", FrontProxy)
+
+
+def api_service(store: Store, *, group: str, version: str) -> Obj | None:
+    """The APIService for group/version, when a Service serves it (not a local one)."""
+    found = store.get(Key(*APISERVICES, "", f"{version}.{group}"))
+    if found is None or not (found.get("spec") or {}).get("service"):
+        return None
+    return found
+
+
+def endpoint(store: Store, service: dict[str, Any]) -> tuple[str, int] | None:
+    """A ready address of the Service and the target port of its port `service.port`."""
+    ns, name, port = service["namespace"], service["name"], int(service.get("port") or 443)
+    svc = store.get(Key("", "services", ns, name))
+    eps = store.get(Key("", "endpoints", ns, name))
+    if svc is None or eps is None:
+        return None
+    ports = (svc.get("spec") or {}).get("ports") or []
+    port_name = next((p.get("name") for p in ports if p.get("port") == port), None)
+    for subset in eps.get("subsets") or []:
+        target = next(
+            (p["port"] for p in subset.get("ports") or [] if p.get("name") == port_name), None
+        )
+        if subset.get("addresses") and target is not None:
+            return str(subset["addresses"][0]["ip"]), int(target)
+    return None
+
+
+def attributes(identity: Identity, request: web.Request) -> Attributes:
+    """The RBAC attributes of a resource request under /apis/GROUP/VERSION/..."""
+    parts = [p for p in request.path.split("/") if p][1:]
+    group, version, rest = parts[0], parts[1], parts[2:]
+    namespace = ""
+    if len(rest) >= 2 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+        if not rest:  # /namespaces/NS itself: the namespace object
+            rest = ["namespaces", namespace]
+    resource = rest[0] if rest else ""
+    name = rest[1] if len(rest) > 1 else ""
+    sub = "/".join(rest[2:])
+    method = request.method.upper()
+    watching = request.query.get("watch") in ("true", "1")
+    verb = {
+        "GET": "watch" if watching else ("get" if name else "list"),
+        "HEAD": "get" if name else "list",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }.get(method, method.lower())
+    return Attributes(
+        user_info(identity),
+        verb,
+        api_group=group,
+        api_version=version,
+        resource=resource,
+        subresource=sub,
+        name=name,
+        namespace=namespace,
+    )
+
+
+def remote_headers(identity: Identity) -> list[tuple[str, str]]:
+    headers = [("X-Remote-User", identity.user)]
+    headers += [("X-Remote-Group", g) for g in identity.groups]
+    for key, values in identity.extra.items():
+        headers += [(f"X-Remote-Extra-{quote(key, safe='')}", v) for v in values]
+    return headers
+
+
+def client_ssl(apiservice: Obj, front: FrontProxy) -> ssl.SSLContext:
+    spec = apiservice.get("spec") or {}
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if spec.get("insecureSkipTLSVerify"):
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        bundle = base64.b64decode(spec.get("caBundle") or "").decode()
+        if not bundle:
+            raise ApiError(503, "ServiceUnavailable", "the APIService has no caBundle")
+        ctx.load_verify_locations(cadata=bundle)
+    ctx.load_cert_chain(front.cert, front.key)
+    return ctx
+
+
+def _outgoing(request: web.Request, identity: Identity) -> list[tuple[str, str]]:
+    kept = [
+        (k, v)
+        for k, v in request.headers.items()
+        if k.lower() not in _DROP
+        and k.lower() not in _WS_HEADERS
+        and not k.lower().startswith(("impersonate-", "x-remote-"))
+    ]
+    return kept + remote_headers(identity)
+
+
+async def _relay_ws(
+    client: web.WebSocketResponse, backend: aiohttp.ClientWebSocketResponse
+) -> None:
+    async def pump(src: Any, dst: Any) -> None:
+        async for msg in src:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                await dst.send_str(msg.data)
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                await dst.send_bytes(msg.data)
+            else:
+                break
+        await dst.close()
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(pump(client, backend), name="aggregated ws: client to backend")
+        group.create_task(pump(backend, client), name="aggregated ws: backend to client")
+
+
+async def _proxy(
+    request: web.Request, *, apiservice: Obj, front: FrontProxy, identity: Identity
+) -> web.StreamResponse:
+    service = apiservice["spec"]["service"]
+    ctx = context_of(request)
+    target = endpoint(ctx.store, service)
+    if target is None:
+        raise ApiError(
+            503,
+            "ServiceUnavailable",
+            f'no endpoints available for service "{service["namespace"]}/{service["name"]}"',
+        )
+    ip, port = target
+    url = f"https://{ip}:{port}{request.rel_url}"
+    ssl_ctx = client_ssl(apiservice, front)
+    server_name = f"{service['name']}.{service['namespace']}.svc"
+    headers = _outgoing(request, identity)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
+    async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            protocols = [
+                p.strip()
+                for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+                if p.strip()
+            ]
+            plain = [(k, v) for k, v in headers if k.lower() != "sec-websocket-protocol"]
+            async with session.ws_connect(
+                url,
+                ssl=ssl_ctx,
+                server_hostname=server_name,
+                protocols=protocols,
+                headers=plain,
+            ) as backend:
+                client = web.WebSocketResponse(
+                    protocols=[backend.protocol] if backend.protocol else ()
+                )
+                await client.prepare(request)
+                await _relay_ws(client, backend)
+                return client
+        async with session.request(
+            request.method,
+            url,
+            headers=headers,
+            data=request.content if request.body_exists else None,
+            ssl=ssl_ctx,
+            server_hostname=server_name,
+            allow_redirects=False,
+        ) as answer:
+            response = web.StreamResponse(status=answer.status, reason=answer.reason)
+            for k, v in answer.headers.items():
+                if k.lower() not in _DROP:
+                    response.headers.add(k, v)
+            await response.prepare(request)
+            async for chunk in answer.content.iter_any():
+                await response.write(chunk)
+            await response.write_eof()
+            return response
+
+
+def aggregation() -> Middleware:
+    """Proxy requests for aggregated group/versions; everything else goes on."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if len(parts) < 3 or parts[0] != "apis":
+            return await handler(request)
+        ctx = context_of(request)
+        apiservice = api_service(ctx.store, group=parts[1], version=parts[2])
+        if apiservice is None:
+            return await handler(request)
+        identity = identity_of(request)
+        if len(parts) > 3:  # discovery (/apis/G/V) is authorized by `access` already
+            check(ctx.rbac, identity, attributes(identity, request))
+        front = request.app.get(FRONT_PROXY)
+        if front is None:
+            raise ApiError(503, "ServiceUnavailable", "this server has no front-proxy client")
+        try:
+            return await _proxy(request, apiservice=apiservice, front=front, identity=identity)
+        except (aiohttp.ClientError, OSError, ssl.SSLError) as e:
+            raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {e}") from e
+
+    return middleware
