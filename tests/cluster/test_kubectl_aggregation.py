@@ -44,12 +44,19 @@ ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain('/etc/demo-tls/tls.crt', '/etc/demo-tls/tls.key')
 ctx.load_verify_locations('/etc/demo-fp/ca.crt')
 ctx.verify_mode = ssl.CERT_REQUIRED
+async def resources(r):
+    widgets = {'name': 'widgets', 'singularName': 'widget', 'namespaced': True,
+               'kind': 'Widget', 'verbs': ['get', 'list'], 'shortNames': ['wd']}
+    return web.json_response({'kind': 'APIResourceList', 'apiVersion': 'v1',
+        'groupVersion': 'demo.podtap.dev/v1', 'resources': [widgets]})
 app = web.Application()
+app.router.add_get('/apis/demo.podtap.dev/v1', resources)
 app.router.add_get('/apis/demo.podtap.dev/v1/echo', echo)
 app.router.add_get('/{tail:.*}', info)
 web.run_app(app, port=8443, ssl_context=ctx, print=None)
 """
 RAW = "/apis/demo.podtap.dev/v1/namespaces/sat/widgets"
+V1 = {"groupVersion": "demo.podtap.dev/v1", "version": "v1"}
 
 
 def _objects(ca: ClusterCA, front_proxy_ca: str) -> list[dict[str, Any]]:
@@ -154,6 +161,14 @@ def test_an_apiservice_routes_its_group_to_a_pod(
     assert "system:authenticated" in seen["groups"]
     assert seen["cn"] == ["front-proxy-client"] and seen["authorization"] is None
     assert seen["path"] == RAW
+
+    # In discovery: /apis (both forms) and /apis/GROUP, as kubectl reads them.
+    names = kubectl("api-resources", "--api-group=demo.podtap.dev", "-o", "name").stdout
+    assert names.split() == ["widgets.demo.podtap.dev"]
+    groups = json.loads(kubectl("get", "--raw", "/apis").stdout)["groups"]
+    assert {"name": "demo.podtap.dev", "versions": [V1], "preferredVersion": V1} in groups
+    group = json.loads(kubectl("get", "--raw", "/apis/demo.podtap.dev").stdout)
+    assert group["kind"] == "APIGroup" and group["preferredVersion"] == V1
 
     alice = tmp_path / "alice.kubeconfig"
     c.podtap("local", "kubeconfig", "--user", "alice", "--out", str(alice))

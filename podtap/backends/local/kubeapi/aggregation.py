@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +26,11 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from podtap.backends.local.kubeapi import aggregated_discovery as merged
 from podtap.backends.local.kubeapi.auth import Handler, Identity, identity_of
 from podtap.backends.local.kubeapi.authz import check, user_info
 from podtap.backends.local.kubeapi.context import context_of
+from podtap.backends.local.kubeapi.discovery import api_group
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.kubeapi.store import Key, Obj, Store
 from podtap.core.kube.rbac import Attributes
@@ -232,12 +235,67 @@ async def _proxy(
             return response
 
 
+async def _resource_list(apiservice: Obj, *, store: Store, front: FrontProxy) -> Any:
+    """The aggregated server's APIResourceList for its group/version, or None."""
+    spec = apiservice["spec"]
+    target = endpoint(store, spec["service"])
+    if target is None:
+        return None
+    url = f"https://{target[0]}:{target[1]}/apis/{spec['group']}/{spec['version']}"
+    headers = [("Accept", "application/json"), *remote_headers(merged.AGGREGATOR)]
+    name = f"{spec['service']['name']}.{spec['service']['namespace']}.svc"
+    timeout = aiohttp.ClientTimeout(total=5)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(
+                url, headers=headers, ssl=client_ssl(apiservice, front), server_hostname=name
+            ) as answer,
+        ):
+            return await answer.json(content_type=None) if answer.status == 200 else None
+    except (aiohttp.ClientError, OSError, ssl.SSLError, ApiError, TimeoutError, ValueError):
+        return None
+
+
+async def _discovery(
+    request: web.Request, handler: Handler, *, front: FrontProxy | None
+) -> web.StreamResponse:
+    """/apis and /apis/GROUP with the aggregated groups merged in."""
+    ctx = context_of(request)
+    groups = merged.remote_groups(ctx.store)
+    parts = [p for p in request.path.split("/") if p]
+    if len(parts) == 2:
+        if parts[1] in groups and api_group(ctx.registry, parts[1]) is None:
+            return web.json_response(merged.group_document(parts[1], groups[parts[1]]))
+        return await handler(request)
+    response = await handler(request)
+    doc = merged.reread(response) if groups else None
+    if doc is None:
+        return response
+    if doc.get("kind") == "APIGroupDiscoveryList":
+        lists = {}
+        for group, services in groups.items():
+            for s in services:
+                version = s["spec"]["version"]
+                found = await _resource_list(s, store=ctx.store, front=front) if front else None
+                lists[(group, version)] = found
+        doc = merged.merge_aggregated(doc, groups, lists)
+    else:
+        doc = merged.merge_legacy(doc, groups)
+    return web.Response(
+        body=json.dumps(doc).encode(),
+        headers={"Content-Type": response.headers.get("Content-Type", "application/json")},
+    )
+
+
 def aggregation() -> Middleware:
     """Proxy requests for aggregated group/versions; everything else goes on."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
+        if parts[:1] == ["apis"] and len(parts) <= 2 and request.method in ("GET", "HEAD"):
+            return await _discovery(request, handler, front=request.app.get(FRONT_PROXY))
         if len(parts) < 3 or parts[0] != "apis":
             return await handler(request)
         ctx = context_of(request)
