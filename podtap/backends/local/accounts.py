@@ -87,6 +87,9 @@ class SystemControllers:
             return
         new = {**old, **{k: v for k, v in obj.items() if k != "metadata"}}
         new["metadata"] = {**old["metadata"], "labels": meta.get("labels") or {}}
+        if meta.get("annotations"):
+            annotations = {**(old["metadata"].get("annotations") or {}), **meta["annotations"]}
+            new["metadata"]["annotations"] = annotations
         if "subsets" not in obj and obj["kind"] == "Endpoints":
             new.pop("subsets", None)
         if new != old:
@@ -191,7 +194,8 @@ class SystemControllers:
         }
         for ep in self.objects.raw_items(eps_rt):
             meta = ep["metadata"]
-            if (meta["namespace"], meta["name"]) not in names:
+            managed = endpoints.MANAGED in (meta.get("annotations") or {})
+            if managed and (meta["namespace"], meta["name"]) not in names:
                 self.ctx.store.delete(Key("", "endpoints", meta["namespace"], meta["name"]))
 
     def changed(self, *_: object) -> None:

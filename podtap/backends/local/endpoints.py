@@ -17,6 +17,8 @@ from podtap.backends.local.services import API_ENDPOINT
 
 Obj = dict[str, Any]
 SLICE_MANAGER = "endpointslice-controller.k8s.io"
+#: Marks the Endpoints this controller keeps, so only those go when their Service does.
+MANAGED = "endpoints.podtap.dev/managed"
 
 
 def _ready(pod: Obj) -> bool:
@@ -126,6 +128,7 @@ def endpoints_object(service: Obj, pods: list[Obj]) -> Obj:
             "name": meta["name"],
             "namespace": meta["namespace"],
             "labels": dict(meta.get("labels") or {}),
+            "annotations": {MANAGED: "true"},
         },
     }
     subsets = endpoints_subsets(service, pods)
