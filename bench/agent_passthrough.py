@@ -111,7 +111,11 @@ async def with_agent(
         async with agent_link(agent) as link:
             peer = link.session()
             flt = HttpFilter(header=r"^x-user: bench-match$")
-            await peer.send(Subscribe(RequestId(1), Port(8080), IncomingMode.STEAL, flt))
+            await peer.send(
+                Subscribe(
+                    request=RequestId(1), port=Port(8080), mode=IncomingMode.STEAL, http_filter=flt
+                )
+            )
             result = await peer.expect(SubscribeResult)
             assert result.ok, result.error
             script = None

@@ -62,7 +62,11 @@ async def through_agent(
         async with agent_link(agent) as link:
             peer = link.session()
             flt = HttpFilter(header=r"^x-user: alice$")
-            await peer.send(Subscribe(RequestId(1), Port(8000), IncomingMode.STEAL, flt))
+            await peer.send(
+                Subscribe(
+                    request=RequestId(1), port=Port(8000), mode=IncomingMode.STEAL, http_filter=flt
+                )
+            )
             result = await peer.expect(SubscribeResult)
             assert result.ok, result.error
             tasks.spawn(serve_requests(peer, alice_reply), name="alice")

@@ -62,10 +62,10 @@ async def hold_sessions(
             _, peer = await stack.enter_async_context(operator_session(op, "deployment/web"))
             await peer.send(
                 Subscribe(
-                    RequestId(1),
-                    Port(8000),
-                    IncomingMode.STEAL,
-                    HttpFilter(header=rf"^x-user: user-{i}$"),
+                    request=RequestId(1),
+                    port=Port(8000),
+                    mode=IncomingMode.STEAL,
+                    http_filter=HttpFilter(header=rf"^x-user: user-{i}$"),
                 )
             )
             result = await peer.expect(SubscribeResult, timeout=60)

@@ -66,7 +66,7 @@ class IncomingTraffic:
             try:
                 flt.validate()
             except InvalidHttpFilter as exc:
-                return SubscribeResult(req.request, False, str(exc))
+                return SubscribeResult(request=req.request, ok=False, error=str(exc))
         try:
             if req.port == self.listen_port:
                 raise OSError(f"port {req.port} is the agent's own listener")
@@ -77,8 +77,10 @@ class IncomingTraffic:
                 self.table.unsubscribe(session, Port(req.port))
                 raise
         except OSError as exc:
-            return SubscribeResult(req.request, False, f"cannot redirect port {req.port}: {exc}")
-        return SubscribeResult(req.request, True)
+            return SubscribeResult(
+                request=req.request, ok=False, error=f"cannot redirect port {req.port}: {exc}"
+            )
+        return SubscribeResult(request=req.request, ok=True)
 
     async def unsubscribe(self, session: SessionId, port: int) -> None:
         """New connections stop coming (the port leaves the redirect when nobody else wants

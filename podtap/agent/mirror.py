@@ -56,7 +56,7 @@ class MirrorTap:
             if session.closed:
                 continue
             if session.writable(stream):
-                await session.send_stream(Data(stream, data))
+                await session.send_stream(Data(stream=stream, data=data))
             else:
                 self._dropped[session] = self._dropped.get(session, 0) + 1
 
@@ -64,9 +64,9 @@ class MirrorTap:
         for session, stream in self._streams.items():
             if session.closed:
                 continue
-            await session.send_stream(StreamClose(stream))
+            await session.send_stream(StreamClose(stream=stream))
             if dropped := self._dropped.get(session):
-                await session.send(MirrorDropped(self._port, dropped))
+                await session.send(MirrorDropped(port=self._port, count=dropped))
             session.forget_stream(stream)
 
 

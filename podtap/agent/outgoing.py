@@ -31,20 +31,26 @@ async def open_outgoing(channel: FlowChannel, req: Connect, *, resolver: PodReso
     try:
         host = req.host
         if not _is_ip(host):  # resolve as the pod would, not as this machine does
-            found = await resolver.getaddrinfo(GetAddrInfoRequest(RequestId(0), host))
+            found = await resolver.getaddrinfo(GetAddrInfoRequest(request=RequestId(0), host=host))
             if not found.addresses:
                 raise OSError(found.error or f"{host}: name not known")
             host = found.addresses[0][1]
         sock = await connect_marked(host, req.port, kind=kind)
     except Exception as exc:  # every Connect is answered, whatever went wrong
-        await channel.send(ConnectResult(req.stream, False, error=str(exc) or type(exc).__name__))
+        await channel.send(
+            ConnectResult(stream=req.stream, ok=False, error=str(exc) or type(exc).__name__)
+        )
         return
     local = sock.getsockname()
     if req.protocol == TransportProtocol.TCP:
         reader, writer = await asyncio.open_connection(sock=sock)
         stream = TcpStream(channel, req.stream, reader, writer)
         channel.open_stream(req.stream, stream)
-        await channel.send(ConnectResult(req.stream, True, local[0], Port(local[1])))
+        await channel.send(
+            ConnectResult(
+                stream=req.stream, ok=True, local_addr=local[0], local_port=Port(local[1])
+            )
+        )
         stream.start()
     else:
         loop = asyncio.get_running_loop()
@@ -52,7 +58,11 @@ async def open_outgoing(channel: FlowChannel, req: Connect, *, resolver: PodReso
             lambda: UdpFlow(channel, stream=req.stream), sock=sock
         )
         channel.open_stream(req.stream, flow)
-        await channel.send(ConnectResult(req.stream, True, local[0], Port(local[1])))
+        await channel.send(
+            ConnectResult(
+                stream=req.stream, ok=True, local_addr=local[0], local_port=Port(local[1])
+            )
+        )
 
 
 def _is_ip(host: str) -> bool:
@@ -79,7 +89,9 @@ class UdpFlow(asyncio.DatagramProtocol):
         host, port = str(addr[0]), int(addr[1])
         if self.session.writable(self.stream):  # UDP: drop rather than queue
             self._tasks.spawn(
-                self.session.send_stream(UdpDatagram(self.stream, data, host, Port(port))),
+                self.session.send_stream(
+                    UdpDatagram(stream=self.stream, data=data, addr=host, port=Port(port))
+                ),
                 name=f"udp {self.stream}",
             )
 

@@ -47,7 +47,7 @@ def container_mounts(pid: int) -> list[str]:
 
 def _fs_error(exc: OSError) -> FsError:
     code = exc.errno or errno.EIO
-    return FsError(code, exc.strerror or os.strerror(code))
+    return FsError(errno=code, message=exc.strerror or os.strerror(code))
 
 
 class ContainerFiles:
@@ -61,16 +61,22 @@ class ContainerFiles:
             if isinstance(req, FileOpen):
                 if req.flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC):
                     raise PermissionError(errno.EROFS, "remote files are read-only", req.path)
-                return FileOpenResult(req.request, self._fs.open(req.path))
+                return FileOpenResult(request=req.request, handle=self._fs.open(req.path))
             if isinstance(req, FileRead):
                 data = self._fs.read(req.handle, offset=req.offset, size=req.size)
-                return FileReadResult(req.request, data)
+                return FileReadResult(request=req.request, data=data)
             if isinstance(req, FileStat):
                 st = self._fs.stat(req.path, follow=req.follow_symlinks)
                 return FileStatResult(
-                    req.request,
-                    StatInfo(
-                        st.mode, st.size, int(st.mtime * 1e9), st.is_dir, st.is_link, st.uid, st.gid
+                    request=req.request,
+                    stat=StatInfo(
+                        mode=st.mode,
+                        size=st.size,
+                        mtime_ns=int(st.mtime * 1e9),
+                        is_dir=st.is_dir,
+                        is_link=st.is_link,
+                        uid=st.uid,
+                        gid=st.gid,
                     ),
                 )
             if isinstance(req, FileReadDir):
@@ -78,22 +84,22 @@ class ContainerFiles:
                 for name in self._fs.readdir(req.path):
                     try:
                         st = self._fs.stat(f"{req.path.rstrip('/')}/{name}", follow=False)
-                        entries.append(DirEntry(name, st.is_dir, st.is_link))
+                        entries.append(DirEntry(name=name, is_dir=st.is_dir, is_link=st.is_link))
                     except OSError:
-                        entries.append(DirEntry(name, False, False))
-                return FileReadDirResult(req.request, tuple(entries))
+                        entries.append(DirEntry(name=name, is_dir=False, is_link=False))
+                return FileReadDirResult(request=req.request, entries=tuple(entries))
             self._fs.close_handle(req.handle)
             return None
         except OSError as exc:
             err = _fs_error(exc)
             if isinstance(req, FileOpen):
-                return FileOpenResult(req.request, None, err)
+                return FileOpenResult(request=req.request, handle=None, error=err)
             if isinstance(req, FileRead):
-                return FileReadResult(req.request, b"", err)
+                return FileReadResult(request=req.request, data=b"", error=err)
             if isinstance(req, FileStat):
-                return FileStatResult(req.request, None, err)
+                return FileStatResult(request=req.request, stat=None, error=err)
             if isinstance(req, FileReadDir):
-                return FileReadDirResult(req.request, (), err)
+                return FileReadDirResult(request=req.request, entries=(), error=err)
             return None
 
     def close(self) -> None:
@@ -148,15 +154,17 @@ class PodResolver:
         families = {IpFamily.IPV4: ["A"], IpFamily.IPV6: ["AAAA"]}.get(req.family, ["A", "AAAA"])
         literal = _literal(req.host)
         if literal is not None:
-            return GetAddrInfoResponse(req.request, (literal,))
+            return GetAddrInfoResponse(request=req.request, addresses=(literal,))
         try:
             resolv, hosts = self._files()
         except OSError as exc:
-            return GetAddrInfoResponse(req.request, (), f"cannot read the pod's resolver: {exc}")
+            return GetAddrInfoResponse(
+                request=req.request, addresses=(), error=f"cannot read the pod's resolver: {exc}"
+            )
         found = [(_family(a), a) for a in hosts.lookup(req.host)]
         found = [f for f in found if f[0] in {_FAMILY[q] for q in families}]
         if found:
-            return GetAddrInfoResponse(req.request, tuple(found))
+            return GetAddrInfoResponse(request=req.request, addresses=tuple(found))
         for name in resolv.candidates(req.host):
             for server in resolv.nameservers or ("127.0.0.1",):
                 try:
@@ -169,9 +177,11 @@ class PodResolver:
                     break  # NXDOMAIN: next search candidate
                 addrs = tuple((_FAMILY[q], ip) for q, a in answers for ip in a or [])
                 if addrs:
-                    return GetAddrInfoResponse(req.request, addrs)
+                    return GetAddrInfoResponse(request=req.request, addresses=addrs)
                 break
-        return GetAddrInfoResponse(req.request, (), f"{req.host}: name or service not known")
+        return GetAddrInfoResponse(
+            request=req.request, addresses=(), error=f"{req.host}: name or service not known"
+        )
 
 
 _FAMILY = {"A": IpFamily.IPV4, "AAAA": IpFamily.IPV6}

@@ -99,7 +99,7 @@ class Agent:
                 await self._fault(wire, sid, exc.close_frame(), mine=mine, faulted=faulted)
                 continue
             if isinstance(message, Ping):
-                await wire.send(Pong(message.nonce, dict(self.incoming.stats)))
+                await wire.send(Pong(nonce=message.nonce, stats=dict(self.incoming.stats)))
             elif isinstance(message, Envelope):
                 if message.session in faulted:
                     if isinstance(message.message, Close):  # the operator let go of it
@@ -131,7 +131,10 @@ class Agent:
             return
         except Exception as exc:
             log.exception("session %s: serving %s failed", handler.label, type(message.message))
-            close = Close(CloseReason.AGENT_FAILED, f"the agent failed serving this session: {exc}")
+            close = Close(
+                reason=CloseReason.AGENT_FAILED,
+                message=f"the agent failed serving this session: {exc}",
+            )
             await self._fault(wire, sid, close, mine=mine, faulted=faulted)
             return
         if handler.closed:
@@ -176,14 +179,14 @@ class Agent:
         log.warning("session %s ended: %s", format_session_id(sid), close.message)
         faulted.add(sid)
         mine.discard(sid)
-        await wire.send(Envelope(sid, close))
+        await wire.send(Envelope(session=sid, message=close))
         handler = self.sessions.pop(sid, None)
         if handler is not None:
             await self.end_session(handler)
 
     def _new_session(self, wire: WireConnection, sid: SessionId) -> SessionHandler:
         async def send(payload: object) -> None:
-            await wire.send(Envelope(sid, payload))  # type: ignore[arg-type]
+            await wire.send(Envelope(session=sid, message=payload))  # type: ignore[arg-type]
 
         handler = SessionHandler(sid, send=send, target_pid=self.settings.target_pid)
         self.sessions[sid] = handler

@@ -88,13 +88,13 @@ class SessionHandler(FlowChannel):
         pod's from ``peer`` to ``local``, stolen or mirrored."""
         await self.send(
             NewConnection(
-                stream,
-                Port(local[1]),
-                peer[0],
-                Port(peer[1]),
-                local[0],
-                Port(local[1]),
-                mode,
+                stream=stream,
+                port=Port(local[1]),
+                remote_addr=peer[0],
+                remote_port=Port(peer[1]),
+                local_addr=local[0],
+                local_port=Port(local[1]),
+                mode=mode,
             )
         )
 
@@ -130,21 +130,21 @@ class SessionHandler(FlowChannel):
             try:
                 await self.send(
                     EnvResponse(
-                        message.request,
-                        read_environ(self._pid),
+                        request=message.request,
+                        env=read_environ(self._pid),
                         mounts=tuple(container_mounts(self._pid)),
                     )
                 )
             except OSError as exc:
-                await self.send(EnvResponse(message.request, {}, str(exc)))
+                await self.send(EnvResponse(request=message.request, env={}, error=str(exc)))
         elif isinstance(message, FileOpen | FileRead | FileStat | FileReadDir | FileClose):
             await self._file(message)
         else:
             await self.send(
                 ErrorFrame(
-                    ErrorCode.UNEXPECTED_MESSAGE,
-                    f"the agent does not take {type(message).__name__}",
-                    type(message).TAG,
+                    code=ErrorCode.UNEXPECTED_MESSAGE,
+                    message=f"the agent does not take {type(message).__name__}",
+                    in_reply_to=type(message).TAG,
                 )
             )
 
@@ -163,7 +163,9 @@ class SessionHandler(FlowChannel):
             answer = await self._resolver.getaddrinfo(req)
         except Exception as exc:  # every lookup is answered, whatever the name did
             log.warning("session %s: lookup of %r failed: %r", self.label, req.host, exc)
-            answer = GetAddrInfoResponse(req.request, (), f"{req.host}: {exc}")
+            answer = GetAddrInfoResponse(
+                request=req.request, addresses=(), error=f"{req.host}: {exc}"
+            )
         await self.send(answer)
 
     async def _file(self, req: FileOpen | FileRead | FileStat | FileReadDir | FileClose) -> None:
@@ -182,7 +184,7 @@ class SessionHandler(FlowChannel):
         here, before a second connection could take it over."""
         if req.stream in self.streams or req.stream in self._connecting:
             error = f"stream {req.stream} is already open"
-            await self.send(ConnectResult(req.stream, False, error=error))
+            await self.send(ConnectResult(stream=req.stream, ok=False, error=error))
             return
         self._connecting.add(req.stream)
         self._tasks.spawn(self._connect(req), name=f"{self.label} connect")

@@ -79,29 +79,33 @@ class SessionBridge:
             head = action.head
             await s.send(
                 HttpRequestHead(
-                    stream,
-                    action.request_id,
-                    head.method,
-                    head.target,
-                    head.http_version,
-                    head.headers,
+                    stream=stream,
+                    request=action.request_id,
+                    method=head.method,
+                    path=head.target,
+                    http_version=head.http_version,
+                    headers=head.headers,
                 )
             )
         elif isinstance(action, SessionRequestBody):
-            await s.send_stream(BodyChunk(stream, action.request_id, action.data))
+            await s.send_stream(
+                BodyChunk(stream=stream, request=action.request_id, data=action.data)
+            )
         elif isinstance(action, SessionRequestEnd):
-            await s.send_stream(BodyEnd(stream, action.request_id, action.trailers))
+            await s.send_stream(
+                BodyEnd(stream=stream, request=action.request_id, trailers=action.trailers)
+            )
         elif isinstance(action, SessionRaw):
-            await s.send_stream(Data(stream, action.data))
+            await s.send_stream(Data(stream=stream, data=action.data))
         elif isinstance(action, SessionRawEnd):
-            await s.send_stream(Data(stream, b""))
+            await s.send_stream(Data(stream=stream, data=b""))
 
     async def close(self, reason: str | None = None) -> None:
         """End the stream (later requests of this session get a new one), unless the
         session ended it first."""
         if self.session.streams.get(self.stream) is not self:
             return
-        await self.session.send_stream(StreamClose(self.stream, reason))
+        await self.session.send_stream(StreamClose(stream=self.stream, error=reason))
         self.session.forget_stream(self.stream)
 
     async def grant(self) -> None:

@@ -151,7 +151,7 @@ class TcpStream:
             while True:
                 await self.session.wait_writable(self.stream)
                 data = await self._reader.read(READ_SIZE)
-                await self.session.send_stream(Data(self.stream, data))
+                await self.session.send_stream(Data(stream=self.stream, data=data))
                 if not data:
                     break
         except (ConnectionError, OSError) as exc:
@@ -198,7 +198,7 @@ class TcpStream:
 
     async def _end(self, error: str | None) -> None:
         if not self.done.is_set():
-            await self.session.send_stream(StreamClose(self.stream, error))
+            await self.session.send_stream(StreamClose(stream=self.stream, error=error))
             await self._finish()
 
     async def _finish(self) -> None:

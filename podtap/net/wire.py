@@ -113,13 +113,13 @@ class WireConnection:
         await self.ws.close()
 
     async def close(self, reason: CloseReason, message: str = "") -> None:
-        await self.close_with(Close(reason, message))
+        await self.close_with(Close(reason=reason, message=message))
 
     async def initiate(self, handshake: InitiatorHandshake) -> Negotiated:
         await self.send(handshake.hello())
         reply = await self.receive()
         if isinstance(reply, ErrorFrame):
-            raise ConnectionClosed(Close(CloseReason.PROTOCOL_ERROR, reply.message))
+            raise ConnectionClosed(Close(reason=CloseReason.PROTOCOL_ERROR, message=reply.message))
         try:
             self.negotiated = handshake.receive(reply)
         except HandshakeError as exc:

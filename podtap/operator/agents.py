@@ -54,7 +54,7 @@ class AgentLink:
         self.on_stats: Callable[[dict[str, int]], None] = lambda stats: None
 
     async def send(self, session: SessionId, payload: Payload) -> None:
-        await self.wire.send(Envelope(session, payload))
+        await self.wire.send(Envelope(session=session, message=payload))
 
     async def run(self) -> None:
         try:
@@ -80,7 +80,12 @@ class AgentLink:
         (a ``Close`` from the agent); the link and every other session go on."""
         deliver = self.sessions.get(session)
         if deliver is not None:
-            deliver(Close(CloseReason.AGENT_FAILED, f"the agent sent a malformed frame: {error}"))
+            deliver(
+                Close(
+                    reason=CloseReason.AGENT_FAILED,
+                    message=f"the agent sent a malformed frame: {error}",
+                )
+            )
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -165,7 +170,7 @@ class AgentManager:
             await asyncio.sleep(3)
             nonce += 1
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await link.wire.send(Ping(nonce))
+                await link.wire.send(Ping(nonce=nonce))
 
     def release(self, link: AgentLink, session: SessionId) -> None:
         link.sessions.pop(session, None)

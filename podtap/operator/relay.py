@@ -153,7 +153,7 @@ class Attachment:
                 continue
             self.flow.check(message, from_client=True)
             if isinstance(message, Ping):
-                self._outbox.put_nowait(Pong(message.nonce))
+                self._outbox.put_nowait(Pong(nonce=message.nonce))
             elif isinstance(message, Subscribe):
                 asked = SubscribeAsked(session=self.session, frame=message, now=time.time())
                 await self.events.handle(asked)
@@ -163,7 +163,9 @@ class Attachment:
             elif isinstance(message, Envelope):
                 self._outbox.put_nowait(
                     ErrorFrame(
-                        ErrorCode.UNEXPECTED_MESSAGE, "clients do not send envelopes", Envelope.TAG
+                        code=ErrorCode.UNEXPECTED_MESSAGE,
+                        message="clients do not send envelopes",
+                        in_reply_to=Envelope.TAG,
                     )
                 )
             else:
@@ -175,7 +177,7 @@ class Attachment:
     async def finish(self, reason: CloseReason, message: str) -> None:
         """The session is over: tell the client why (after what is queued), and wait a
         little for it to be sent."""
-        self._outbox.put_nowait(Close(reason, message))
+        self._outbox.put_nowait(Close(reason=reason, message=message))
         self._outbox.put_nowait(None)
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._writer), FINISH_WAIT)
@@ -188,7 +190,9 @@ class Attachment:
         self._detached = True
         if self.link is not None:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.link.send(self.session, Close(CloseReason.CLIENT_EXITED, "detached"))
+                await self.link.send(
+                    self.session, Close(reason=CloseReason.CLIENT_EXITED, message="detached")
+                )
         with contextlib.suppress(Exception):
             await self.wire.ws.close()
         await self._tasks.close()

@@ -163,10 +163,15 @@ class OperatorService:
             return  # no client: nothing to tell, and its agent already let it go
         match effect:
             case Subscribe():
-                frame = SubscribeFrame(effect.request, effect.port, effect.mode, effect.http_filter)
+                frame = SubscribeFrame(
+                    request=effect.request,
+                    port=effect.port,
+                    mode=effect.mode,
+                    http_filter=effect.http_filter,
+                )
                 await attachment.to_agent(frame)
             case Release():
-                await attachment.to_agent(Unsubscribe(effect.port))
+                await attachment.to_agent(Unsubscribe(port=effect.port))
             case Close():
                 await attachment.finish(effect.reason, effect.message)
                 await self._let_go(attachment)

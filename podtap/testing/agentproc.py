@@ -119,10 +119,10 @@ class SessionPeer:
                     return msg
                 size = len(getattr(msg, "data", b"") or b"")
                 if size and hasattr(msg, "stream"):
-                    await self.send(WindowUpdate(msg.stream, size))
+                    await self.send(WindowUpdate(stream=msg.stream, credit=size))
 
     async def credit(self, stream: int, size: int) -> None:
-        await self.send(WindowUpdate(stream, size))  # type: ignore[arg-type]
+        await self.send(WindowUpdate(stream=stream, credit=size))  # type: ignore[arg-type]
 
 
 class AgentLink:
@@ -134,7 +134,7 @@ class AgentLink:
         sid = new_session_id()
 
         async def send(payload: Payload) -> None:
-            await self.wire.send(Envelope(sid, payload))
+            await self.wire.send(Envelope(session=sid, message=payload))
 
         peer = SessionPeer(send)
         self.peers[sid] = peer

@@ -109,13 +109,13 @@ class FakeAgent:
                 message = await wire.receive()
             except MalformedPayload as exc:  # that session's fault only
                 sid = SessionId(exc.session)
-                await wire.send(Envelope(sid, exc.close_frame()))
+                await wire.send(Envelope(session=sid, message=exc.close_frame()))
                 session = self.sessions.pop(sid, None)
                 if session is not None:
                     await session.close()
                 continue
             if isinstance(message, Ping):
-                await wire.send(Pong(message.nonce, dict(self.stats)))
+                await wire.send(Pong(nonce=message.nonce, stats=dict(self.stats)))
             elif isinstance(message, Envelope):
                 session = self.sessions.get(message.session)
                 if session is None:
@@ -124,7 +124,7 @@ class FakeAgent:
                 try:
                     await session.handle(message.message)
                 except ProtocolError as exc:
-                    await wire.send(Envelope(message.session, exc.close_frame()))
+                    await wire.send(Envelope(session=message.session, message=exc.close_frame()))
                     await session.close()
                 if session.closed:
                     self.sessions.pop(message.session, None)
@@ -132,7 +132,7 @@ class FakeAgent:
 
     def _new_session(self, wire: WireConnection, sid: SessionId) -> FakeSession:
         async def send(payload: Payload) -> None:
-            await wire.send(Envelope(sid, payload))
+            await wire.send(Envelope(session=sid, message=payload))
 
         session = FakeSession(sid, send=send, pod=self.pod)
         self.sessions[sid] = session
@@ -144,7 +144,13 @@ class FakeAgent:
         self._peer_port = Port(self._peer_port + 1)
         await session.send(
             NewConnection(
-                stream, Port(port), PEER[0], self._peer_port, self.address, Port(port), mode
+                stream=stream,
+                port=Port(port),
+                remote_addr=PEER[0],
+                remote_port=self._peer_port,
+                local_addr=self.address,
+                local_port=Port(port),
+                mode=mode,
             )
         )
         return stream
@@ -189,11 +195,20 @@ class FakeAgent:
         exchange = FakeExchange(session, await self._announce(session, port, IncomingMode.STEAL))
         session.open_stream(exchange.stream, exchange)
         request = RequestId(1)
-        await session.send(HttpRequestHead(exchange.stream, request, method, path, "1.1", headers))
+        await session.send(
+            HttpRequestHead(
+                stream=exchange.stream,
+                request=request,
+                method=method,
+                path=path,
+                http_version="1.1",
+                headers=headers,
+            )
+        )
         if body:
             await session.wait_writable(exchange.stream)
-            await session.send_stream(BodyChunk(exchange.stream, request, body))
-        await session.send_stream(BodyEnd(exchange.stream, request))
+            await session.send_stream(BodyChunk(stream=exchange.stream, request=request, data=body))
+        await session.send_stream(BodyEnd(stream=exchange.stream, request=request))
         self.stats["requests_routed"] += 1
         return exchange
 

@@ -63,10 +63,20 @@ async def serve_requests(
             status, headers, body = reply[:3]
             trailers = reply[3] if len(reply) == 4 else []
             headers = [*headers, (b"content-length", str(len(body)).encode())]
-            await peer.send(HttpResponseHead(msg.stream, msg.request, status, "OK", tuple(headers)))
+            await peer.send(
+                HttpResponseHead(
+                    stream=msg.stream,
+                    request=msg.request,
+                    status=status,
+                    reason="OK",
+                    headers=tuple(headers),
+                )
+            )
             if body:
-                await peer.send_flow(BodyChunk(msg.stream, msg.request, body))
-            await peer.send(BodyEnd(msg.stream, msg.request, tuple(trailers)))
+                await peer.send_flow(BodyChunk(stream=msg.stream, request=msg.request, data=body))
+            await peer.send(
+                BodyEnd(stream=msg.stream, request=msg.request, trailers=tuple(trailers))
+            )
         elif isinstance(msg, StreamClose):
             exchanges = {k: v for k, v in exchanges.items() if k[0] != msg.stream}
 
@@ -89,5 +99,5 @@ async def serve_connections(peer: SessionPeer, body: bytes) -> None:
         if isinstance(msg, Data) and msg.data and msg.stream not in answered:
             answered.add(msg.stream)
             await peer.credit(msg.stream, len(msg.data))
-            await peer.send(Data(msg.stream, response))
-            await peer.send(StreamClose(msg.stream))
+            await peer.send(Data(stream=msg.stream, data=response))
+            await peer.send(StreamClose(stream=msg.stream))

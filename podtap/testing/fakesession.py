@@ -85,7 +85,7 @@ class FakeConnection:
     async def write(self, data: bytes) -> None:
         """Bytes from the connection's client to the session (b"": half-close)."""
         await self.session.wait_writable(self.stream)
-        await self.session.send_stream(Data(self.stream, data))
+        await self.session.send_stream(Data(stream=self.stream, data=data))
 
     async def read_until(self, marker: bytes, *, timeout: float = 5) -> bytes:
         """What the session sent, once it holds `marker` (or the stream ended)."""
@@ -160,9 +160,9 @@ class FakeSession(FlowChannel):
         else:
             await self.send(
                 ErrorFrame(
-                    ErrorCode.UNEXPECTED_MESSAGE,
-                    f"the agent does not take {type(message).__name__}",
-                    type(message).TAG,
+                    code=ErrorCode.UNEXPECTED_MESSAGE,
+                    message=f"the agent does not take {type(message).__name__}",
+                    in_reply_to=type(message).TAG,
                 )
             )
 
@@ -171,23 +171,29 @@ class FakeSession(FlowChannel):
             try:
                 req.http_filter.validate()
             except InvalidHttpFilter as exc:
-                return SubscribeResult(req.request, False, str(exc))
+                return SubscribeResult(request=req.request, ok=False, error=str(exc))
         self.pod.table.subscribe(self.session, req.port, req.mode, req.http_filter)
-        return SubscribeResult(req.request, True)
+        return SubscribeResult(request=req.request, ok=True)
 
     def _env(self, req: EnvRequest) -> EnvResponse:
         try:
-            return EnvResponse(req.request, dict(self.pod.env()))
+            return EnvResponse(request=req.request, env=dict(self.pod.env()))
         except OSError as exc:  # the pod is gone, as its /proc/PID/environ would be
-            return EnvResponse(req.request, {}, str(exc))
+            return EnvResponse(request=req.request, env={}, error=str(exc))
 
     def _lookup(self, req: GetAddrInfoRequest) -> GetAddrInfoResponse:
         if req.family == IpFamily.IPV6:
-            return GetAddrInfoResponse(req.request, (), f"{req.host}: no IPv6 address")
+            return GetAddrInfoResponse(
+                request=req.request, addresses=(), error=f"{req.host}: no IPv6 address"
+            )
         found = self.pod.names(req.host)
         if not found:
-            return GetAddrInfoResponse(req.request, (), f"{req.host}: name not known")
-        return GetAddrInfoResponse(req.request, tuple((IpFamily.IPV4, ip) for ip in found))
+            return GetAddrInfoResponse(
+                request=req.request, addresses=(), error=f"{req.host}: name not known"
+            )
+        return GetAddrInfoResponse(
+            request=req.request, addresses=tuple((IpFamily.IPV4, ip) for ip in found)
+        )
 
     async def close(self) -> None:
         if self.closed:

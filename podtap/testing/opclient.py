@@ -38,7 +38,9 @@ async def operator_session(
                         peer.receive(message)
             except (ConnectionClosed, ConnectionError) as exc:
                 close = getattr(exc, "close", None)
-                peer.inbox.put_nowait(close or Close(CloseReason.OTHER, "connection closed"))
+                peer.inbox.put_nowait(
+                    close or Close(reason=CloseReason.OTHER, message="connection closed")
+                )
 
         tasks = TaskSet()
         tasks.spawn(pump(), name=f"session {session.label} pump")

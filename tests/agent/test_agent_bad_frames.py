@@ -43,25 +43,29 @@ def session_id(link: AgentLink, peer: SessionPeer) -> int:
 
 async def connected_stream(peer: SessionPeer) -> StreamId:
     """A TCP stream from the pod to its own app (127.0.0.1:8080)."""
-    await peer.send(Connect(StreamId(1), TransportProtocol.TCP, "127.0.0.1", Port(8080)))
+    await peer.send(
+        Connect(
+            stream=StreamId(1), protocol=TransportProtocol.TCP, host="127.0.0.1", port=Port(8080)
+        )
+    )
     result = await peer.expect(ConnectResult)
     assert result.ok, result.error
     return result.stream
 
 
 async def bad_window(link: AgentLink, peer: SessionPeer) -> str:
-    await peer.send(WindowUpdate(StreamId(7), 0))
+    await peer.send(WindowUpdate(stream=StreamId(7), credit=0))
     return "window update of 0 bytes on stream 7"
 
 
 async def negative_window(link: AgentLink, peer: SessionPeer) -> str:
-    await peer.send(WindowUpdate(StreamId(7), -5))
+    await peer.send(WindowUpdate(stream=StreamId(7), credit=-5))
     return "window update of -5 bytes"
 
 
 async def data_beyond_window(link: AgentLink, peer: SessionPeer) -> str:
     stream = await connected_stream(peer)
-    await peer.send(Data(stream, b"x" * (DEFAULT_WINDOW + 1)))
+    await peer.send(Data(stream=stream, data=b"x" * (DEFAULT_WINDOW + 1)))
     return f"with only {DEFAULT_WINDOW} credit"
 
 
@@ -84,11 +88,15 @@ def test_a_bad_frame_ends_only_its_session_and_says_why(
             for bad in BAD_FRAMES:
                 mallory = link.session()
                 expected = await bad(link, mallory)
-                await mallory.send(EnvRequest(RequestId(1)))  # in flight: must not revive it
+                await mallory.send(
+                    EnvRequest(request=RequestId(1))
+                )  # in flight: must not revive it
                 close = await mallory.expect(Close)
                 assert close.reason == CloseReason.PROTOCOL_ERROR, (bad.__name__, close)
                 assert expected in close.message, (bad.__name__, close)
-                await alice.send(EnvRequest(RequestId(2)))  # served in order, after mallory's
+                await alice.send(
+                    EnvRequest(request=RequestId(2))
+                )  # served in order, after mallory's
                 await alice.expect(EnvResponse)
                 assert mallory.inbox.empty(), mallory.inbox.get_nowait()
             assert not link.wire.closed
@@ -117,7 +125,9 @@ def test_a_connect_the_agent_cannot_make_is_answered(
     async def go() -> None:
         async with agent_link(agent) as link:
             peer = link.session()
-            await peer.send(Connect(StreamId(1), protocol, host, Port(port)))
+            await peer.send(
+                Connect(stream=StreamId(1), protocol=protocol, host=host, port=Port(port))
+            )
             result = await peer.expect(ConnectResult, timeout=5)
             assert not result.ok and result.stream == 1
             assert result.error is not None and expected in result.error, result
@@ -129,23 +139,29 @@ def test_requests_with_fields_out_of_range_are_answered(agent: AgentProcess) -> 
     async def go() -> None:
         async with agent_link(agent) as link:
             peer = link.session()
-            await peer.send(Subscribe(RequestId(4), Port(0), IncomingMode.STEAL))
+            await peer.send(Subscribe(request=RequestId(4), port=Port(0), mode=IncomingMode.STEAL))
             sub = await peer.expect(SubscribeResult, timeout=5)
             assert not sub.ok and sub.error and "1..65535" in sub.error, sub
-            await peer.send(GetAddrInfoRequest(RequestId(5), "x" * 64))
+            await peer.send(GetAddrInfoRequest(request=RequestId(5), host="x" * 64))
             dns = await peer.expect(GetAddrInfoResponse, timeout=5)
             assert dns.error and "longer than 63" in dns.error, dns
-            await peer.send(FileOpen(RequestId(6), "/etc/hostname", os.O_RDONLY))
+            await peer.send(FileOpen(request=RequestId(6), path="/etc/hostname", flags=os.O_RDONLY))
             opened = await peer.expect(FileOpenResult, timeout=5)
             assert opened.handle is not None, opened
-            await peer.send(FileRead(RequestId(7), opened.handle, 2**64 - 1, 10))
+            await peer.send(
+                FileRead(request=RequestId(7), handle=opened.handle, offset=2**64 - 1, size=10)
+            )
             read = await peer.expect(FileReadResult, timeout=5)
             assert read.error is not None and read.request == 7, read
-            await peer.send(FileStat(RequestId(8), "/etc/\x00hostname"))
+            await peer.send(FileStat(request=RequestId(8), path="/etc/\x00hostname"))
             stat = await peer.expect(FileStatResult, timeout=5)
             assert stat.error is not None and stat.request == 8, stat
             stream = await connected_stream(peer)  # the session still works
-            await peer.send(Connect(stream, TransportProtocol.TCP, "127.0.0.1", Port(8080)))
+            await peer.send(
+                Connect(
+                    stream=stream, protocol=TransportProtocol.TCP, host="127.0.0.1", port=Port(8080)
+                )
+            )
             again = await peer.expect(ConnectResult, timeout=5)
             assert not again.ok and again.error and "already open" in again.error, again
 

@@ -57,7 +57,11 @@ def test_the_agent_refuses_a_lookahead_filter_naming_re2(web_agent: AgentProcess
         async with agent_link(web_agent) as link:
             peer = link.session()
             flt = HttpFilter(header=r"x-user: (?=alice)")
-            await peer.send(Subscribe(RequestId(1), Port(8000), IncomingMode.STEAL, flt))
+            await peer.send(
+                Subscribe(
+                    request=RequestId(1), port=Port(8000), mode=IncomingMode.STEAL, http_filter=flt
+                )
+            )
             result = await peer.expect(SubscribeResult)
             assert not result.ok
             assert "lookahead (?=...) is not supported" in (result.error or "")

@@ -35,7 +35,7 @@ BOB = HttpFilter(header=r"^x-user: bob$")
 async def steal(
     peer: SessionPeer, port: int, flt: HttpFilter | None, mode: IncomingMode = IncomingMode.STEAL
 ) -> None:
-    await peer.send(Subscribe(RequestId(1), Port(port), mode, flt))
+    await peer.send(Subscribe(request=RequestId(1), port=Port(port), mode=mode, http_filter=flt))
     result = await peer.expect(SubscribeResult)
     assert result.ok, result.error
 
@@ -140,11 +140,11 @@ def test_websocket_matched_goes_to_the_session_unmatched_to_the_app(
         key = next(v for k, v in head.headers if k.lower() == b"sec-websocket-key")
         await peer.send(
             HttpResponseHead(
-                head.stream,
-                head.request,
-                101,
-                "Switching Protocols",
-                (
+                stream=head.stream,
+                request=head.request,
+                status=101,
+                reason="Switching Protocols",
+                headers=(
                     (b"upgrade", b"websocket"),
                     (b"connection", b"Upgrade"),
                     (b"sec-websocket-accept", ws_accept(key)),
@@ -157,7 +157,7 @@ def test_websocket_matched_goes_to_the_session_unmatched_to_the_app(
             await peer.credit(msg.stream, len(msg.data))
             texts, pending = ws_text_frames(pending + msg.data)
             for text in texts:
-                await peer.send(Data(msg.stream, ws_server_text(f"alice: {text}")))
+                await peer.send(Data(stream=msg.stream, data=ws_server_text(f"alice: {text}")))
 
     async def go() -> None:
         tasks = TaskSet()
@@ -242,7 +242,7 @@ def test_after_unsubscribe_an_open_connection_sends_later_requests_to_the_app(
             conn = http.client.HTTPConnection("127.0.0.1", web["http"], timeout=10)
             try:
                 assert await asyncio.to_thread(request, conn, "/whoami", "alice") == b"for alice"
-                await alice.send(Unsubscribe(Port(8000)))
+                await alice.send(Unsubscribe(port=Port(8000)))
                 # the unsubscribe has no reply: watch its effect on the same connection
                 await asyncio.to_thread(
                     wait_until,

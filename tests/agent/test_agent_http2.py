@@ -37,7 +37,11 @@ ALICE_HEADER = [(b"x-user", b"alice")]
 
 
 async def steal_h2(peer: SessionPeer) -> None:
-    await peer.send(Subscribe(RequestId(1), Port(H2_PORT), IncomingMode.STEAL, ALICE))
+    await peer.send(
+        Subscribe(
+            request=RequestId(1), port=Port(H2_PORT), mode=IncomingMode.STEAL, http_filter=ALICE
+        )
+    )
     result = await peer.expect(SubscribeResult)
     assert result.ok, result.error
 

@@ -56,11 +56,15 @@ class Alice:
 
     async def _answer(self, request: HttpRequestHead) -> None:
         stream, rid = request.stream, request.request
-        await self.handler.handle(HttpResponseHead(stream, rid, 200, "", ((b"x-by", b"alice"),)))
+        await self.handler.handle(
+            HttpResponseHead(
+                stream=stream, request=rid, status=200, reason="", headers=((b"x-by", b"alice"),)
+            )
+        )
         for piece in (b"al", b"ic", b"e"):
             await asyncio.sleep(0)
-            await self.handler.handle(BodyChunk(stream, rid, piece))
-        await self.handler.handle(BodyEnd(stream, rid))
+            await self.handler.handle(BodyChunk(stream=stream, request=rid, data=piece))
+        await self.handler.handle(BodyEnd(stream=stream, request=rid))
 
 
 @dataclass
@@ -177,12 +181,16 @@ def test_a_bridge_turns_the_sessions_answers_into_events_in_order() -> None:
         await bridge.send(
             SessionRequestHead(ALICE, RequestId(1), RequestHead("GET", "/", ((b"host", b"shop"),)))
         )
-        head = HttpResponseHead(stream, RequestId(1), 200, "", ())
-        chunk = BodyChunk(stream, RequestId(1), b"hi")
+        head = HttpResponseHead(
+            stream=stream, request=RequestId(1), status=200, reason="", headers=()
+        )
+        chunk = BodyChunk(stream=stream, request=RequestId(1), data=b"hi")
         await alice.handler.handle(head)
         await alice.handler.handle(chunk)
-        await alice.handler.handle(StreamClose(stream))
-        await alice.handler.handle(BodyEnd(stream, RequestId(1)))  # after its end: dropped
+        await alice.handler.handle(StreamClose(stream=stream))
+        await alice.handler.handle(
+            BodyEnd(stream=stream, request=RequestId(1))
+        )  # after its end: dropped
         await bridge.close()  # the session ended the stream: nothing more is sent
         assert posted == [
             SessionReply(session=ALICE, message=head),
@@ -191,13 +199,13 @@ def test_a_bridge_turns_the_sessions_answers_into_events_in_order() -> None:
         ]
         assert [type(f) for f in alice.frames] == [NewConnection, HttpRequestHead]
         assert alice.frames[0] == NewConnection(
-            StreamId(stream),
-            Port(80),
-            "10.0.0.9",
-            Port(4444),
-            "10.0.0.1",
-            Port(80),
-            IncomingMode.STEAL,
+            stream=StreamId(stream),
+            port=Port(80),
+            remote_addr="10.0.0.9",
+            remote_port=Port(4444),
+            local_addr="10.0.0.1",
+            local_port=Port(80),
+            mode=IncomingMode.STEAL,
         )
 
     asyncio.run(go())

@@ -49,7 +49,7 @@ def from_app(body: bytes) -> bool:
 
 
 async def subscribe(peer: SessionPeer, mode: IncomingMode = IncomingMode.STEAL) -> None:
-    await peer.send(Subscribe(RequestId(1), Port(8080), mode))
+    await peer.send(Subscribe(request=RequestId(1), port=Port(8080), mode=mode))
     result = await peer.expect(SubscribeResult)
     assert result.ok, result.error
 
@@ -59,8 +59,8 @@ async def answer_stolen(peer: SessionPeer) -> bytes:
     conn = await peer.expect(NewConnection)
     assert conn.mode == IncomingMode.STEAL and conn.port == 8080
     request = (await peer.expect(Data)).data
-    await peer.send(Data(conn.stream, RESPONSE))
-    await peer.send(StreamClose(conn.stream))
+    await peer.send(Data(stream=conn.stream, data=RESPONSE))
+    await peer.send(StreamClose(stream=conn.stream))
     return request
 
 
@@ -75,7 +75,7 @@ def test_unfiltered_steal_then_unsubscribe_gives_traffic_back(
             body = await asyncio.to_thread(get, shop_port)
             assert body == b"stolen"
             assert (await answer).startswith(b"GET /whoami HTTP/1.1\r\n")
-            await peer.send(Unsubscribe(Port(8080)))
+            await peer.send(Unsubscribe(port=Port(8080)))
             assert await asyncio.to_thread(
                 wait_until, lambda: app_answers(shop_port), timeout=5, what="the app"
             )

@@ -329,9 +329,11 @@ def test_an_agent_serves_the_operator_on_its_socket_until_stopped(
                 await agent_wire(sock, "not-the-token")
             assert refused.value.status == 401
             http, wire = await agent_wire(sock, token)
-            await wire.send(Ping(1))
+            await wire.send(Ping(nonce=1))
             assert isinstance(await asyncio.wait_for(wire.receive(), 10), Pong)
-            await wire.send(Envelope(SessionId(5), EnvRequest(RequestId(1))))
+            await wire.send(
+                Envelope(session=SessionId(5), message=EnvRequest(request=RequestId(1)))
+            )
             reply = await asyncio.wait_for(wire.receive(), 10)
             assert isinstance(reply, Envelope) and isinstance(reply.message, EnvResponse)
             assert reply.message.env == await backend.container_env(shop)

@@ -118,10 +118,12 @@ def test_the_fake_agent_answers_lookups_and_refuses_connections_and_files() -> N
         node = shop().node
         pod = PodSide(env=dict, names=lambda host: node.names("default", host))
         session = FakeSession(SessionId(1), send=send, pod=pod)
-        await session.handle(GetAddrInfoRequest(RequestId(1), "shop"))
-        await session.handle(GetAddrInfoRequest(RequestId(2), "nope"))
-        await session.handle(Connect(StreamId(1), TransportProtocol.TCP, "shop", Port(80)))
-        await session.handle(FileOpen(RequestId(3), "/etc/hostname", 0))
+        await session.handle(GetAddrInfoRequest(request=RequestId(1), host="shop"))
+        await session.handle(GetAddrInfoRequest(request=RequestId(2), host="nope"))
+        await session.handle(
+            Connect(stream=StreamId(1), protocol=TransportProtocol.TCP, host="shop", port=Port(80))
+        )
+        await session.handle(FileOpen(request=RequestId(3), path="/etc/hostname", flags=0))
         found, missing, connect, opened = sent
         assert isinstance(found, GetAddrInfoResponse) and found.addresses[0][0] == IpFamily.IPV4
         assert isinstance(missing, GetAddrInfoResponse) and missing.error == "nope: name not known"

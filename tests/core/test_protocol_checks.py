@@ -64,25 +64,37 @@ def test_usable_hosts_pass(host: str) -> None:
 
 
 def test_requests_are_refused_with_their_own_answer() -> None:
-    sub = refuse_if_invalid(Subscribe(RequestId(3), Port(0), IncomingMode.STEAL))
+    sub = refuse_if_invalid(Subscribe(request=RequestId(3), port=Port(0), mode=IncomingMode.STEAL))
     assert isinstance(sub, SubscribeResult) and not sub.ok and sub.request == 3
     assert sub.error == "port 0 is not a service port (1..65535)"
-    conn = refuse_if_invalid(Connect(S1, TransportProtocol.TCP, "", Port(80)))
-    assert conn == ConnectResult(S1, False, error="empty host name")
-    dns = refuse_if_invalid(GetAddrInfoRequest(RequestId(4), "x" * 70))
+    conn = refuse_if_invalid(
+        Connect(stream=S1, protocol=TransportProtocol.TCP, host="", port=Port(80))
+    )
+    assert conn == ConnectResult(stream=S1, ok=False, error="empty host name")
+    dns = refuse_if_invalid(GetAddrInfoRequest(request=RequestId(4), host="x" * 70))
     assert isinstance(dns, GetAddrInfoResponse) and dns.request == 4 and dns.error
-    opened = refuse_if_invalid(FileOpen(RequestId(5), "/etc/\0", 0))
+    opened = refuse_if_invalid(FileOpen(request=RequestId(5), path="/etc/\0", flags=0))
     assert isinstance(opened, FileOpenResult) and opened.error and opened.error.errno == 22
-    read = refuse_if_invalid(FileRead(RequestId(6), 1, 2**63, 10))
+    read = refuse_if_invalid(FileRead(request=RequestId(6), handle=1, offset=2**63, size=10))
     assert isinstance(read, FileReadResult) and read.error and read.request == 6
 
 
 def test_valid_requests_and_other_frames_pass() -> None:
-    assert refuse_if_invalid(Subscribe(RequestId(3), Port(8080), IncomingMode.MIRROR)) is None
-    assert refuse_if_invalid(Connect(S1, TransportProtocol.UDP, "dns", Port(53))) is None
-    assert refuse_if_invalid(FileRead(RequestId(6), 1, 0, 10)) is None
-    assert refuse_if_invalid(FileClose(1)) is None
-    assert refuse_if_invalid(Data(S1, b"x")) is None
+    assert (
+        refuse_if_invalid(
+            Subscribe(request=RequestId(3), port=Port(8080), mode=IncomingMode.MIRROR)
+        )
+        is None
+    )
+    assert (
+        refuse_if_invalid(
+            Connect(stream=S1, protocol=TransportProtocol.UDP, host="dns", port=Port(53))
+        )
+        is None
+    )
+    assert refuse_if_invalid(FileRead(request=RequestId(6), handle=1, offset=0, size=10)) is None
+    assert refuse_if_invalid(FileClose(handle=1)) is None
+    assert refuse_if_invalid(Data(stream=S1, data=b"x")) is None
 
 
 def test_a_malformed_message_inside_an_envelope_names_its_session() -> None:
@@ -94,34 +106,56 @@ def test_a_malformed_message_inside_an_envelope_names_its_session() -> None:
 
 
 def connected(check: RelayFlowCheck, stream: StreamId = S1) -> RelayFlowCheck:
-    check.check(Connect(stream, TransportProtocol.TCP, "db", Port(5432)), from_client=True)
-    check.check(ConnectResult(stream, True, "10.0.0.2", Port(40000)), from_client=False)
+    check.check(
+        Connect(stream=stream, protocol=TransportProtocol.TCP, host="db", port=Port(5432)),
+        from_client=True,
+    )
+    check.check(
+        ConnectResult(stream=stream, ok=True, local_addr="10.0.0.2", local_port=Port(40000)),
+        from_client=False,
+    )
     return check
 
 
 def test_relay_check_passes_a_session_that_keeps_to_its_windows() -> None:
     check = connected(RelayFlowCheck())
-    check.check(Data(S1, b"x" * DEFAULT_WINDOW), from_client=True)
-    check.check(WindowUpdate(S1, 100), from_client=False)  # the agent consumed 100 bytes
-    check.check(Data(S1, b"x" * 100), from_client=True)
+    check.check(Data(stream=S1, data=b"x" * DEFAULT_WINDOW), from_client=True)
     check.check(
-        NewConnection(S2, Port(80), "a", Port(1), "b", Port(80), IncomingMode.STEAL),
+        WindowUpdate(stream=S1, credit=100), from_client=False
+    )  # the agent consumed 100 bytes
+    check.check(Data(stream=S1, data=b"x" * 100), from_client=True)
+    check.check(
+        NewConnection(
+            stream=S2,
+            port=Port(80),
+            remote_addr="a",
+            remote_port=Port(1),
+            local_addr="b",
+            local_port=Port(80),
+            mode=IncomingMode.STEAL,
+        ),
         from_client=False,
     )
-    check.check(BodyChunk(S2, RequestId(1), b"y" * DEFAULT_WINDOW), from_client=False)
-    check.check(StreamClose(S1), from_client=False)
-    check.check(Data(S1, b"late"), from_client=True)  # crossed the close: not tracked
+    check.check(
+        BodyChunk(stream=S2, request=RequestId(1), data=b"y" * DEFAULT_WINDOW), from_client=False
+    )
+    check.check(StreamClose(stream=S1), from_client=False)
+    check.check(Data(stream=S1, data=b"late"), from_client=True)  # crossed the close: not tracked
     assert len(check) == 1
 
 
 @pytest.mark.parametrize(
     ("message", "from_client", "expected"),
     [
-        (Data(S1, b"x" * (DEFAULT_WINDOW + 1)), True, "with only 262144 credit"),
-        (UdpDatagram(S1, b"x" * (DEFAULT_WINDOW + 1), "a", Port(1)), False, "credit"),
-        (WindowUpdate(StreamId(9), 0), True, "window update of 0 bytes on stream 9"),
-        (WindowUpdate(S1, -1), False, "window update of -1 bytes"),
-        (WindowUpdate(S1, MAX_WINDOW), True, "overflows"),
+        (Data(stream=S1, data=b"x" * (DEFAULT_WINDOW + 1)), True, "with only 262144 credit"),
+        (
+            UdpDatagram(stream=S1, data=b"x" * (DEFAULT_WINDOW + 1), addr="a", port=Port(1)),
+            False,
+            "credit",
+        ),
+        (WindowUpdate(stream=StreamId(9), credit=0), True, "window update of 0 bytes on stream 9"),
+        (WindowUpdate(stream=S1, credit=-1), False, "window update of -1 bytes"),
+        (WindowUpdate(stream=S1, credit=MAX_WINDOW), True, "overflows"),
     ],
 )
 def test_relay_check_names_what_a_side_broke(
@@ -135,5 +169,5 @@ def test_relay_check_names_what_a_side_broke(
 
 def test_relay_check_forgets_a_failed_connect() -> None:
     check = RelayFlowCheck()
-    check.check(ConnectResult(S1, False, error="refused"), from_client=False)
+    check.check(ConnectResult(stream=S1, ok=False, error="refused"), from_client=False)
     assert len(check) == 0

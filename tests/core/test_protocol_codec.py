@@ -37,33 +37,41 @@ def pack(*items: object) -> bytes:
 
 
 def test_data_frame_layout_is_a_small_array() -> None:
-    assert encode(Data(StreamId(1), b"abc")) == b"\x93\xa4data\x01\xc4\x03abc"
+    assert encode(Data(stream=StreamId(1), data=b"abc")) == b"\x93\xa4data\x01\xc4\x03abc"
 
 
 def test_features_encode_sorted() -> None:
-    hello = Hello(1, 2, frozenset({"b", "a"}), "client", "0.1")
+    hello = Hello(
+        min_version=1,
+        max_version=2,
+        features=frozenset({"b", "a"}),
+        peer_name="client",
+        peer_version="0.1",
+    )
     assert msgpack.unpackb(encode(hello)) == ["hello", 1, 2, ["a", "b"], "client", "0.1"]
 
 
 def test_envelope_nests_the_frame() -> None:
-    frame = encode(Envelope(SessionId(7), Ping(3)))
+    frame = encode(Envelope(session=SessionId(7), message=Ping(nonce=3)))
     assert msgpack.unpackb(frame) == ["envelope", 7, ["ping", 3]]
 
 
 def test_unknown_trailing_fields_are_ignored() -> None:
     assert decode(pack("data", 1, b"x", "from the future", {"k": [1, 2]})) == Data(
-        StreamId(1), b"x"
+        stream=StreamId(1), data=b"x"
     )
 
 
 def test_unknown_fields_in_nested_structs_are_ignored() -> None:
     frame = pack("subscribe", 1, 80, "steal", [None, "/api", None, [], [], "new", 5])
-    assert decode(frame) == Subscribe(1, 80, IncomingMode.STEAL, HttpFilter(path="/api"))  # type: ignore[arg-type]
+    assert decode(frame) == Subscribe(
+        request=1, port=80, mode=IncomingMode.STEAL, http_filter=HttpFilter(path="/api")
+    )  # type: ignore[arg-type]
 
 
 def test_missing_optional_fields_take_defaults() -> None:
-    assert decode(pack("close_stream", 5)) == StreamClose(StreamId(5))
-    assert decode(pack("close", "Killed")) == Close(CloseReason.KILLED, "")
+    assert decode(pack("close_stream", 5)) == StreamClose(stream=StreamId(5))
+    assert decode(pack("close", "Killed")) == Close(reason=CloseReason.KILLED, message="")
 
 
 def test_missing_required_field_is_named() -> None:
@@ -76,7 +84,9 @@ def test_unknown_type_tag_carries_the_tag() -> None:
         decode(pack("teleport", 1, 2))
     assert info.value.tag == "teleport"
     assert info.value.error_frame() == ErrorFrame(
-        ErrorCode.UNKNOWN_MESSAGE_TYPE, "unknown message type 'teleport'", "teleport"
+        code=ErrorCode.UNKNOWN_MESSAGE_TYPE,
+        message="unknown message type 'teleport'",
+        in_reply_to="teleport",
     )
 
 
@@ -86,7 +96,9 @@ def test_unknown_type_inside_envelope_is_reported_as_unknown() -> None:
 
 
 def test_unknown_close_reason_and_error_code_fall_back_to_other() -> None:
-    assert decode(pack("close", "Meteor", "boom")) == Close(CloseReason.OTHER, "boom")
+    assert decode(pack("close", "Meteor", "boom")) == Close(
+        reason=CloseReason.OTHER, message="boom"
+    )
     assert decode(pack("error", "new_code", "x")).code is ErrorCode.OTHER  # type: ignore[union-attr]
 
 
@@ -139,7 +151,7 @@ def test_deeply_nested_filters_are_refused() -> None:
 
 
 def test_frame_size_limit() -> None:
-    frame = encode(Data(StreamId(1), b"x" * 1000))
+    frame = encode(Data(stream=StreamId(1), data=b"x" * 1000))
     with pytest.raises(MalformedFrame, match="exceeds"):
         decode(frame, max_size=100)
     assert MAX_FRAME_SIZE >= 1024 * 1024
@@ -152,7 +164,9 @@ def test_non_bytes_input_is_a_protocol_error() -> None:
 
 def test_non_utf8_strings_round_trip_as_surrogate_escapes() -> None:
     name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
-    message = FileReadDirResult(1, (DirEntry(name, False, False),))  # type: ignore[arg-type]
+    message = FileReadDirResult(
+        request=1, entries=(DirEntry(name=name, is_dir=False, is_link=False),)
+    )  # type: ignore[arg-type]
     assert decode(encode(message)) == message
     raw = msgpack.unpackb(encode(message), raw=True)
     assert raw[2][0][0] == b"caf\xe9.txt"
@@ -160,21 +174,23 @@ def test_non_utf8_strings_round_trip_as_surrogate_escapes() -> None:
 
 def test_hot_path_messages_keep_bytes_objects() -> None:
     payload = b"x" * 65536
-    decoded = decode(encode(BodyChunk(StreamId(1), 2, payload)))  # type: ignore[arg-type]
+    decoded = decode(encode(BodyChunk(stream=StreamId(1), request=2, data=payload)))  # type: ignore[arg-type]
     assert isinstance(decoded, BodyChunk) and decoded.data == payload
 
 
 @pytest.mark.parametrize(
     "bad",
     [
-        Data(StreamId(2**64), b""),
-        Ping("x" * 0 + "\ud800"),  # type: ignore[arg-type]
-        Data(StreamId(1), object()),  # type: ignore[arg-type]
+        Data(stream=StreamId(2**64), data=b""),
+        Ping(nonce="x" * 0 + "\ud800"),  # type: ignore[arg-type]
+        Data(stream=StreamId(1), data=object()),  # type: ignore[arg-type]
         "not a message",
-        Envelope(SessionId(1), Envelope(SessionId(2), Ping(1))),  # type: ignore[arg-type]
+        Envelope(
+            session=SessionId(1), message=Envelope(session=SessionId(2), message=Ping(nonce=1))
+        ),  # type: ignore[arg-type]
     ],
 )
 def test_encode_errors_are_encode_error(bad: object) -> None:
     with pytest.raises(EncodeError):
         encode(bad)  # type: ignore[arg-type]
-    assert encode(Ping(1)) == b"\x92\xa4ping\x01"  # the packer recovered
+    assert encode(Ping(nonce=1)) == b"\x92\xa4ping\x01"  # the packer recovered

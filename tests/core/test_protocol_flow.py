@@ -51,11 +51,18 @@ def test_sender_splits_to_credit_and_queues_the_rest() -> None:
     play(
         sender_handler(sender),
         [
-            Step(Data(S1, b"0123456789abcdef"), [Data(S1, b"0123456789")], note="10 of 16"),
-            (Data(S1, b"XY"), []),
-            (WindowUpdate(S1, 4), [Data(S1, b"abcd")]),
-            (WindowUpdate(S1, 100), [Data(S1, b"ef"), Data(S1, b"XY")]),
-            (Data(S1, b"z"), [Data(S1, b"z")]),
+            Step(
+                Data(stream=S1, data=b"0123456789abcdef"),
+                [Data(stream=S1, data=b"0123456789")],
+                note="10 of 16",
+            ),
+            (Data(stream=S1, data=b"XY"), []),
+            (WindowUpdate(stream=S1, credit=4), [Data(stream=S1, data=b"abcd")]),
+            (
+                WindowUpdate(stream=S1, credit=100),
+                [Data(stream=S1, data=b"ef"), Data(stream=S1, data=b"XY")],
+            ),
+            (Data(stream=S1, data=b"z"), [Data(stream=S1, data=b"z")]),
         ],
     )
     assert sender.credit(S1) == 100 - 4 - 1
@@ -65,12 +72,12 @@ def test_backpressure_is_queryable() -> None:
     sender = FlowSender(window=4, max_queued=5)
     sender.open(S1)
     assert sender.writable(S1)
-    sender.send(Data(S1, b"0123456"))  # 4 sent, 3 queued
+    sender.send(Data(stream=S1, data=b"0123456"))  # 4 sent, 3 queued
     assert sender.queued_bytes(S1) == 3 and sender.writable(S1)
-    sender.send(Data(S1, b"ab"))
+    sender.send(Data(stream=S1, data=b"ab"))
     assert sender.queued_bytes(S1) == 5 and not sender.writable(S1)
     assert sender.total_queued == 5
-    sender.on_window_update(WindowUpdate(S1, 2))
+    sender.on_window_update(WindowUpdate(stream=S1, credit=2))
     assert sender.queued_bytes(S1) == 3 and sender.writable(S1)
     assert not sender.writable(S2)
 
@@ -82,12 +89,15 @@ def test_one_stream_without_credit_never_blocks_another() -> None:
     play(
         sender_handler(sender),
         [
-            (Data(S1, b"aaaaaa"), [Data(S1, b"aaa")]),
-            (Data(S1, b"b"), []),
-            (Data(S2, b"ccc"), [Data(S2, b"ccc")]),
-            (WindowUpdate(S2, 3), []),
-            (Data(S2, b"ddd"), [Data(S2, b"ddd")]),
-            (WindowUpdate(S1, 10), [Data(S1, b"aaa"), Data(S1, b"b")]),
+            (Data(stream=S1, data=b"aaaaaa"), [Data(stream=S1, data=b"aaa")]),
+            (Data(stream=S1, data=b"b"), []),
+            (Data(stream=S2, data=b"ccc"), [Data(stream=S2, data=b"ccc")]),
+            (WindowUpdate(stream=S2, credit=3), []),
+            (Data(stream=S2, data=b"ddd"), [Data(stream=S2, data=b"ddd")]),
+            (
+                WindowUpdate(stream=S1, credit=10),
+                [Data(stream=S1, data=b"aaa"), Data(stream=S1, data=b"b")],
+            ),
         ],
     )
 
@@ -95,18 +105,34 @@ def test_one_stream_without_credit_never_blocks_another() -> None:
 def test_control_messages_keep_their_place_behind_queued_data() -> None:
     sender = FlowSender(window=4)
     sender.open(S1)
-    head = HttpResponseHead(S1, R7, 200, "OK", ((b"content-length", b"6"),))
+    head = HttpResponseHead(
+        stream=S1, request=R7, status=200, reason="OK", headers=((b"content-length", b"6"),)
+    )
     play(
         sender_handler(sender),
         [
             (head, [head]),
-            (BodyChunk(S1, R7, b"abcdef"), [BodyChunk(S1, R7, b"abcd")]),
-            (BodyEnd(S1, R7), []),
-            (StreamClose(S1), []),
-            (Data(S1, b"late"), Raises(ValueError, match="closing")),
-            (WindowUpdate(S1, 2), [BodyChunk(S1, R7, b"ef"), BodyEnd(S1, R7), StreamClose(S1)]),
-            Step(Data(S1, b"x"), Raises(ValueError, match="not open"), note="close forgot it"),
-            (WindowUpdate(S1, 2), []),
+            (
+                BodyChunk(stream=S1, request=R7, data=b"abcdef"),
+                [BodyChunk(stream=S1, request=R7, data=b"abcd")],
+            ),
+            (BodyEnd(stream=S1, request=R7), []),
+            (StreamClose(stream=S1), []),
+            (Data(stream=S1, data=b"late"), Raises(ValueError, match="closing")),
+            (
+                WindowUpdate(stream=S1, credit=2),
+                [
+                    BodyChunk(stream=S1, request=R7, data=b"ef"),
+                    BodyEnd(stream=S1, request=R7),
+                    StreamClose(stream=S1),
+                ],
+            ),
+            Step(
+                Data(stream=S1, data=b"x"),
+                Raises(ValueError, match="not open"),
+                note="close forgot it",
+            ),
+            (WindowUpdate(stream=S1, credit=2), []),
         ],
     )
     assert not sender.is_open(S1) and len(sender) == 0
@@ -115,7 +141,10 @@ def test_control_messages_keep_their_place_behind_queued_data() -> None:
 def test_close_with_nothing_queued_goes_out_at_once() -> None:
     sender = FlowSender()
     sender.open(S1)
-    play(sender_handler(sender), [(StreamClose(S1, "reset"), [StreamClose(S1, "reset")])])
+    play(
+        sender_handler(sender),
+        [(StreamClose(stream=S1, error="reset"), [StreamClose(stream=S1, error="reset")])],
+    )
     assert not sender.is_open(S1)
 
 
@@ -124,21 +153,33 @@ def test_large_messages_are_split_into_frames() -> None:
     sender.open(S1)
     play(
         sender_handler(sender),
-        [(Data(S1, b"0123456789"), [Data(S1, b"0123"), Data(S1, b"4567"), Data(S1, b"89")])],
+        [
+            (
+                Data(stream=S1, data=b"0123456789"),
+                [
+                    Data(stream=S1, data=b"0123"),
+                    Data(stream=S1, data=b"4567"),
+                    Data(stream=S1, data=b"89"),
+                ],
+            )
+        ],
     )
 
 
 def test_datagrams_are_never_split() -> None:
     sender = FlowSender(window=5)
     sender.open(S1)
-    dgram = UdpDatagram(S1, b"abcd", "10.0.0.1", 53)  # type: ignore[arg-type]
+    dgram = UdpDatagram(stream=S1, data=b"abcd", addr="10.0.0.1", port=53)  # type: ignore[arg-type]
     play(
         sender_handler(sender),
         [
             (dgram, [dgram]),
             (dgram, []),
-            (WindowUpdate(S1, 3), [dgram]),
-            (UdpDatagram(S1, b"x" * 6, "h", 1), Raises(ValueError, match="exceeds")),  # type: ignore[arg-type]
+            (WindowUpdate(stream=S1, credit=3), [dgram]),
+            (
+                UdpDatagram(stream=S1, data=b"x" * 6, addr="h", port=1),
+                Raises(ValueError, match="exceeds"),
+            ),  # type: ignore[arg-type]
         ],
     )
 
@@ -149,9 +190,12 @@ def test_window_update_errors() -> None:
     play(
         sender_handler(sender),
         [
-            (WindowUpdate(S1, 0), Raises(FlowControlError, match="window update of 0")),
-            (WindowUpdate(S1, 2**31), Raises(FlowControlError, match="overflows")),
-            (WindowUpdate(S2, 5), []),
+            (
+                WindowUpdate(stream=S1, credit=0),
+                Raises(FlowControlError, match="window update of 0"),
+            ),
+            (WindowUpdate(stream=S1, credit=2**31), Raises(FlowControlError, match="overflows")),
+            (WindowUpdate(stream=S2, credit=5), []),
         ],
     )
 
@@ -161,7 +205,7 @@ def test_open_and_reset_bookkeeping() -> None:
     sender.open(S1, window=1)
     with pytest.raises(ValueError, match="already open"):
         sender.open(S1)
-    sender.send(Data(S1, b"abc"))
+    sender.send(Data(stream=S1, data=b"abc"))
     assert sender.queued_bytes(S1) == 2
     assert sender.reset(S1) == 2 and sender.reset(S1) == 0
     assert sender.credit(S1) == 0 and sender.queued_bytes(S1) == 0
@@ -200,11 +244,11 @@ def test_receiver_returns_credit_after_half_the_window() -> None:
         [
             (Received(S1, 8), [True]),
             (Consumed(S1, 3), []),
-            (Consumed(S1, 2), [WindowUpdate(S1, 5)]),
+            (Consumed(S1, 2), [WindowUpdate(stream=S1, credit=5)]),
             (Received(S1, 7), [True]),
             (Received(S1, 1), Raises(FlowControlError, match="only 0 credit")),
             (Consumed(S1, 11), Raises(ValueError, match="10 buffered")),
-            (Consumed(S1, 10), [WindowUpdate(S1, 10)]),
+            (Consumed(S1, 10), [WindowUpdate(stream=S1, credit=10)]),
             (Received(S2, 1), [False]),
             (Consumed(S2, 1), []),
         ],
@@ -219,7 +263,7 @@ def test_receiver_threshold_is_configurable() -> None:
     receiver.open(S1, window=4)
     play(
         receiver_handler(receiver),
-        [(Received(S1, 4), IGNORE), (Consumed(S1, 1), [WindowUpdate(S1, 1)])],
+        [(Received(S1, 4), IGNORE), (Consumed(S1, 1), [WindowUpdate(stream=S1, credit=1)])],
     )
     with pytest.raises(ValueError):
         FlowReceiver(window=10, update_threshold=11)
@@ -263,7 +307,7 @@ def test_sender_and_receiver_deliver_everything_in_order(
             wire.extend(sender.on_window_update(update))
 
     for (stream, data), read in zip(writes, reads + [0] * len(writes), strict=False):
-        wire.extend(sender.send(Data(stream, data)))
+        wire.extend(sender.send(Data(stream=stream, data=data)))
         transmit()
         consume(S1 if read % 2 else S2, read)
         transmit()

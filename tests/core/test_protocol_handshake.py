@@ -39,12 +39,20 @@ def client(**options: object) -> InitiatorHandshake:
 
 
 def hello(lo: int, hi: int, *features: str) -> Hello:
-    return Hello(lo, hi, frozenset(features), "client", "0.1.0")
+    return Hello(
+        min_version=lo,
+        max_version=hi,
+        features=frozenset(features),
+        peer_name="client",
+        peer_version="0.1.0",
+    )
 
 
 def test_protocol_version_constant() -> None:
     assert PROTOCOL_VERSION == 1
-    assert client().hello() == Hello(1, 1, frozenset(), "client", "0.1.0")
+    assert client().hello() == Hello(
+        min_version=1, max_version=1, features=frozenset(), peer_name="client", peer_version="0.1.0"
+    )
 
 
 def test_acceptor_agrees_on_highest_common_version_and_shared_features() -> None:
@@ -54,25 +62,46 @@ def test_acceptor_agrees_on_highest_common_version_and_shared_features() -> None
         [
             Step(
                 hello(1, 2, "udp", "queues"),
-                [HelloAck(2, frozenset({"udp"}), "operator", "0.2.0")],
+                [
+                    HelloAck(
+                        version=2,
+                        features=frozenset({"udp"}),
+                        peer_name="operator",
+                        peer_version="0.2.0",
+                    )
+                ],
                 note="client offers 1..2",
             ),
             Step(hello(1, 2), Raises(UnexpectedMessage, match="already complete")),
         ],
     )
-    assert side.result == Negotiated(2, frozenset({"udp"}), "client", "0.1.0")
+    assert side.result == Negotiated(
+        version=2, features=frozenset({"udp"}), peer_name="client", peer_version="0.1.0"
+    )
     assert side.done and side.result.has("udp") and not side.result.has("queues")
 
 
 def test_initiator_accepts_ack() -> None:
     side = client(features={"udp", "http2"}, max_version=2)
     assert side.hello().features == {"udp", "http2"}
-    ack = HelloAck(2, frozenset({"udp"}), "operator", "0.2.0")
+    ack = HelloAck(
+        version=2, features=frozenset({"udp"}), peer_name="operator", peer_version="0.2.0"
+    )
     play(
         lambda m: [side.receive(m)],
         [
-            (ack, [Negotiated(2, frozenset({"udp"}), "operator", "0.2.0")]),
-            (Ping(1), Raises(UnexpectedMessage)),
+            (
+                ack,
+                [
+                    Negotiated(
+                        version=2,
+                        features=frozenset({"udp"}),
+                        peer_name="operator",
+                        peer_version="0.2.0",
+                    )
+                ],
+            ),
+            (Ping(nonce=1), Raises(UnexpectedMessage)),
         ],
     )
 
@@ -113,7 +142,9 @@ def test_version_mismatch_tells_the_peer_from_its_point_of_view() -> None:
 
 def test_initiator_shows_the_acceptors_close() -> None:
     side = client()
-    close = Close(CloseReason.PROTOCOL_ERROR, "peer speaks protocol 2..3, we speak 1..1: ...")
+    close = Close(
+        reason=CloseReason.PROTOCOL_ERROR, message="peer speaks protocol 2..3, we speak 1..1: ..."
+    )
     play(
         lambda m: [side.receive(m)],
         [(close, Raises(HandshakeRejected, match=r"\(ProtocolError\): peer speaks protocol 2"))],
@@ -125,15 +156,21 @@ def test_initiator_rejects_bad_acks() -> None:
         lambda m: [client().receive(m)],
         [
             (
-                HelloAck(2, frozenset(), "op", "1"),
+                HelloAck(version=2, features=frozenset(), peer_name="op", peer_version="1"),
                 Raises(VersionMismatch, match="chose protocol 2"),
             ),
             (
-                HelloAck(1, frozenset({"x"}), "op", "1"),
+                HelloAck(version=1, features=frozenset({"x"}), peer_name="op", peer_version="1"),
                 Raises(HandshakeError, match="did not offer"),
             ),
-            (ErrorFrame(ErrorCode.OTHER, "nope"), Raises(HandshakeError, match="refused.*nope")),
-            (Data(1, b"x"), Raises(UnexpectedMessage, match="expected hello_ack, got data")),  # type: ignore[arg-type]
+            (
+                ErrorFrame(code=ErrorCode.OTHER, message="nope"),
+                Raises(HandshakeError, match="refused.*nope"),
+            ),
+            (
+                Data(stream=1, data=b"x"),
+                Raises(UnexpectedMessage, match="expected hello_ack, got data"),
+            ),  # type: ignore[arg-type]
         ],
     )
 
@@ -142,9 +179,12 @@ def test_acceptor_rejects_bad_hellos() -> None:
     play(
         lambda m: [operator().receive(m)],
         [
-            (Ping(1), Raises(UnexpectedMessage, match="expected hello first, got ping")),
+            (Ping(nonce=1), Raises(UnexpectedMessage, match="expected hello first, got ping")),
             (hello(2, 1), Raises(HandshakeError, match="empty version range")),
-            (Close(CloseReason.CLIENT_EXITED), Raises(HandshakeRejected, match="ClientExited")),
+            (
+                Close(reason=CloseReason.CLIENT_EXITED),
+                Raises(HandshakeRejected, match="ClientExited"),
+            ),
         ],
     )
 
@@ -156,7 +196,12 @@ def test_required_features() -> None:
     assert "udp" in initiator.hello().features
     play(
         lambda m: [initiator.receive(m)],
-        [(HelloAck(1, frozenset(), "op", "1"), Raises(MissingFeatures, match="required.*udp"))],
+        [
+            (
+                HelloAck(version=1, features=frozenset(), peer_name="op", peer_version="1"),
+                Raises(MissingFeatures, match="required.*udp"),
+            )
+        ],
     )
 
 

@@ -109,7 +109,7 @@ def ask(
     request: int = 1,
     now: float = T0,
 ) -> SubscribeAsked:
-    frame = SubscribeFrame(RequestId(request), PORT, mode, flt)
+    frame = SubscribeFrame(request=RequestId(request), port=PORT, mode=mode, http_filter=flt)
     return SubscribeAsked(session=session, frame=frame, now=now)
 
 
@@ -152,8 +152,8 @@ def evicted(holder: SessionId, by: SessionId) -> list[Effect]:
         Persist(session=holder),
         Audit(kind="evicted", fields=fields),
         Release(session=holder, port=PORT),
-        Tell(session=holder, payload=Log(LogLevel.WARNING, notice)),
-        Tell(session=holder, payload=Unsubscribe(PORT)),
+        Tell(session=holder, payload=Log(level=LogLevel.WARNING, message=notice)),
+        Tell(session=holder, payload=Unsubscribe(port=PORT)),
     ]
 
 
@@ -268,8 +268,8 @@ def test_an_override_tells_the_holder_at_once_and_moves_the_port_after_the_grace
                 ask(BOB, request=7),
                 [
                     handoff_audit(ALICE, BOB, 2.0),
-                    Tell(session=ALICE, payload=Log(LogLevel.WARNING, notice)),
-                    Tell(session=BOB, payload=Log(LogLevel.INFO, waiting)),
+                    Tell(session=ALICE, payload=Log(level=LogLevel.WARNING, message=notice)),
+                    Tell(session=BOB, payload=Log(level=LogLevel.INFO, message=waiting)),
                     Wake(at=T0 + 2.0),
                 ],
             ),
@@ -339,7 +339,7 @@ def test_a_taker_that_leaves_first_moves_nothing() -> None:
     stays = (
         f"{USERS[BOB]} (session {label(BOB)}) no longer takes port 8080: it stays with this session"
     )
-    assert told(effects, ALICE) == [Log(LogLevel.INFO, stays)]
+    assert told(effects, ALICE) == [Log(level=LogLevel.INFO, message=stays)]
     assert ports(book, ALICE) == [PORT] and book.handoffs_of(ALICE) == []
     play(book.handle, [(Tick(now=T0 + 10), [])])
 
@@ -352,7 +352,9 @@ def test_grace_zero_overrides_at_once() -> None:
 
 def test_a_refused_subscribe_at_the_agent_is_not_held() -> None:
     book = two_developers()
-    answer = SubscribeAnswered(session=ALICE, result=SubscribeResult(RequestId(1), False, "no"))
+    answer = SubscribeAnswered(
+        session=ALICE, result=SubscribeResult(request=RequestId(1), ok=False, error="no")
+    )
     play(book.handle, [(answer, [Persist(session=ALICE)]), (answer, [])])
     assert ports(book, ALICE) == []
 

@@ -28,7 +28,15 @@ from podtap.net.wire import ConnectionClosed
 from podtap.testing.wait import async_wait_until
 
 SESSION = SessionId(0xAB)
-NEW_2 = NewConnection(StreamId(2), Port(80), "a", Port(1), "b", Port(80), IncomingMode.STEAL)
+NEW_2 = NewConnection(
+    stream=StreamId(2),
+    port=Port(80),
+    remote_addr="a",
+    remote_port=Port(1),
+    local_addr="b",
+    local_port=Port(80),
+    mode=IncomingMode.STEAL,
+)
 
 
 class FakeWire:
@@ -82,7 +90,7 @@ def test_a_drop_ends_streams_asks_requests_again_and_keeps_old_stream_frames_off
         running = asyncio.create_task(channel.run())
         await old.inbox.put(NEW_2)
         await async_wait_until(lambda: StreamId(2) in channel.streams, what="the stream")
-        asked = asyncio.create_task(channel.request(lambda rid: EnvRequest(rid)))
+        asked = asyncio.create_task(channel.request(lambda rid: EnvRequest(request=rid)))
         await async_wait_until(lambda: old.sent, what="the request")
         old.inbox.put_nowait(ConnectionClosed())  # no Close: a dropped link
         close = await running
@@ -98,9 +106,9 @@ def test_a_drop_ends_streams_asks_requests_again_and_keeps_old_stream_frames_off
         request, connect = new.sent
         assert request == old.sent[0]  # asked again, same id
         assert isinstance(connect, Connect) and connect.host == "db"
-        new.inbox.put_nowait(EnvResponse(request.request, {"A": "1"}))
-        new.inbox.put_nowait(ConnectResult(connect.stream, True))
-        assert (await asked) == EnvResponse(RequestId(request.request), {"A": "1"})
+        new.inbox.put_nowait(EnvResponse(request=request.request, env={"A": "1"}))
+        new.inbox.put_nowait(ConnectResult(stream=connect.stream, ok=True))
+        assert (await asked) == EnvResponse(request=RequestId(request.request), env={"A": "1"})
         assert (await connecting).ok
 
         # stream 2 again, on the new link: a stream of its own here
@@ -108,10 +116,12 @@ def test_a_drop_ends_streams_asks_requests_again_and_keeps_old_stream_frames_off
         await async_wait_until(lambda: len(channel.streams) == 2, what="the new stream")
         (local,) = [s for s in channel.streams if s not in (connect.stream,)]
         assert local != 2
-        await channel.send(StreamClose(StreamId(2), "late answer of the old stream"))
-        await channel.send(StreamClose(local, None))
-        assert new.sent[2:] == [StreamClose(StreamId(2), None)]
-        new.inbox.put_nowait(ConnectionClosed(Close(CloseReason.KILLED, "killed by ann")))
+        await channel.send(StreamClose(stream=StreamId(2), error="late answer of the old stream"))
+        await channel.send(StreamClose(stream=local, error=None))
+        assert new.sent[2:] == [StreamClose(stream=StreamId(2), error=None)]
+        new.inbox.put_nowait(
+            ConnectionClosed(Close(reason=CloseReason.KILLED, message="killed by ann"))
+        )
         assert (await running).reason is CloseReason.KILLED and not channel.link_lost
 
     asyncio.run(go())
@@ -140,7 +150,9 @@ def test_keep_linked_resumes_after_failed_attempts_and_gives_up_on_410() -> None
         await async_wait_until(lambda: any("reconnected" in t for t in told), what="resumed")
         assert attempts == [SESSION, SESSION] and "attempt 1" in told[0] and "attempt 2" in told[1]
         assert channel.session.wire is cast(Any, second)
-        await channel.send(Data(StreamId(1), b"x"))  # goes on the new link (a stream it knows not)
+        await channel.send(
+            Data(stream=StreamId(1), data=b"x")
+        )  # goes on the new link (a stream it knows not)
         second.inbox.put_nowait(ConnectionClosed())
         gone = await linked
         assert gone.reason is CloseReason.STATE_LOST and "410" in gone.message

@@ -81,9 +81,11 @@ def test_data_before_hello_is_answered_with_close(tmp_path: Path) -> None:
             return await wire.accept(AcceptorHandshake(name="test", version="0"))
 
         async with served(tmp_path, accept) as (ws, outcome):
-            await ws.send_bytes(encode(Data(StreamId(1), b"hi")))
+            await ws.send_bytes(encode(Data(stream=StreamId(1), data=b"hi")))
             close = await closed_with(ws)
-            assert close == Close(CloseReason.PROTOCOL_ERROR, "expected hello first, got data")
+            assert close == Close(
+                reason=CloseReason.PROTOCOL_ERROR, message="expected hello first, got data"
+            )
             assert isinstance(await outcome, ProtocolViolation)
 
     asyncio.run(go())
@@ -107,8 +109,8 @@ def test_with_session_faults_a_bad_message_in_an_envelope_keeps_the_connection(
     async def go() -> None:
         async with served(tmp_path, two_frames, session_faults=True) as (ws, outcome):
             await ws.send_bytes(BAD_INNER)
-            await ws.send_bytes(encode(Envelope(7, Ping(1))))  # type: ignore[arg-type]
-            assert await outcome == (42, Envelope(7, Ping(1)))  # type: ignore[arg-type]
+            await ws.send_bytes(encode(Envelope(session=7, message=Ping(nonce=1))))  # type: ignore[arg-type]
+            assert await outcome == (42, Envelope(session=7, message=Ping(nonce=1)))  # type: ignore[arg-type]
 
     asyncio.run(go())
 

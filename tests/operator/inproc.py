@@ -97,7 +97,7 @@ async def granted(
     await service.handle(
         Attach(session=record.id, on_concurrent_steal=OnConcurrentSteal.ABORT, now=now)
     )
-    frame = Subscribe(RequestId(1), Port(port), mode, None)
+    frame = Subscribe(request=RequestId(1), port=Port(port), mode=mode, http_filter=None)
     await service.handle(SubscribeAsked(session=record.id, frame=frame, now=now))
     await service.handle(Detach(session=record.id, now=now))
 

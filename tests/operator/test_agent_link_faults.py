@@ -25,7 +25,7 @@ def test_a_malformed_message_from_the_agent_ends_only_its_session(tmp_path: Path
 
         async def agent(wire: WireConnection) -> object:  # the served side plays the agent
             await wire.ws.send_bytes(BAD_INNER)  # malformed inside session 42's envelope
-            await wire.send(Envelope(SessionId(7), Ping(1)))
+            await wire.send(Envelope(session=SessionId(7), message=Ping(nonce=1)))
             return await done.wait()
 
         async with served(tmp_path, agent) as (ws, _):
@@ -50,6 +50,6 @@ def test_a_malformed_message_from_the_agent_ends_only_its_session(tmp_path: Path
             (close,) = received[42]
             assert isinstance(close, Close) and close.reason == CloseReason.AGENT_FAILED
             assert "malformed" in close.message
-            assert received[7] == [Ping(1)]
+            assert received[7] == [Ping(nonce=1)]
 
     asyncio.run(go())

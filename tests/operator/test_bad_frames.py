@@ -39,15 +39,19 @@ from tests.operator.test_operator import address, get, status, subscribe
 
 
 async def bad_window(peer: SessionPeer) -> str:
-    await peer.send(WindowUpdate(StreamId(7), 0))
+    await peer.send(WindowUpdate(stream=StreamId(7), credit=0))
     return "window update of 0 bytes on stream 7"
 
 
 async def data_beyond_window(peer: SessionPeer) -> str:
-    await peer.send(Connect(StreamId(1), TransportProtocol.TCP, "127.0.0.1", Port(8000)))
+    await peer.send(
+        Connect(
+            stream=StreamId(1), protocol=TransportProtocol.TCP, host="127.0.0.1", port=Port(8000)
+        )
+    )
     result = await peer.expect(ConnectResult)
     assert result.ok, result.error
-    await peer.send(Data(result.stream, b"x" * (DEFAULT_WINDOW + 1)))
+    await peer.send(Data(stream=result.stream, data=b"x" * (DEFAULT_WINDOW + 1)))
     return f"with only {DEFAULT_WINDOW} credit"
 
 
@@ -90,7 +94,7 @@ def test_subscribe_to_port_0_is_refused_before_the_agent(
 ) -> None:
     async def go() -> None:
         async with operator_session(address(shop), "deployment/web") as (session, peer):
-            await peer.send(Subscribe(RequestId(9), Port(0), IncomingMode.STEAL))
+            await peer.send(Subscribe(request=RequestId(9), port=Port(0), mode=IncomingMode.STEAL))
             result = await peer.expect(SubscribeResult)
             assert not result.ok and result.error and "1..65535" in result.error, result
             assert not [e for e in audit(shop, session.label) if e["event"] == "subscribe"]
@@ -114,8 +118,11 @@ async def first_frame(op: OperatorAddress, frame: bytes) -> Message | None:
 @pytest.mark.parametrize(
     ("frame", "tag"),
     [
-        (encode(Data(StreamId(1), b"hi")), "data"),
-        (encode(HelloAck(1, frozenset(), "x", "0")), "hello_ack"),
+        (encode(Data(stream=StreamId(1), data=b"hi")), "data"),
+        (
+            encode(HelloAck(version=1, features=frozenset(), peer_name="x", peer_version="0")),
+            "hello_ack",
+        ),
         (msgpack.packb(["window", "seven", 0]), None),
     ],
 )

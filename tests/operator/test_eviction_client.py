@@ -25,7 +25,7 @@ class Channel:
     async def request(self, make: Callable[[RequestId], Payload]) -> Payload:
         message = make(RequestId(1))
         self.sent.append(message)
-        return SubscribeResult(RequestId(1), True)
+        return SubscribeResult(request=RequestId(1), ok=True)
 
     async def send(self, message: Payload) -> None:
         self.sent.append(message)
@@ -42,8 +42,12 @@ def test_an_evicted_port_is_neither_unsubscribed_nor_claimed_again(tmp_path: Pat
             tell=told.append,
         )
         await incoming._subscribe(9333)
-        assert channel.sent == [Subscribe(RequestId(1), Port(80), IncomingMode.STEAL, None)]
-        assert await channel.on_other(Unsubscribe(Port(80)))  # the operator: port 80 was taken
+        assert channel.sent == [
+            Subscribe(
+                request=RequestId(1), port=Port(80), mode=IncomingMode.STEAL, http_filter=None
+            )
+        ]
+        assert await channel.on_other(Unsubscribe(port=Port(80)))  # the operator: port 80 was taken
         await incoming._subscribe(9333)  # the next scan sees the app still listening
         await incoming._unsubscribe(9333)  # the app stops listening
         assert len(channel.sent) == 1, channel.sent

@@ -27,7 +27,9 @@ async def attached(service: OperatorService, how: OnConcurrentSteal) -> SessionR
 
 
 async def ask(service: OperatorService, record: SessionRecord, request: int) -> None:
-    frame = Subscribe(RequestId(request), Port(8000), IncomingMode.STEAL, None)
+    frame = Subscribe(
+        request=RequestId(request), port=Port(8000), mode=IncomingMode.STEAL, http_filter=None
+    )
     await service.handle(SubscribeAsked(session=record.id, frame=frame, now=time.time()))
 
 

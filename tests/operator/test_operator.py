@@ -40,7 +40,7 @@ def address(cluster: LocalCluster) -> OperatorAddress:
 async def subscribe(
     peer: SessionPeer, flt: HttpFilter | None, mode: IncomingMode = IncomingMode.STEAL
 ) -> SubscribeResult:
-    await peer.send(Subscribe(RequestId(1), Port(8000), mode, flt))
+    await peer.send(Subscribe(request=RequestId(1), port=Port(8000), mode=mode, http_filter=flt))
     return await peer.expect(SubscribeResult)
 
 
@@ -197,7 +197,7 @@ from podtap.testing.opclient import operator_session
 
 async def main():
     async with operator_session(OperatorAddress(sys.argv[1]), "deployment/web") as (s, peer):
-        await peer.send(Subscribe(RequestId(1), Port(8000), IncomingMode.STEAL))
+        await peer.send(Subscribe(request=RequestId(1), port=Port(8000), mode=IncomingMode.STEAL))
         assert (await peer.expect(SubscribeResult)).ok
         print(s.label, flush=True)
         await asyncio.Event().wait()

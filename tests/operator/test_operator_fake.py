@@ -75,7 +75,7 @@ def run(state: Path, test: Callable[[Running], Awaitable[None]]) -> None:
 async def subscribe(
     peer: SessionPeer, flt: HttpFilter | None = None, mode: IncomingMode = IncomingMode.STEAL
 ) -> SubscribeResult:
-    await peer.send(Subscribe(RequestId(1), Port(8000), mode, flt))
+    await peer.send(Subscribe(request=RequestId(1), port=Port(8000), mode=mode, http_filter=flt))
     return await peer.expect(SubscribeResult, timeout=2)
 
 
@@ -118,7 +118,7 @@ def test_an_unready_target_is_refused_before_the_upgrade(tmp_path: Path) -> None
 def test_an_env_request_is_answered_from_the_pods_container(tmp_path: Path) -> None:
     async def test(op: Running) -> None:
         async with operator_session(op.address, "deployment/web") as (_, peer):
-            await peer.send(EnvRequest(RequestId(7)))
+            await peer.send(EnvRequest(request=RequestId(7)))
             answer = await peer.expect(EnvResponse, timeout=2)
             assert answer.request == 7 and answer.error is None
             assert answer.env["GREETING"] == "hello"
@@ -226,7 +226,7 @@ def test_status_shows_the_sessions_their_ports_and_the_agents(tmp_path: Path) ->
 def test_a_lost_agent_ends_its_sessions_with_agent_failed(tmp_path: Path) -> None:
     async def test(op: Running) -> None:
         async with operator_session(op.address, "deployment/web") as (_, peer):
-            await peer.send(EnvRequest(RequestId(1)))
+            await peer.send(EnvRequest(request=RequestId(1)))
             await peer.expect(EnvResponse, timeout=2)
             await op.cluster.agent("web").stop()
             close = await peer.expect(Close, timeout=2)

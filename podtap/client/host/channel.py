@@ -86,10 +86,12 @@ class ClientChannel(FlowChannel):
                 await self._dispatch(self._localized(message))
         except ConnectionClosed as exc:
             self.link_lost = exc.close is None
-            self.ended = exc.close or Close(CloseReason.OTHER, "the connection closed")
+            self.ended = exc.close or Close(
+                reason=CloseReason.OTHER, message="the connection closed"
+            )
         except ConnectionError as exc:
             self.link_lost = True
-            self.ended = Close(CloseReason.OTHER, f"the connection failed: {exc}")
+            self.ended = Close(reason=CloseReason.OTHER, message=f"the connection failed: {exc}")
         self.closed = True
         if self.link_lost:
             self._linked.clear()
@@ -100,7 +102,9 @@ class ClientChannel(FlowChannel):
             event.set()
         for future, _ in self._connects.values():
             if not future.done():
-                future.set_result(ConnectResult(StreamId(0), False, error=self.ended.message))
+                future.set_result(
+                    ConnectResult(stream=StreamId(0), ok=False, error=self.ended.message)
+                )
         for stream, endpoint in list(self.streams.items()):
             await endpoint.on_close(self.ended.message)
             self.forget_stream(stream)
@@ -199,10 +203,16 @@ class ClientChannel(FlowChannel):
         await self._linked.wait()
         if self.closed:
             error = self.ended.message if self.ended is not None else "the session is over"
-            return ConnectResult(StreamId(0), False, error=error)
+            return ConnectResult(stream=StreamId(0), ok=False, error=error)
         stream = self.stream_ids.next()
         future: asyncio.Future[ConnectResult] = asyncio.get_running_loop().create_future()
         self._connects[stream] = (future, endpoint)
-        await self.send(Connect(stream, protocol, host, Port(port)))
+        await self.send(Connect(stream=stream, protocol=protocol, host=host, port=Port(port)))
         result = await future
-        return ConnectResult(stream, result.ok, result.local_addr, result.local_port, result.error)
+        return ConnectResult(
+            stream=stream,
+            ok=result.ok,
+            local_addr=result.local_addr,
+            local_port=result.local_port,
+            error=result.error,
+        )

@@ -129,7 +129,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
         )
         ended = tasks.spawn(linked, name=f"session {session.label}")
         on_status(f"session {session.label}: reading the pod's environment")
-        env_reply = await channel.request(lambda rid: EnvRequest(RequestId(rid)))
+        env_reply = await channel.request(lambda rid: EnvRequest(request=RequestId(rid)))
         assert isinstance(env_reply, EnvResponse)
         env = merged_env(os.environ, env_reply.env, spec.env, env_file=env_file)
         network, fs = spec.network, spec.fs
@@ -147,7 +147,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                 on_status(f"session {session.label}: copying the pod's files")
                 copies = await Snapshot(channel, Path(tmp) / "fs", fs).take(plan.remote)
             for warning in (*plan.warnings, *copies.warnings):
-                on_log(Log(LogLevel.WARNING, warning))
+                on_log(Log(level=LogLevel.WARNING, message=warning))
             deliver = Path(tmp) / "deliver.sock"
             incoming = (
                 None
@@ -156,7 +156,7 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
                     channel,
                     deliver=deliver,
                     plan=session_spec.incoming,
-                    tell=lambda text: on_log(Log(LogLevel.INFO, text)),
+                    tell=lambda text: on_log(Log(level=LogLevel.INFO, message=text)),
                 )
             )
             outbound = Outbound(channel, network, search=names.search)

@@ -40,7 +40,7 @@ class SnapshotTooLarge(RuntimeError):
 
 
 def _read(handle: int, offset: int, size: int) -> Callable[[RequestId], FileRead]:
-    return lambda rid: FileRead(rid, handle, offset, size)
+    return lambda rid: FileRead(request=rid, handle=handle, offset=offset, size=size)
 
 
 async def read_pod_file(
@@ -48,7 +48,7 @@ async def read_pod_file(
 ) -> bytes | None:
     """A file of the target container, up to `limit` bytes (None if it cannot be read);
     with `into`, written there instead (and b"" returned)."""
-    opened = await channel.request(lambda rid: FileOpen(rid, path, os.O_RDONLY))
+    opened = await channel.request(lambda rid: FileOpen(request=rid, path=path, flags=os.O_RDONLY))
     assert isinstance(opened, FileOpenResult)
     if opened.handle is None:
         return None
@@ -70,12 +70,12 @@ async def read_pod_file(
     finally:
         if out is not None:
             out.close()
-        await channel.send(FileClose(handle))
+        await channel.send(FileClose(handle=handle))
     return bytes(data)
 
 
 async def stat_pod_file(channel: ClientChannel, path: str) -> FileStatResult:
-    reply = await channel.request(lambda rid: FileStat(rid, path))
+    reply = await channel.request(lambda rid: FileStat(request=rid, path=path))
     assert isinstance(reply, FileStatResult)
     return reply
 
@@ -136,7 +136,7 @@ class Snapshot:
             return False
         if info.is_dir:
             local.mkdir(parents=True, exist_ok=True)
-            reply = await self.channel.request(lambda rid: FileReadDir(rid, remote))
+            reply = await self.channel.request(lambda rid: FileReadDir(request=rid, path=remote))
             assert isinstance(reply, FileReadDirResult)
             for entry in reply.entries:
                 path = f"{remote.rstrip('/')}/{entry.name}"

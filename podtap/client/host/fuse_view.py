@@ -50,7 +50,7 @@ def fuse_usable() -> bool:
 
 
 def _read(handle: int, offset: int, size: int) -> Callable[[RequestId], FileRead]:
-    return lambda rid: FileRead(rid, handle, offset, size)
+    return lambda rid: FileRead(request=rid, handle=handle, offset=offset, size=size)
 
 
 class FuseView:
@@ -142,7 +142,7 @@ class FuseView:
         return fp.Attr(self._id(path), mode, info.size, info.mtime_ns, info.uid, info.gid)
 
     async def _listing(self, path: str) -> list[tuple[int, str, int]]:
-        reply = await self.channel.request(lambda rid: FileReadDir(rid, path))
+        reply = await self.channel.request(lambda rid: FileReadDir(request=rid, path=path))
         assert isinstance(reply, FileReadDirResult)
         if reply.error is not None:
             raise _Failed(reply.error.errno)
@@ -203,7 +203,9 @@ class FuseView:
             except OSError as exc:
                 raise _Failed(exc.errno or errno.EIO) from None
             return fh
-        reply = await self.channel.request(lambda rid: FileOpen(rid, path, os.O_RDONLY))
+        reply = await self.channel.request(
+            lambda rid: FileOpen(request=rid, path=path, flags=os.O_RDONLY)
+        )
         assert isinstance(reply, FileOpenResult)
         if reply.handle is None:
             raise _Failed(reply.error.errno if reply.error else errno.EIO)
@@ -228,7 +230,7 @@ class FuseView:
         if kind == "local":
             os.close(handle)
         elif kind == "remote":
-            await self.channel.send(FileClose(handle))
+            await self.channel.send(FileClose(handle=handle))
 
 
 async def view_roots(channel: ClientChannel, roots: tuple[str, ...]) -> list[tuple[bool, str]]:

@@ -176,7 +176,9 @@ class Incoming:
             return
         self._local_port[remote] = port
         flt = self.plan.filter_for(remote)
-        reply = await self.channel.request(lambda rid: Subscribe(rid, remote, self.mode, flt))
+        reply = await self.channel.request(
+            lambda rid: Subscribe(request=rid, port=remote, mode=self.mode, http_filter=flt)
+        )
         assert isinstance(reply, SubscribeResult)
         if reply.ok:
             self._subscribed[port] = remote
@@ -189,7 +191,7 @@ class Incoming:
         if remote is None:  # left alone or refused: nothing to undo
             return
         self._local_port.pop(remote, None)
-        await self.channel.send(Unsubscribe(Port(remote)))
+        await self.channel.send(Unsubscribe(port=Port(remote)))
         self.tell(f"{_shown(port, remote)}: unsubscribed, the app stopped listening")
 
     def _evicted(self, remote: int) -> None:
@@ -242,7 +244,9 @@ class Incoming:
         try:
             reader, writer = await open_app(self.deliver, self.local_port(conn.port))
         except OSError as exc:
-            await self.channel.send_stream(StreamClose(conn.stream, f"local app: {exc}"))
+            await self.channel.send_stream(
+                StreamClose(stream=conn.stream, error=f"local app: {exc}")
+            )
             self.channel.forget_stream(conn.stream)
             return
         stream = TcpStream(self.channel, conn.stream, reader, writer)
@@ -264,8 +268,16 @@ class Incoming:
         try:
             reader, writer = await open_app(self.deliver, self.local_port(http.port))
         except OSError as exc:
-            await send(HttpResponseHead(head.stream, head.request, 502, "Bad Gateway", ()))
-            await send(BodyEnd(head.stream, head.request))
+            await send(
+                HttpResponseHead(
+                    stream=head.stream,
+                    request=head.request,
+                    status=502,
+                    reason="Bad Gateway",
+                    headers=(),
+                )
+            )
+            await send(BodyEnd(stream=head.stream, request=head.request))
             self.tell(f"cannot reach the local app: {exc}")
             return
         conn = h11.Connection(h11.CLIENT)
@@ -296,19 +308,21 @@ class Incoming:
             if isinstance(event, h11.Response):
                 await send(
                     HttpResponseHead(
-                        head.stream,
-                        head.request,
-                        event.status_code,
-                        event.reason.decode(),
-                        tuple(event.headers),
+                        stream=head.stream,
+                        request=head.request,
+                        status=event.status_code,
+                        reason=event.reason.decode(),
+                        headers=tuple(event.headers),
                     )
                 )
             elif isinstance(event, h11.Data):
                 await self.channel.send_stream(
-                    BodyChunk(head.stream, head.request, bytes(event.data))
+                    BodyChunk(stream=head.stream, request=head.request, data=bytes(event.data))
                 )
             elif isinstance(event, h11.EndOfMessage):
-                await send(BodyEnd(head.stream, head.request, tuple(event.headers)))
+                await send(
+                    BodyEnd(stream=head.stream, request=head.request, trailers=tuple(event.headers))
+                )
                 return
             else:
                 return

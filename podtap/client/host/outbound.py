@@ -89,7 +89,7 @@ class Outbound:
         family = IpFamily.IPV6 if kind == "AAAA" else IpFamily.IPV4
         fqdn = name + "."  # already expanded by the app's resolver
         reply = await self.channel.request(
-            lambda rid: GetAddrInfoRequest(rid, fqdn, Port(0), family)
+            lambda rid: GetAddrInfoRequest(request=rid, host=fqdn, port=Port(0), family=family)
         )
         assert isinstance(reply, GetAddrInfoResponse)
         return [a for f, a in reply.addresses if f == family]
@@ -157,11 +157,13 @@ class Outbound:
             while True:
                 data = await read_datagram(reader)
                 if channel.writable(result.stream):  # UDP: drop rather than queue
-                    await channel.send_stream(UdpDatagram(result.stream, data, host, Port(port)))
+                    await channel.send_stream(
+                        UdpDatagram(stream=result.stream, data=data, addr=host, port=Port(port))
+                    )
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
-            await channel.send_stream(StreamClose(result.stream))
+            await channel.send_stream(StreamClose(stream=result.stream))
             channel.forget_stream(result.stream)
 
     async def _udp_here(self, reader: Reader, writer: Writer, host: str, port: int) -> None:

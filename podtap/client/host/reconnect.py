@@ -58,7 +58,7 @@ async def keep_linked(
             )
             resumed = await _resume(outage, lambda: reconnect(channel.session.id), tell)
             if isinstance(resumed, GiveUp):
-                gone = Close(CloseReason.STATE_LOST, resumed.reason)
+                gone = Close(reason=CloseReason.STATE_LOST, message=resumed.reason)
                 channel.give_up(gone)
                 return gone
             current, session = resumed

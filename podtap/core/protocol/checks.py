@@ -98,20 +98,20 @@ def refusal(message: Payload, problem: str) -> Payload | None:
     """The answer that refuses request ``message`` because of ``problem`` (None: no answer
     exists for this type, e.g. ``FileClose``)."""
     if isinstance(message, Subscribe):
-        return SubscribeResult(message.request, False, problem)
+        return SubscribeResult(request=message.request, ok=False, error=problem)
     if isinstance(message, Connect):
-        return ConnectResult(message.stream, False, error=problem)
+        return ConnectResult(stream=message.stream, ok=False, error=problem)
     if isinstance(message, GetAddrInfoRequest):
-        return GetAddrInfoResponse(message.request, (), problem)
-    error = FsError(errno.EINVAL, problem)
+        return GetAddrInfoResponse(request=message.request, addresses=(), error=problem)
+    error = FsError(errno=errno.EINVAL, message=problem)
     if isinstance(message, FileOpen):
-        return FileOpenResult(message.request, None, error)
+        return FileOpenResult(request=message.request, handle=None, error=error)
     if isinstance(message, FileRead):
-        return FileReadResult(message.request, b"", error)
+        return FileReadResult(request=message.request, data=b"", error=error)
     if isinstance(message, FileStat):
-        return FileStatResult(message.request, None, error)
+        return FileStatResult(request=message.request, stat=None, error=error)
     if isinstance(message, FileReadDir):
-        return FileReadDirResult(message.request, (), error)
+        return FileReadDirResult(request=message.request, entries=(), error=error)
     return None
 
 

@@ -91,7 +91,7 @@ def _fast_data(raw: Any, depth: int) -> Any:
     if len(raw) >= 3:
         stream, data = raw[1], raw[2]
         if type(stream) is int and stream >= 0 and type(data) is bytes:
-            return Data(stream, data)  # type: ignore[arg-type]
+            return Data(stream=stream, data=data)  # type: ignore[arg-type]
     return _data(raw, depth)
 
 
@@ -105,7 +105,7 @@ def _fast_body(raw: Any, depth: int) -> Any:
             and request >= 0
             and type(data) is bytes
         ):
-            return BodyChunk(stream, request, data)  # type: ignore[arg-type]
+            return BodyChunk(stream=stream, request=request, data=data)  # type: ignore[arg-type]
     return _body(raw, depth)
 
 
@@ -146,7 +146,7 @@ def _envelope(raw: Any) -> Envelope:
     except Exception as exc:  # defensive, as in from_wire, but the session is known here
         text = f"envelope.message: invalid frame: {type(exc).__name__}: {exc}"[:200]
         raise MalformedPayload(text, session=session) from None
-    return Envelope(session, inner)  # type: ignore[arg-type]
+    return Envelope(session=session, message=inner)  # type: ignore[arg-type]
 
 
 def from_wire(raw: Any) -> Message:

@@ -11,7 +11,7 @@ from podtap.core.protocol.enums import IpFamily
 ANY_PORT: Final = Port(0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetAddrInfoRequest:
     TAG: ClassVar[str] = "getaddrinfo"
     request: RequestId
@@ -20,7 +20,7 @@ class GetAddrInfoRequest:
     family: IpFamily = IpFamily.ANY
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetAddrInfoResponse:
     """Resolved ``(family, address)`` pairs in resolver order, or an error."""
 

@@ -8,13 +8,13 @@ from typing import ClassVar
 from podtap.core.ids import RequestId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnvRequest:
     TAG: ClassVar[str] = "env"
     request: RequestId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnvResponse:
     TAG: ClassVar[str] = "env_result"
     request: RequestId

@@ -24,10 +24,10 @@ class ProtocolError(Exception):
         self.in_reply_to = in_reply_to
 
     def error_frame(self) -> ErrorFrame:
-        return ErrorFrame(self.code, self.message, self.in_reply_to)
+        return ErrorFrame(code=self.code, message=self.message, in_reply_to=self.in_reply_to)
 
     def close_frame(self) -> Close:
-        return Close(CloseReason.PROTOCOL_ERROR, self.message)
+        return Close(reason=CloseReason.PROTOCOL_ERROR, message=self.message)
 
 
 class MalformedFrame(ProtocolError):
@@ -84,7 +84,7 @@ class HandshakeError(ProtocolError):
         self.peer_message = message if peer_message is None else peer_message
 
     def close_frame(self) -> Close:
-        return Close(CloseReason.PROTOCOL_ERROR, self.peer_message)
+        return Close(reason=CloseReason.PROTOCOL_ERROR, message=self.peer_message)
 
 
 class VersionMismatch(HandshakeError):

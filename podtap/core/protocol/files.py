@@ -12,7 +12,7 @@ from typing import ClassVar
 from podtap.core.ids import RequestId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FsError:
     """A failed file operation: ``errno`` (Linux numbering) and its text."""
 
@@ -20,7 +20,7 @@ class FsError:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatInfo:
     mode: int
     size: int
@@ -31,14 +31,14 @@ class StatInfo:
     gid: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DirEntry:
     name: str
     is_dir: bool
     is_link: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileOpen:
     """Open ``path`` with ``os.open`` ``flags`` (Linux values)."""
 
@@ -48,7 +48,7 @@ class FileOpen:
     flags: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileOpenResult:
     TAG: ClassVar[str] = "file_open_result"
     request: RequestId
@@ -56,7 +56,7 @@ class FileOpenResult:
     error: FsError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileRead:
     TAG: ClassVar[str] = "file_read"
     request: RequestId
@@ -65,7 +65,7 @@ class FileRead:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileReadResult:
     """The bytes read; empty ``data`` without error means end of file."""
 
@@ -75,7 +75,7 @@ class FileReadResult:
     error: FsError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileStat:
     TAG: ClassVar[str] = "file_stat"
     request: RequestId
@@ -83,7 +83,7 @@ class FileStat:
     follow_symlinks: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileStatResult:
     TAG: ClassVar[str] = "file_stat_result"
     request: RequestId
@@ -91,14 +91,14 @@ class FileStatResult:
     error: FsError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileReadDir:
     TAG: ClassVar[str] = "file_readdir"
     request: RequestId
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileReadDirResult:
     TAG: ClassVar[str] = "file_readdir_result"
     request: RequestId
@@ -106,7 +106,7 @@ class FileReadDirResult:
     error: FsError | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileClose:
     """Release ``handle``; no answer is sent."""
 

@@ -197,8 +197,8 @@ def _spent(stream: StreamId, size: int, credit: int) -> int:
 
 def _with_data(message: Data | BodyChunk, chunk: bytes) -> Data | BodyChunk:
     if isinstance(message, Data):
-        return Data(message.stream, chunk)
-    return BodyChunk(message.stream, message.request, chunk)
+        return Data(stream=message.stream, data=chunk)
+    return BodyChunk(stream=message.stream, request=message.request, data=chunk)
 
 
 class _RecvState:
@@ -263,7 +263,7 @@ class FlowReceiver:
             return None
         credit, state.pending = state.pending, 0
         state.remaining += credit
-        return WindowUpdate(stream, credit)
+        return WindowUpdate(stream=stream, credit=credit)
 
     def close(self, stream: StreamId) -> None:
         """Forget ``stream``; later data for it makes :meth:`on_data` return False."""

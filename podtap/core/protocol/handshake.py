@@ -28,7 +28,7 @@ MIN_PROTOCOL_VERSION: Final = 1
 """The oldest protocol version this code still speaks."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Negotiated:
     """Outcome of a successful handshake."""
 
@@ -99,7 +99,13 @@ class InitiatorHandshake(_Side):
 
     def hello(self) -> Hello:
         """The first frame to send."""
-        return Hello(self.min_version, self.max_version, self.features, self.name, self.version)
+        return Hello(
+            min_version=self.min_version,
+            max_version=self.max_version,
+            features=self.features,
+            peer_name=self.name,
+            peer_version=self.version,
+        )
 
     def receive(self, message: Message) -> Negotiated:
         """Feed the peer's first frame; returns the agreement or raises ProtocolError."""
@@ -136,7 +142,10 @@ class InitiatorHandshake(_Side):
                 peer_message=f"peer ({self._label}) requires features we lack: {names}",
             )
         self._result = Negotiated(
-            message.version, message.features, message.peer_name, message.peer_version
+            version=message.version,
+            features=message.features,
+            peer_name=message.peer_name,
+            peer_version=message.peer_version,
         )
         return self._result
 
@@ -179,5 +188,12 @@ class AcceptorHandshake(_Side):
                 peer_message=f"peer ({self._label}) requires features we lack: {names}",
             )
         features = self.features & message.features
-        self._result = Negotiated(version, features, message.peer_name, message.peer_version)
-        return HelloAck(version, features, self.name, self.version)
+        self._result = Negotiated(
+            version=version,
+            features=features,
+            peer_name=message.peer_name,
+            peer_version=message.peer_version,
+        )
+        return HelloAck(
+            version=version, features=features, peer_name=self.name, peer_version=self.version
+        )

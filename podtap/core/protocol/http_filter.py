@@ -18,7 +18,7 @@ class InvalidHttpFilter(ValueError):
     """An HTTP filter that cannot be used; the message says which part and why."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpFilter:
     """Conditions on an HTTP request; every condition that is set must hold.
 

@@ -13,7 +13,7 @@ Headers: TypeAlias = tuple[tuple[bytes, bytes], ...]
 """HTTP header (or trailer) lines in order, as raw ``(name, value)`` bytes."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Subscribe:
     """Ask for the traffic of a port of the target, mirrored or stolen, maybe filtered."""
 
@@ -24,7 +24,7 @@ class Subscribe:
     http_filter: HttpFilter | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeResult:
     TAG: ClassVar[str] = "subscribe_result"
     request: RequestId
@@ -32,13 +32,13 @@ class SubscribeResult:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unsubscribe:
     TAG: ClassVar[str] = "unsubscribe"
     port: Port
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewConnection:
     """A connection to a subscribed ``port`` of the target, now carried on ``stream``."""
 
@@ -52,7 +52,7 @@ class NewConnection:
     mode: IncomingMode
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpRequestHead:
     """Start of an HTTP exchange ``request`` on ``stream`` (a filtered steal or mirror).
 
@@ -70,7 +70,7 @@ class HttpRequestHead:
     headers: Headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpResponseHead:
     TAG: ClassVar[str] = "http_response"
     stream: StreamId
@@ -80,7 +80,7 @@ class HttpResponseHead:
     headers: Headers
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BodyChunk:
     """Part of the body of exchange ``request``; counts against the stream's window."""
 
@@ -90,7 +90,7 @@ class BodyChunk:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BodyEnd:
     TAG: ClassVar[str] = "body_end"
     stream: StreamId
@@ -98,7 +98,7 @@ class BodyEnd:
     trailers: Headers = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MirrorDropped:
     """A lagging mirror subscriber lost ``count`` copies of traffic on ``port``."""
 

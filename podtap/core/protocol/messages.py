@@ -91,7 +91,7 @@ FlowControlled: TypeAlias = Data | BodyChunk | UdpDatagram
 """Messages whose ``data`` counts against the stream's flow-control window."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Envelope:
     """Operator⇄agent framing: ``message`` belongs to ``session``.
 

@@ -9,7 +9,7 @@ from podtap.core.ids import Port, StreamId
 from podtap.core.protocol.enums import TransportProtocol
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Connect:
     """Open ``stream`` to ``host:port`` from the pod (TCP connection or UDP flow)."""
 
@@ -20,7 +20,7 @@ class Connect:
     port: Port
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectResult:
     """Outcome of ``Connect``; on success the pod-side local address of the socket."""
 
@@ -32,7 +32,7 @@ class ConnectResult:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UdpDatagram:
     """One datagram on a UDP ``stream``, from/to ``addr:port``; counts against the window."""
 

@@ -3,7 +3,8 @@
 A struct travels as a msgpack array of its fields in declaration order. Decoding accepts
 extra trailing items (fields added by a newer peer: ignored) and missing trailing items
 that have defaults (fields this side added: defaulted). All reflection happens here, at
-import time; the converters themselves only check types and build objects.
+import time; the converters themselves only check types and build objects (by field
+name: every struct is a keyword-only dataclass, its field order is the wire order).
 """
 
 from __future__ import annotations
@@ -133,13 +134,16 @@ def struct_decoder(cls: type, *, start: int) -> Decoder:
         if len(v) < required:
             raise MalformedFrame(f"{label}: missing field {names[max(len(v) - start, 0)]!r}")
         d += 1
-        args: list[Any] = []
+        # The structs are keyword-only: the decoded prefix of the fields goes in by name
+        # (missing trailing fields keep their defaults; extra items are sliced off).
+        kwargs: dict[str, Any] = {}
         try:
             for x in v[start:stop]:
-                args.append(decs[len(args)](x, d))
+                i = len(kwargs)
+                kwargs[names[i]] = decs[i](x, d)
         except MalformedFrame as exc:
-            raise MalformedFrame(f"{label}.{names[len(args)]}: {exc.message}") from None
-        return cls(*args)
+            raise MalformedFrame(f"{label}.{names[len(kwargs)]}: {exc.message}") from None
+        return cls(**kwargs)
 
     return decode
 

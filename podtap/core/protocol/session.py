@@ -8,7 +8,7 @@ from typing import ClassVar
 from podtap.core.protocol.enums import CloseReason, ErrorCode, LogLevel
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Hello:
     """First frame of the initiating side: the protocol versions and features it speaks."""
 
@@ -20,7 +20,7 @@ class Hello:
     peer_version: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HelloAck:
     """Answer to ``Hello``: the chosen version and the features both sides use."""
 
@@ -31,13 +31,13 @@ class HelloAck:
     peer_version: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ping:
     TAG: ClassVar[str] = "ping"
     nonce: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pong:
     """Answer to ``Ping``; an agent adds its cumulative traffic counters in ``stats``."""
 
@@ -46,7 +46,7 @@ class Pong:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Close:
     """The sender ends the session (or connection); the receiver shows ``message``."""
 
@@ -55,7 +55,7 @@ class Close:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Log:
     """A message to show the user (e.g. a refused steal, a lagging mirror)."""
 
@@ -64,7 +64,7 @@ class Log:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorFrame:
     """Reports a problem with a frame the peer sent; ``in_reply_to`` is its type tag."""
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 from podtap.core.ids import StreamId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Data:
     """Bytes on a TCP stream. Counts against the stream's flow-control window."""
 
@@ -17,7 +17,7 @@ class Data:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamClose:
     """The stream is finished in both directions; ``error`` set if it ended abnormally."""
 
@@ -26,7 +26,7 @@ class StreamClose:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WindowUpdate:
     """The receiver consumed data: the sender may send ``credit`` more bytes on ``stream``."""
 

@@ -96,7 +96,8 @@ class PortClaims:
         effects += [
             Audit(kind="refusal", fields=_fields(record, wanted, reason=decision.message)),
             Tell(
-                session=record.id, payload=SubscribeResult(frame.request, False, decision.message)
+                session=record.id,
+                payload=SubscribeResult(request=frame.request, ok=False, error=decision.message),
             ),
         ]
         if isinstance(decision, Refuse):
@@ -204,7 +205,7 @@ class PortClaims:
         self.handoffs[record.id, port] = handoff
         notice = handoff_notice(handoff, now=now)
         effects += [
-            Tell(session=holder, payload=Log(LogLevel.WARNING, notice))
+            Tell(session=holder, payload=Log(level=LogLevel.WARNING, message=notice))
             for holder in sorted(handoff.holders)
         ]
         names = ", and ".join(
@@ -214,7 +215,7 @@ class PortClaims:
         waiting = waiting_notice(handoff, names, now=now)
         return [
             *effects,
-            Tell(session=record.id, payload=Log(LogLevel.INFO, waiting)),
+            Tell(session=record.id, payload=Log(level=LogLevel.INFO, message=waiting)),
             Wake(at=handoff.due),
         ]
 
@@ -252,8 +253,8 @@ class PortClaims:
                 },
             ),
             Release(session=holder.id, port=port),
-            Tell(session=holder.id, payload=Log(LogLevel.WARNING, notice)),
-            Tell(session=holder.id, payload=Unsubscribe(port)),
+            Tell(session=holder.id, payload=Log(level=LogLevel.WARNING, message=notice)),
+            Tell(session=holder.id, payload=Unsubscribe(port=port)),
         ]
 
     def _holder_gone(self, holder: SessionRecord, port: Port, *, now: float) -> list[Effect]:
@@ -289,8 +290,14 @@ class PortClaims:
                     "reason": why,
                 },
             ),
-            Tell(session=taker.id, payload=SubscribeResult(handoff.request, False, why)),
-            *(Tell(session=h, payload=Log(LogLevel.INFO, notice)) for h in sorted(handoff.holders)),
+            Tell(
+                session=taker.id,
+                payload=SubscribeResult(request=handoff.request, ok=False, error=why),
+            ),
+            *(
+                Tell(session=h, payload=Log(level=LogLevel.INFO, message=notice))
+                for h in sorted(handoff.holders)
+            ),
         ]
 
     def _handoff_fields(self, holder: SessionId, handoff: HandOff) -> dict[str, object]:
