@@ -34,6 +34,7 @@ from podtap.backends.local.kubeapi.discovery import api_group
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.kubeapi.store import Key, Obj, Store
 from podtap.core.kube.rbac import Attributes
+from podtap.net.tasks import TaskSet
 
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
 _DROP = frozenset(
@@ -171,9 +172,14 @@ async def _relay_ws(
                 break
         await dst.close()
 
-    async with asyncio.TaskGroup() as group:
-        group.create_task(pump(client, backend), name="aggregated ws: client to backend")
-        group.create_task(pump(backend, client), name="aggregated ws: backend to client")
+    tasks = TaskSet()
+    try:
+        await asyncio.gather(
+            tasks.spawn(pump(client, backend), name="aggregated ws: client to backend"),
+            tasks.spawn(pump(backend, client), name="aggregated ws: backend to client"),
+        )
+    finally:
+        await tasks.close()
 
 
 async def _proxy(
