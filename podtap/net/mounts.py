@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import subprocess
 from pathlib import Path
+
+MNT_DETACH = 2
 
 
 def mount(*args: str) -> None:
@@ -89,3 +93,24 @@ def own_mounts(mountinfo: str, *, host_mountinfo: str) -> list[str]:
             continue
         found.append(point.replace("\\040", " "))
     return sorted(set(found))
+
+
+def mounts_under(path: Path, mountinfo: str) -> list[str]:
+    """Mount points at or below `path` in `mountinfo` (this namespace's), deepest first."""
+    top = str(path).rstrip("/")
+    points = {
+        fields[4].replace("\\040", " ")
+        for line in mountinfo.splitlines()
+        if len(fields := line.split()) > 4
+    }
+    inside = [p for p in points if p == top or p.startswith(top + "/")]
+    return sorted(inside, key=lambda p: p.count("/"), reverse=True)
+
+
+def detach_mounts_under(path: Path) -> None:
+    """Lazily unmount everything mounted at or below `path` in this mount namespace, so the
+    directory can be removed (rmdir of a mount point is EBUSY). Best effort: a mount that
+    will not go leaves its directory, and the next `podtap exec` sweeps it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for point in mounts_under(path, Path("/proc/self/mountinfo").read_text()):
+        libc.umount2(os.fsencode(point), MNT_DETACH)

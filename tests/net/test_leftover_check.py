@@ -21,3 +21,25 @@ def test_run_netns_mounted_by_the_first_ip_netns_add_is_not_a_leftover() -> None
 def test_a_namespace_left_under_run_netns_is_a_leftover() -> None:
     after = _snapshot(ROOT, RUN_NETNS, ONE_NS)
     assert after.leftovers_since(_snapshot(ROOT)) == [f"mount left: {ONE_NS}"]
+
+
+def test_mounts_under_a_directory_are_found_deepest_first() -> None:
+    """What the jail detaches before removing its client's directory (else EBUSY)."""
+    from pathlib import Path
+
+    from podtap.net.mounts import mounts_under
+
+    info = "\n".join(
+        [
+            "36 25 0:32 / /tmp/podtap-exec-ab rw - tmpfs tmpfs rw",
+            "37 36 0:33 / /tmp/podtap-exec-ab/views/0 ro - fuse podtap ro",
+            "38 36 0:34 / /tmp/podtap-exec-ab/with\\040space rw - tmpfs tmpfs rw",
+            "39 25 0:35 / /tmp/podtap-exec-abc rw - tmpfs tmpfs rw",
+            "40 25 0:36 / /etc/hostname ro - tmpfs tmpfs ro",
+        ]
+    )
+    assert mounts_under(Path("/tmp/podtap-exec-ab"), info) == [
+        "/tmp/podtap-exec-ab/views/0",
+        "/tmp/podtap-exec-ab/with space",
+        "/tmp/podtap-exec-ab",
+    ]

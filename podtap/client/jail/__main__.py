@@ -56,8 +56,8 @@ def main() -> None:
     become_subreaper()  # what the command leaves running stays below us, to be killed
     owner = None
     if args.owner_fd is not None:
-        temp = Path(args.deliver).parent.name
-        owner = Owner(pipe=args.owner_fd, cleanup_dir=args.cleanup_fd, temp=temp)
+        temp = Path(args.deliver).parent
+        owner = Owner(pipe=args.owner_fd, cleanup_dir=args.cleanup_fd, temp_path=temp)
         owner.watch()
     try:
         code = asyncio.run(

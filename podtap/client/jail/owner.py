@@ -14,18 +14,20 @@ import shutil
 import signal
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from podtap.net.mounts import detach_mounts_under
 from podtap.net.process import kill_descendants
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Owner:
     """The `podtap exec` this jail belongs to: a pipe it never writes to, and a descriptor
-    of the directory holding its temporary directory `temp`."""
+    of the directory holding its temporary directory `temp_path`."""
 
     pipe: int
     cleanup_dir: int | None
-    temp: str
+    temp_path: Path
     _ending: threading.Lock = field(default_factory=threading.Lock)
 
     def watch(self) -> None:
@@ -47,5 +49,7 @@ class Owner:
                 kill_descendants(os.getpid())
                 if self.cleanup_dir is not None:
                     with contextlib.suppress(OSError):
-                        shutil.rmtree(self.temp, dir_fd=self.cleanup_dir)
+                        # the jail's own mounts (file views, copies) live in it: EBUSY else
+                        detach_mounts_under(self.temp_path)
+                        shutil.rmtree(self.temp_path.name, dir_fd=self.cleanup_dir)
                 os._exit(128 + signal.SIGKILL)
