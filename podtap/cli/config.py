@@ -33,7 +33,7 @@ def verify_config(
     """
     from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
     from podtap.core.config import ConfigError, resolve_report
-    from podtap.core.config.exec_spec import plan_of
+    from podtap.core.exec_spec import plan_of
 
     try:
         report = resolve_report(

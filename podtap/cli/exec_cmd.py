@@ -17,7 +17,7 @@ from podtap.cli.output import err_console, fail
 
 if TYPE_CHECKING:
     from podtap.client.host.operator_api import OperatorAddress
-    from podtap.core.config.exec_spec import ExecSpec
+    from podtap.core.exec_spec import ExecSpec
     from podtap.core.protocol import Log
 
 
@@ -105,7 +105,7 @@ def exec_command(
     # imported here: every podtap command (the agent too) starts faster without them
     from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
     from podtap.core.config import ConfigError, resolve_report
-    from podtap.core.config.exec_spec import ExecSpec
+    from podtap.core.exec_spec import ExecSpec
 
     try:
         report = resolve_report(

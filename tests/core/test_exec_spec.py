@@ -9,7 +9,7 @@ import pytest
 
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.config import ConfigError, HttpFilterConfig, resolve_config, validate_config
-from podtap.core.config.exec_spec import ExecSpec, IncomingPlan, plan_of, wire_filter
+from podtap.core.exec_spec import ExecSpec, IncomingPlan, plan_of, wire_filter
 from podtap.core.ids import Port
 from podtap.core.protocol import HttpFilter, IncomingMode
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from podtap.core.config import validate_config
-from podtap.core.config.exec_spec import ExecSpec
+from podtap.core.exec_spec import ExecSpec
 from podtap.core.routing.matcher import CompiledFilter, RequestHead
 
 # --------------------------------------------------------------------------- strategies

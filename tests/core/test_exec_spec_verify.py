@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from podtap.cli.config import verify_config
 from podtap.core.config import resolve_config
-from podtap.core.config.exec_spec import plan_of
+from podtap.core.exec_spec import plan_of
 
 app = typer.Typer()
 app.command("verify-config")(verify_config)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from podtap.client.host.execute import ExecFailed, env_file_values, merged_env
-from podtap.core.config.exec_spec import EnvSpec
+from podtap.core.exec_spec import EnvSpec
 
 LOCAL = {"PATH": "/local/bin", "HOME": "/home/me", "EDITOR": "vi", "DB_URL": "local"}
 REMOTE = {"PATH": "/pod/bin", "DB_URL": "postgres://db", "API_KEY": "k", "LOG_LEVEL": "info"}

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from podtap.core.config.exec_spec import IncomingPlan
+from podtap.core.exec_spec import IncomingPlan
 from podtap.testing.localcluster import LocalCluster, podtap_argv, processes_of
 from podtap.testing.wait import wait_until
 

@@ -14,7 +14,7 @@ import pytest
 
 from podtap.client.host.operator_api import connect_params, planned_steals
 from podtap.core.arbitration import OnConcurrentSteal
-from podtap.core.config.exec_spec import IncomingPlan
+from podtap.core.exec_spec import IncomingPlan
 from podtap.core.ids import Port
 from podtap.core.protocol import HttpFilter, IncomingMode
 from podtap.operator.api import connect_options

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from podtap.client.host.incoming import Incoming
-from podtap.core.config.exec_spec import IncomingPlan
+from podtap.core.exec_spec import IncomingPlan
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import IncomingMode, Payload, Subscribe, SubscribeResult, Unsubscribe
 

@@ -1,6 +1,6 @@
 """`podtap exec`: run a local command in the context of a target pod.
 
-`run_exec` carries out an :class:`~podtap.core.config.exec_spec.ExecSpec` and decides
+`run_exec` carries out an :class:`~podtap.core.exec_spec.ExecSpec` and decides
 nothing of its own: the pod's environment, DNS, outgoing TCP/UDP (through the operator and
 the agent, so peers see the pod's IP), files and the incoming subscriptions all come from
 the spec, built once from the configuration."""
@@ -27,7 +27,7 @@ from podtap.client.host.jail_files import prepare_jail_network
 from podtap.client.host.operator_api import OperatorAddress, OperatorApi, planned_steals
 from podtap.client.host.outbound import Outbound
 from podtap.client.host.reconnect import keep_linked
-from podtap.core.config.exec_spec import EnvSpec, ExecSpec
+from podtap.core.exec_spec import EnvSpec, ExecSpec
 from podtap.core.ids import RequestId
 from podtap.core.protocol import EnvRequest, EnvResponse, Log, LogLevel
 from podtap.core.reconnect import client_ttl

@@ -20,7 +20,7 @@ import h11
 
 from podtap.client.bridge import Deliver, encode
 from podtap.client.host.channel import ClientChannel
-from podtap.core.config.exec_spec import IncomingPlan
+from podtap.core.exec_spec import IncomingPlan
 from podtap.core.ids import Port, RequestId, StreamId
 from podtap.core.protocol import (
     BodyChunk,

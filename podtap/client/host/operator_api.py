@@ -19,7 +19,7 @@ from podtap.core.protocol import CloseReason, HttpFilter, IncomingMode, Initiato
 from podtap.net.wire import WireConnection
 
 if TYPE_CHECKING:  # the config models cost every CLI command time to import
-    from podtap.core.config.exec_spec import IncomingPlan
+    from podtap.core.exec_spec import IncomingPlan
 
 API = "/apis/podtap.dev/v1"
 
