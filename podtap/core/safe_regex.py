@@ -24,6 +24,7 @@ surrogate escape, stays one character (Python's ``.`` matches it, and RE2's does
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -308,7 +309,7 @@ def compile_filter_regex(
     pattern: str, *, ignore_case: bool = False, lines: bool = False
 ) -> FilterRegex:
     """Compile a header or path filter regex; raises :class:`FilterRegexError`."""
-    return FilterRegex(pattern, ignore_case=ignore_case, lines=lines)
+    return _compiled(pattern, ignore_case, lines)
 
 
 def compile_filter_union(
@@ -319,8 +320,20 @@ def compile_filter_union(
     With RE2 an alternation means exactly "one of them matches": inline flags are scoped
     to their group and there are no backreferences to renumber.
     """
-    items = list(patterns)
-    return FilterRegex("|".join(items), ignore_case=ignore_case, lines=lines, parts=items)
+    return _union(tuple(patterns), ignore_case, lines)
+
+
+# Compiled regexes are immutable and shared: the agent builds a route table for every new
+# connection on a filtered port, and compiling a union of 1,000 filters each time cost
+# ~0.5 ms per connection (Python's `re` caches compiled patterns the same way).
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str, ignore_case: bool, lines: bool) -> FilterRegex:
+    return FilterRegex(pattern, ignore_case=ignore_case, lines=lines)
+
+
+@functools.lru_cache(maxsize=64)
+def _union(items: tuple[str, ...], ignore_case: bool, lines: bool) -> FilterRegex:
+    return FilterRegex("|".join(items), ignore_case=ignore_case, lines=lines, parts=list(items))
 
 
 def check_filter_regex(pattern: str, *, ignore_case: bool = False) -> None:
