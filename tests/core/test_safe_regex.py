@@ -214,7 +214,11 @@ def test_random_patterns_answer_like_python_re(pattern: str, text: str, ignore_c
 
 _LINE_ATOMS = st.sampled_from([*_SIMPLE, *_COMPOUND, r"\A", "(?s:.)", r"[^b]", r"\n", r"\x0a"])
 _LINE_PATTERNS = st.lists(st.tuples(_LINE_ATOMS, _QUANT).map("".join), min_size=1, max_size=5)
-_LINES = st.lists(st.text(alphabet="ab1é \n", max_size=6), max_size=4)
+# a line may hold a newline, but never end in one: no text a filter sees does, and there
+# RE2's `$` (the very end) and Python's (also before a final newline) differ, as documented
+_LINES = st.lists(
+    st.text(alphabet="ab1é \n", max_size=6).filter(lambda t: not t.endswith("\n")), max_size=4
+)
 
 
 def any_line(pattern: str, lines: list[str], *, ignore_case: bool = False) -> bool:
