@@ -35,6 +35,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from podtap.core.kube.refusal import failure_status
+
 __all__ = ["PatchError", "bad_request", "json_equal", "merge_patch"]
 
 
@@ -55,18 +57,12 @@ class PatchError(Exception):
 
     def status(self) -> dict[str, Any]:
         """The ``Status`` object to answer with."""
-        out: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.causes:
-            out["details"] = {"causes": list(self.causes)}
-        return out
+        return failure_status(
+            code=self.code,
+            reason=self.reason,
+            message=self.message,
+            details={"causes": list(self.causes)} if self.causes else None,
+        )
 
 
 def bad_request(message: str) -> PatchError:

@@ -13,7 +13,26 @@ from typing import Any
 
 from podtap.core.kube.goquote import go_quote
 
-__all__ = ["Refusal", "bad_request", "forbidden", "invalid", "qualified"]
+__all__ = ["Refusal", "bad_request", "failure_status", "forbidden", "invalid", "qualified"]
+
+
+def failure_status(
+    *, code: int, reason: str, message: str, details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``v1.Status`` body of a failed request, keys in the order the server writes them
+    (``details`` only when given). Every refusal of the API server is written by this."""
+    out: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
+    if details is not None:
+        out["details"] = dict(details)
+    out["code"] = code
+    return out
 
 
 class Refusal(Exception):
@@ -30,18 +49,13 @@ class Refusal(Exception):
 
     def status(self) -> dict[str, Any]:
         """The ``v1.Status`` body, keys in the order the server writes them."""
-        out: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-        }
-        if self.details is not None:
-            out["details"] = {k: v for k, v in self.details.items() if v}
-        out["code"] = self.code
-        return out
+        details = self.details
+        return failure_status(
+            code=self.code,
+            reason=self.reason,
+            message=self.message,
+            details=None if details is None else {k: v for k, v in details.items() if v},
+        )
 
 
 def qualified(group: str, resource: str) -> str:

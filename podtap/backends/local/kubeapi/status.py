@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podtap.backends.local.kubeapi.resources import ResourceType
+from podtap.core.kube.refusal import failure_status
 
 
 @dataclass
@@ -24,18 +25,12 @@ class ApiError(Exception):
     details: dict[str, Any] = field(default_factory=dict)
 
     def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details:
-            out["details"] = self.details
-        return out
+        return failure_status(
+            code=self.code,
+            reason=self.reason,
+            message=self.message,
+            details=self.details or None,
+        )
 
 
 def _details(rt: ResourceType, name: str) -> dict[str, Any]:
