@@ -23,15 +23,20 @@ from podtap.backends.base import (
     AgentStartFailed,
     ResolvedTarget,
     ResourceEvent,
-    TargetError,
     TargetNotFound,
     TargetNotReady,
     TargetRef,
     TargetSummary,
 )
-from podtap.backends.local.backend import OBJECT_KIND, OWNER_KIND, RESOLVABLE_KINDS
+from podtap.backends.local.backend import (
+    OBJECT_KIND,
+    OWNER_KIND,
+    RESOLVABLE_KINDS,
+    first_ready,
+    refuse_unresolvable,
+)
 from podtap.backends.local.manifests import Manifest, ManifestError, check, load_files, parse_text
-from podtap.core.targets import TargetKind, unresolvable_reason
+from podtap.core.targets import TargetKind
 from podtap.testing.fakeagent import FakeAgent
 from podtap.testing.fakepods import FakeContainer, FakeNode, FakePod
 from podtap.testing.fakesession import PodSide
@@ -117,11 +122,7 @@ class FakeCluster:
         return [p for p in pods if p.plan.owner == owner]
 
     async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
-        if target.kind == "targetless":
-            raise TargetNotFound("a targetless session has no pod to resolve")
-        reason = unresolvable_reason(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
-        if reason is not None:
-            raise TargetError(reason)
+        refuse_unresolvable(target)
         if target.kind == "pod":
             pods = [p for p in self._pods(namespace) if p.plan.name == target.name]
             if not pods:
@@ -133,13 +134,7 @@ class FakeCluster:
             )
         else:
             pods = self._members(target.kind, namespace, target.name)
-        ready = [p for p in pods if p.ready]
-        if not ready:
-            raise TargetNotReady(
-                f"{target} has no ready pod in namespace {namespace!r}; "
-                "check it with `podtap local get pods`"
-            )
-        pod = ready[0]
+        pod = first_ready(target, namespace, pods)
         return ResolvedTarget(target, namespace, pod.info(), _chosen(target, pod).info())
 
     async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:

@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, Protocol, TypeVar
 
 from podtap.backends.base import (
     AgentEndpoint,
@@ -38,6 +38,35 @@ OBJECT_KIND: dict[TargetKind, str] = {**OWNER_KIND, "service": "Service"}
 #: refused by ``podtap verify-config`` and ``resolve`` with :func:`unresolvable_reason`.
 RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({"pod", *OBJECT_KIND})
 BACKEND_NAME = "the embedded cluster"
+
+
+class _Ready(Protocol):
+    @property
+    def ready(self) -> bool: ...
+
+
+P = TypeVar("P", bound=_Ready)
+
+
+def refuse_unresolvable(target: TargetRef) -> None:
+    """Raise the refusal for a target this cluster cannot resolve (targetless, or a kind it
+    does not run yet): the same words from the local backend and its fake."""
+    if target.kind == "targetless":
+        raise TargetNotFound("a targetless session has no pod to resolve")
+    reason = unresolvable_reason(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
+    if reason is not None:
+        raise TargetError(reason)
+
+
+def first_ready(target: TargetRef, namespace: str, pods: Iterable[P]) -> P:
+    """The first ready one of `pods`; raises TargetNotReady saying how to look."""
+    for pod in pods:
+        if pod.ready:
+            return pod
+    raise TargetNotReady(
+        f"{target} has no ready pod in namespace {namespace!r}; "
+        "check it with `podtap local get pods`"
+    )
 
 
 def _pod_info(raw: dict[str, Any]) -> PodInfo:
@@ -99,11 +128,7 @@ class LocalBackend:
         return sorted((p for p in in_ns if p.owner == owner), key=lambda p: p.name)
 
     async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
-        if target.kind == "targetless":
-            raise TargetNotFound("a targetless session has no pod to resolve")
-        reason = unresolvable_reason(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
-        if reason is not None:
-            raise TargetError(reason)
+        refuse_unresolvable(target)
         obj = None
         if target.kind != "pod":
             found = [
@@ -120,13 +145,7 @@ class LocalBackend:
         pods = self._candidates(target, namespace, await self._pods(namespace), obj)
         if not pods and target.kind == "pod":
             raise TargetNotFound(f"pod {target.name!r} not found in namespace {namespace!r}")
-        ready = [p for p in pods if p.ready]
-        if not ready:
-            raise TargetNotReady(
-                f"{target} has no ready pod in namespace {namespace!r}; "
-                "check it with `podtap local get pods`"
-            )
-        pod = ready[0]
+        pod = first_ready(target, namespace, pods)
         return ResolvedTarget(target, namespace, pod, self._container(target, pod))
 
     @staticmethod
