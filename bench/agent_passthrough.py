@@ -29,7 +29,7 @@ from podtap.core.protocol import HttpFilter, IncomingMode, Subscribe, SubscribeR
 from podtap.net.tasks import TaskSet
 from podtap.testing.agentproc import AgentProcess, agent_link
 from podtap.testing.fakedev import serve_requests, text_reply
-from podtap.testing.netns import Pair, netns_pair, sh
+from podtap.testing.netns import Pair, netns_pair, sh, wait_http
 
 NGINX_CONF = """
 worker_processes 1;
@@ -150,19 +150,7 @@ def main() -> None:
             pair.exec_argv(pair.pod, "nginx", "-c", str(run / "nginx.conf"), "-g", "daemon off;")
         )
         try:
-            sh(
-                *pair.exec_argv(
-                    pair.client,
-                    "curl",
-                    "-sf",
-                    "--retry",
-                    "20",
-                    "--retry-connrefused",
-                    "--retry-delay",
-                    "0",
-                    f"http://{pair.pod_ip}:8081/",
-                )
-            )
+            wait_http(pair, f"http://{pair.pod_ip}:8081/", retries=20)
             common = {"seconds": args.seconds, "connections": args.connections}
             results = {
                 "direct": wrk(pair, 8080, **common),

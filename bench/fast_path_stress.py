@@ -30,7 +30,7 @@ from podtap.net.tasks import TaskSet
 from podtap.testing.agentproc import AgentProcess, agent_link
 from podtap.testing.fakedev import serve_requests
 from podtap.testing.http_stress import alice_reply
-from podtap.testing.netns import Pair, netns_pair, sh
+from podtap.testing.netns import Pair, netns_pair, sh, wait_http
 
 
 def drive(pair: Pair, args: argparse.Namespace, *, stolen: bool) -> dict[str, object]:
@@ -92,19 +92,7 @@ def main() -> None:
             )
         )
         try:
-            sh(
-                *pair.exec_argv(
-                    pair.client,
-                    "curl",
-                    "-sf",
-                    "--retry",
-                    "50",
-                    "--retry-connrefused",
-                    "--retry-delay",
-                    "0",
-                    f"http://{pair.pod_ip}:8000/whoami",
-                )
-            )
+            wait_http(pair, f"http://{pair.pod_ip}:8000/whoami")
             results = {
                 "direct": drive(pair, args, stolen=False),
                 "agent": asyncio.run(through_agent(pair, app.pid, Path(tmp), args)),

@@ -59,3 +59,20 @@ def netns_pair() -> Iterator[Pair]:
             for pid in pids:
                 sh("kill", "-9", pid, check=False)
             sh("ip", "netns", "del", ns, check=False)
+
+
+def wait_http(pair: Pair, url: str, *, retries: int = 50) -> None:
+    """Until `url` answers 2xx from the client namespace (curl retrying refused connects)."""
+    sh(
+        *pair.exec_argv(
+            pair.client,
+            "curl",
+            "-sf",
+            "--retry",
+            str(retries),
+            "--retry-connrefused",
+            "--retry-delay",
+            "0",
+            url,
+        )
+    )
