@@ -158,6 +158,10 @@ def _create_pod(objects: ApiObjects, workload: Stored, pod: PodPlan) -> None:
     key = Key("", "pods", pod.namespace, pod.name)
     if objects.ctx.store.get(key) is None:
         obj = semantics.prepare_create(pods, pod_object(workload, pod), namespace=pod.namespace)
+        # the pod goes through the same admission as one a client creates (its service
+        # account and token volume), as kube-controller-manager's pods do
+        for check in objects.ctx.admission_checks:
+            check("Pod", obj)
         objects.create(pods, key, obj)
 
 
