@@ -1,8 +1,8 @@
 """The ClusterBackend interface: everything the operator needs from a cluster.
 
 Its vocabulary is Kubernetes' (namespaces, workloads, pods, containers, custom
-resources); `backends/local` implements it for the embedded cluster, and a Kubernetes
-implementation will follow. Nothing above this layer knows which one it talks to."""
+resources); `backends/kubernetes` implements it over the Kubernetes API, `backends/local`
+for the embedded cluster's private API. Nothing above this layer knows which one it talks to."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ class ContainerInfo:
     pid: int | None
     ports: tuple[int, ...]
     running: bool
+    #: the runtime's id (``containerd://…``, ``cri-o://…``, ``docker://…``) from the pod's
+    #: ``containerStatuses``: what an agent pod finds the container's process by
+    container_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class PodInfo:
     labels: dict[str, str]
     owner: str | None
     containers: tuple[ContainerInfo, ...]
+    node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,14 @@ class ResolvedTarget:
 
     @property
     def pid(self) -> int:
-        assert self.container.pid is not None
+        """The container's process on this machine; known only to backends that run it
+        here (the Kubernetes API names a container id, not a pid)."""
+        if self.container.pid is None:
+            raise TargetNotReady(
+                f"container {self.container.name} of pod {self.pod.name} has no process id "
+                "known here (a cluster reached through the Kubernetes API names only its "
+                "container id); an agent pod on its node must find it"
+            )
         return self.container.pid
 
     @property
