@@ -34,6 +34,7 @@ from podtap.backends.local.kubeapi.discovery import api_group
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.kubeapi.store import Key, Obj, Store
 from podtap.core.kube.rbac import Attributes
+from podtap.core.kube.request_info import request_info
 from podtap.net.tasks import TaskSet
 
 APISERVICES = ("apiregistration.k8s.io", "apiservices")
@@ -92,36 +93,19 @@ def endpoint(store: Store, service: dict[str, Any]) -> tuple[str, int] | None:
 
 
 def attributes(identity: Identity, request: web.Request) -> Attributes:
-    """The RBAC attributes of a resource request under /apis/GROUP/VERSION/..."""
-    parts = [p for p in request.path.split("/") if p][1:]
-    group, version, rest = parts[0], parts[1], parts[2:]
-    namespace = ""
-    if len(rest) >= 2 and rest[0] == "namespaces":
-        namespace, rest = rest[1], rest[2:]
-        if not rest:  # /namespaces/NS itself: the namespace object
-            rest = ["namespaces", namespace]
-    resource = rest[0] if rest else ""
-    name = rest[1] if len(rest) > 1 else ""
-    sub = "/".join(rest[2:])
-    method = request.method.upper()
-    watching = request.query.get("watch") in ("true", "1")
-    verb = {
-        "GET": "watch" if watching else ("get" if name else "list"),
-        "HEAD": "get" if name else "list",
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }.get(method, method.lower())
+    """The RBAC attributes of a resource request under /apis/GROUP/VERSION/..., read as
+    kube-apiserver reads them (a `proxy/` segment makes the verb `proxy`)."""
+    query = {k: request.query.getall(k) for k in request.query}
+    info = request_info(request.method, request.path, query)
     return Attributes(
         user_info(identity),
-        verb,
-        api_group=group,
-        api_version=version,
-        resource=resource,
-        subresource=sub,
-        name=name,
-        namespace=namespace,
+        info.verb,
+        api_group=info.api_group,
+        api_version=info.api_version,
+        resource=info.resource,
+        subresource=info.subresource,
+        name=info.name,
+        namespace=info.namespace,
     )
 
 
