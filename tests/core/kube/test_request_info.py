@@ -48,8 +48,8 @@ RESOURCE_CASES = [
 def test_resource_requests_read_as_upstream(method: str, path: str, expected: str) -> None:
     info = request_info(method, path)
     assert info.is_resource_request
-    got = (info.verb, info.api_group, info.api_version, info.namespace, info.resource)
-    got += (info.subresource, info.name)
+    got = [info.verb, info.api_group, info.api_version, info.namespace, info.resource]
+    got += [info.subresource, info.name]
     assert " ".join(x or "-" for x in got) == expected
 
 
