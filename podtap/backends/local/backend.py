@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
+from podtap.backends import resolving
 from podtap.backends.base import (
     AgentEndpoint,
     AgentStartFailed,
@@ -16,7 +17,6 @@ from podtap.backends.base import (
     PodInfo,
     ResolvedTarget,
     ResourceEvent,
-    TargetError,
     TargetKind,
     TargetNotFound,
     TargetNotReady,
@@ -26,7 +26,6 @@ from podtap.backends.base import (
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.manifests import ManifestError, check
 from podtap.backends.local.paths import ClusterPaths
-from podtap.core.targets import unresolvable_reason
 from podtap.net.process import die_with_parent
 from podtap.net.procfs import read_environ
 
@@ -38,35 +37,13 @@ OBJECT_KIND: dict[TargetKind, str] = {**OWNER_KIND, "service": "Service"}
 #: refused by ``podtap verify-config`` and ``resolve`` with :func:`unresolvable_reason`.
 RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({"pod", *OBJECT_KIND})
 BACKEND_NAME = "the embedded cluster"
-
-
-class _Ready(Protocol):
-    @property
-    def ready(self) -> bool: ...
-
-
-P = TypeVar("P", bound=_Ready)
+first_ready = resolving.first_ready  # the fake's import; the checks live in backends.resolving
 
 
 def refuse_unresolvable(target: TargetRef) -> None:
     """Raise the refusal for a target this cluster cannot resolve (targetless, or a kind it
     does not run yet): the same words from the local backend and its fake."""
-    if target.kind == "targetless":
-        raise TargetNotFound("a targetless session has no pod to resolve")
-    reason = unresolvable_reason(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
-    if reason is not None:
-        raise TargetError(reason)
-
-
-def first_ready(target: TargetRef, namespace: str, pods: Iterable[P]) -> P:
-    """The first ready one of `pods`; raises TargetNotReady saying how to look."""
-    for pod in pods:
-        if pod.ready:
-            return pod
-    raise TargetNotReady(
-        f"{target} has no ready pod in namespace {namespace!r}; "
-        "check it with `podtap local get pods`"
-    )
+    resolving.refuse_unresolvable(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
 
 
 def _pod_info(raw: dict[str, Any]) -> PodInfo:
@@ -145,7 +122,7 @@ class LocalBackend:
         pods = self._candidates(target, namespace, await self._pods(namespace), obj)
         if not pods and target.kind == "pod":
             raise TargetNotFound(f"pod {target.name!r} not found in namespace {namespace!r}")
-        pod = first_ready(target, namespace, pods)
+        pod = resolving.first_ready(target, namespace, pods)
         return ResolvedTarget(target, namespace, pod, self._container(target, pod))
 
     @staticmethod
