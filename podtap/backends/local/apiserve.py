@@ -34,6 +34,7 @@ from podtap.backends.local.network import GATEWAY
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.podstatus import iso
 from podtap.backends.local.runnable import check_runnable
+from podtap.backends.local.statefulsets import default as default_statefulset
 from podtap.net.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def api_app(paths: ClusterPaths, saver: Saver) -> tuple[ApiContext, web.Applicat
     if paths.api_snapshot.exists():
         store.restore(json.loads(paths.api_snapshot.read_text()))
     saver.store = store
-    ctx = ApiContext(store=store, admission_checks=[admit_pod, check_runnable])
+    ctx = ApiContext(store=store, admission_checks=[admit_pod, check_runnable, default_statefulset])
     app = build_app(ctx)
     store.put(Key("", "nodes", "", NODE_NAME), node_object())
     return ctx, app
