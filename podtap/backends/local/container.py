@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podtap.backends.local.capabilities import Identity, setpriv_argv
 from podtap.backends.local.sandbox import Sandbox
 from podtap.net.process import child_pids, die_with_parent
 
@@ -41,6 +42,7 @@ class ContainerRunner:
         env: dict[str, str],
         workdir: str | None,
         sandbox: Sandbox,
+        identity: Identity,
         log_path: Path,
         restart_policy: str,
         on_change: Callable[[], None],
@@ -48,6 +50,7 @@ class ContainerRunner:
         self.status = ContainerStatus(name)
         self._argv, self._env, self._workdir = argv, env, workdir
         self._sandbox, self._log_path = sandbox, log_path
+        self._identity = identity
         self._policy, self._on_change = restart_policy, on_change
         self._stopping = False
         self._proc: asyncio.subprocess.Process | None = None
@@ -63,6 +66,11 @@ class ContainerRunner:
             kids = child_pids(s.launcher_pid)
             s.host_pid = kids[0] if kids else None
         return s.host_pid
+
+    def enter_argv(self, *, workdir: str | None = None) -> list[str]:
+        """The command-line prefix that runs a program as this container's process (its
+        pod's namespaces, its capabilities and user): for it, `kubectl exec`, exec probes."""
+        return [*self._sandbox.enter_argv(workdir=workdir), *setpriv_argv(self._identity)]
 
     async def run(self) -> None:
         delay = BACKOFF_START
@@ -88,7 +96,7 @@ class ContainerRunner:
         with open(self._log_path, "ab") as log:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *self._sandbox.enter_argv(workdir=self._workdir),
+                    *self.enter_argv(workdir=self._workdir),
                     *self._argv,
                     env=self._env,
                     stdin=asyncio.subprocess.DEVNULL,

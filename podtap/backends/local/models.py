@@ -10,17 +10,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from podtap.backends.local.k8sbase import K8s as K8s  # re-exported: the models base
+from podtap.backends.local.security_models import (
+    PodSecurityContext,
+    SecurityContext,
+    non_root_as_root,
+)
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
-
-
-class K8s(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
 
 
 class ObjectMeta(K8s):
@@ -51,8 +52,36 @@ class KeyRef(K8s):
     optional: bool = False
 
 
+_FIELD_PATHS = [
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+]
+_KEYED_FIELD = re.compile(r"^metadata\.(labels|annotations)\['[^']+'\]$")
+
+
 class FieldRef(K8s):
+    """A downward-API field: the paths kubelet resolves for env (and for files, the whole
+    `metadata.labels` / `metadata.annotations` too)."""
+
     field_path: str
+
+    @field_validator("field_path")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        whole_maps = ("metadata.labels", "metadata.annotations")
+        if value not in _FIELD_PATHS and value not in whole_maps and not _KEYED_FIELD.match(value):
+            raise ValueError(
+                f"fieldPath {value!r} is not supported: use one of {', '.join(_FIELD_PATHS)}, "
+                "metadata.labels['KEY'] or metadata.annotations['KEY']"
+            )
+        return value
 
 
 class EnvVarSource(K8s):
@@ -129,6 +158,7 @@ class Container(K8s):
     ports: list[ContainerPort] = []
     readiness_probe: Probe | None = None
     volume_mounts: list[VolumeMount] = []
+    security_context: SecurityContext | None = None
 
     @field_validator("command")
     @classmethod
@@ -186,19 +216,34 @@ class ProjectedVolume(K8s):
     default_mode: int | None = None
 
 
+class HostPathVolume(K8s):
+    """A node directory or file, checked against `type` as kubelet does when mounting."""
+
+    path: str
+    type: Literal["", "Directory", "DirectoryOrCreate", "File", "FileOrCreate", "Socket"] = ""
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("hostPath.path must be an absolute path")
+        return value
+
+
 class Volume(K8s):
     name: str
     config_map: ConfigMapVolume | None = None
     secret: SecretVolume | None = None
     empty_dir: dict[str, object] | None = None
     projected: ProjectedVolume | None = None
+    host_path: HostPathVolume | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Volume:
-        sources = (self.config_map, self.secret, self.empty_dir, self.projected)
+        sources = (self.config_map, self.secret, self.empty_dir, self.projected, self.host_path)
         if len([s for s in sources if s is not None]) != 1:
             raise ValueError(
-                "a volume needs exactly one of configMap, secret, emptyDir or projected"
+                "a volume needs exactly one of configMap, secret, emptyDir, projected or hostPath"
             )
         return self
 
@@ -211,12 +256,20 @@ class PodSpec(K8s):
     subdomain: str | None = None
     service_account_name: str | None = None
     automount_service_account_token: bool | None = None
+    node_name: str | None = None
+    host_pid: bool = Field(default=False, alias="hostPID")
+    security_context: PodSecurityContext | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:
         names = {v.name for v in self.volumes}
         seen_ports: dict[tuple[int, str], str] = {}
         for i, c in enumerate(self.containers):
+            if non_root_as_root(self.security_context, c.security_context):
+                raise ValueError(
+                    f"containers[{i}] ({c.name}): runAsNonRoot is set but the container would "
+                    "run as root (uid 0): set runAsUser to a non-zero uid"
+                )
             if c.command is None:
                 raise ValueError(
                     f"containers[{i}] ({c.name}): command is required in the local cluster "

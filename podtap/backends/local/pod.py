@@ -7,15 +7,24 @@ import contextlib
 import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podtap.backends.local.capabilities import Identity, capability_set, node_bounding
 from podtap.backends.local.container import ContainerRunner
 from podtap.backends.local.models import Container, PodSpec, Probe
-from podtap.backends.local.network import CLUSTER_DOMAIN
-from podtap.backends.local.podconfig import Lookup, container_env, volume_mounts
+from podtap.backends.local.network import CLUSTER_DOMAIN, GATEWAY
+from podtap.backends.local.podconfig import (
+    NODE_NAME,
+    DownwardSource,
+    Lookup,
+    container_env,
+    downward_fields,
+    volume_mounts,
+)
 from podtap.backends.local.sandbox import Mount, Sandbox
+from podtap.backends.local.security_models import run_as
 from podtap.net.tasks import TaskSet
 
 
@@ -31,6 +40,22 @@ class PodPlan:
     template_hash: str
     hostname: str
     subdomain: str | None
+    uid: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def identity(spec: PodSpec, container: Container) -> Identity:
+    """Capabilities and user of a container, from its and the pod's securityContext."""
+    own = container.security_context
+    caps = own.capabilities if own is not None else None
+    wanted = capability_set(
+        add=caps.add if caps else [],
+        drop=caps.drop if caps else [],
+        privileged=own.privileged if own is not None else False,
+    )
+    uid, gid = run_as(spec.security_context, own)
+    no_new_privs = own is not None and own.allow_privilege_escalation is False
+    return Identity(caps=wanted & node_bounding(), uid=uid, gid=gid, no_new_privs=no_new_privs)
 
 
 class PodRuntime:
@@ -51,7 +76,13 @@ class PodRuntime:
         self.message = ""
         self.ready = False
         self.deleting = False
-        self.sandbox = Sandbox(directory=directory, hostname=plan.hostname, ip=ip, index=index)
+        self.sandbox = Sandbox(
+            directory=directory,
+            hostname=plan.hostname,
+            ip=ip,
+            index=index,
+            host_pid=plan.spec.host_pid,
+        )
         self.containers: list[ContainerRunner] = []
         self._specs: list[Container] = []
         self._tasks = TaskSet()
@@ -70,13 +101,19 @@ class PodRuntime:
     async def start(self, *, lookup: Lookup, service_env: dict[str, str]) -> None:
         """Create the sandbox and start the containers; raise with a reason on failure."""
         p = self.plan
-        fields = {
-            "metadata.name": p.name,
-            "metadata.namespace": p.namespace,
-            "status.podIP": str(self.ip),
-            "spec.nodeName": "podtap-local",
-            "status.hostIP": str(self.ip),
-        }
+        fields = downward_fields(
+            DownwardSource(
+                name=p.name,
+                namespace=p.namespace,
+                uid=p.uid,
+                labels=p.labels,
+                annotations=p.annotations,
+                node_name=NODE_NAME,
+                service_account=p.spec.service_account_name or "default",
+                pod_ip=str(self.ip),
+                host_ip=str(GATEWAY),
+            )
+        )
         envs, mounts = [], list[Mount]()
         for c in p.spec.containers:
             envs.append(
@@ -102,6 +139,7 @@ class PodRuntime:
                 env=env,
                 workdir=c.working_dir,
                 sandbox=self.sandbox,
+                identity=identity(p.spec, c),
                 log_path=self.directory / f"{c.name}.log",
                 restart_policy=p.spec.restart_policy,
                 on_change=self._containers_changed,
@@ -142,8 +180,9 @@ class PodRuntime:
                 await writer.wait_closed()
             return True
         assert probe.exec is not None
+        runner = next(r for r in self.containers if r.status.name == container.name)
         proc = await asyncio.create_subprocess_exec(
-            *self.sandbox.enter_argv(),
+            *runner.enter_argv(),
             *probe.exec.command,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

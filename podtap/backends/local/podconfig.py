@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from podtap.backends.local.kubeapi.serviceaccounts import (
@@ -14,7 +18,13 @@ from podtap.backends.local.kubeapi.serviceaccounts import (
     token_secret,
 )
 from podtap.backends.local.manifests import ConfigMap, Secret
-from podtap.backends.local.models import Container, EnvVar, PodSpec, ProjectedVolume
+from podtap.backends.local.models import (
+    Container,
+    EnvVar,
+    HostPathVolume,
+    PodSpec,
+    ProjectedVolume,
+)
 from podtap.backends.local.sandbox import Mount
 
 Lookup = Callable[[str, str, str], object | None]
@@ -38,10 +48,55 @@ def _source_data(
     raise PodConfigError(f"{kind} {namespace}/{name} not found")
 
 
+NODE_NAME = "podtap-local"
+"""The node's name, as `controllers.NODE_NAME` (which imports the pod runtime, so this
+module cannot import it; a test keeps the two equal)."""
+_KEYED = re.compile(r"^metadata\.(labels|annotations)\['([^']+)'\]$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownwardSource:
+    """What the downward API reads of a pod (as kubelet resolves `fieldRef`)."""
+
+    name: str
+    namespace: str
+    uid: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    node_name: str
+    service_account: str
+    pod_ip: str
+    host_ip: str
+
+
+def downward_fields(src: DownwardSource) -> dict[str, str]:
+    """Every `fieldRef` path's value; a label or annotation as `metadata.labels['k']`, the
+    whole maps as kubelet writes them to a file (`k="v"` lines, sorted)."""
+    fields = {
+        "metadata.name": src.name,
+        "metadata.namespace": src.namespace,
+        "metadata.uid": src.uid,
+        "spec.nodeName": src.node_name,
+        "spec.serviceAccountName": src.service_account,
+        "status.hostIP": src.host_ip,
+        "status.hostIPs": src.host_ip,
+        "status.podIP": src.pod_ip,
+        "status.podIPs": src.pod_ip,
+    }
+    for kind, values in (("labels", src.labels), ("annotations", src.annotations)):
+        fields[f"metadata.{kind}"] = "".join(
+            f"{k}={json.dumps(v)}\n" for k, v in sorted(values.items())
+        )
+        fields.update({f"metadata.{kind}['{k}']": v for k, v in values.items()})
+    return fields
+
+
 def _field_value(path: str, fields: dict[str, str]) -> str:
-    if path not in fields:
-        raise PodConfigError(f"fieldRef {path!r} is not supported")
-    return fields[path]
+    if path in fields:
+        return fields[path]
+    if _KEYED.match(path):
+        return ""  # a label or annotation the pod does not have: empty, as kubelet gives
+    raise PodConfigError(f"fieldRef {path!r} is not supported")
 
 
 def _env_value(
@@ -169,6 +224,38 @@ def _files(
     return {i.path: data[i.key] for i in items if i.key in data} if items else data
 
 
+def host_path(volume: HostPathVolume) -> Path:
+    """The node path of a hostPath volume, made or checked according to its type as kubelet
+    does before mounting it (`''`: no check; a missing path becomes a directory, as the
+    container runtime makes the source of a bind mount)."""
+    path, kind = Path(volume.path), volume.type
+    try:
+        if not path.exists() and kind in ("", "DirectoryOrCreate"):
+            path.mkdir(mode=0o755, parents=True)
+        elif not path.exists() and kind == "FileOrCreate":
+            with open(path, "x"):
+                pass
+            path.chmod(0o644)
+        mode = path.stat().st_mode if path.exists() else 0
+    except OSError as exc:
+        raise PodConfigError(f"hostPath {volume.path}: {exc.strerror}") from None
+    wrong = {
+        "Directory": "a directory",
+        "DirectoryOrCreate": "a directory",
+        "File": "a file",
+        "FileOrCreate": "a file",
+        "Socket": "a socket file",
+    }.get(kind)
+    checks = {
+        "a directory": stat.S_ISDIR,
+        "a file": stat.S_ISREG,
+        "a socket file": stat.S_ISSOCK,
+    }
+    if wrong is not None and not checks[wrong](mode):
+        raise PodConfigError(f"hostPath type check failed: {volume.path} is not {wrong}")
+    return path
+
+
 def volume_mounts(
     spec: PodSpec,
     container: Container,
@@ -189,6 +276,9 @@ def volume_mounts(
     for vm in container.volume_mounts:
         volume = volumes[vm.name]
         target = directory / "volumes" / volume.name
+        if volume.host_path is not None:
+            mounts.append(Mount(host_path(volume.host_path), vm.mount_path, vm.read_only))
+            continue
         if volume.empty_dir is not None:
             target.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(target, vm.mount_path, vm.read_only))

@@ -33,12 +33,20 @@ class SandboxFailed(RuntimeError):
 
 
 class Sandbox:
-    """Network, mount, UTS and PID namespaces of one pod."""
+    """Network, mount, UTS and PID namespaces of one pod (`host_pid`: the node's PID
+    namespace instead of its own, as `hostPID: true` asks)."""
 
     def __init__(
-        self, *, directory: Path, hostname: str, ip: ipaddress.IPv4Address, index: int
+        self,
+        *,
+        directory: Path,
+        hostname: str,
+        ip: ipaddress.IPv4Address,
+        index: int,
+        host_pid: bool = False,
     ) -> None:
         self.directory = directory
+        self.host_pid = host_pid
         self.hostname = hostname
         self.ip = ip
         self.index = index
@@ -88,7 +96,7 @@ class Sandbox:
             "--net",
             "--mount",
             "--uts",
-            "--pid",
+            *([] if self.host_pid else ["--pid"]),
             "--fork",
             "--kill-child=SIGKILL",
             "--propagation",
