@@ -2,8 +2,9 @@
 
 The API server (`kubeapi/streams.py`) checks the Pod object and the container's name; this
 module answers from the running pods: where a container's log is, the nsenter command line
-that runs a command in a running container (with the environment of its main process, as
-`kubectl exec` sees the container's), and the pod's address for port forwarding.
+that runs a command in a running container (with its capabilities and user, and the
+environment of its main process, as `kubectl exec` sees the container's), and the pod's
+address for port forwarding.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class NodePods:
             env = dict(
                 e.split("=", 1) for e in raw.decode(errors="replace").split("\0") if "=" in e
             )
-        return self._pod(namespace, pod).sandbox.enter_argv(), env
+        return runner.enter_argv(), env
 
     def pod_ip(self, namespace: str, pod: str) -> str:
         return str(self._pod(namespace, pod).ip)
