@@ -96,8 +96,9 @@ def _plan_of(stored: Stored, spec_hash: str, objects: ApiObjects) -> PodPlan:
     hostname = spec.hostname or meta.name
     owner = controllers.owner_of(stored.raw, objects)
     return PodPlan(
-        ns, meta.name, dict(meta.labels), owner, spec, spec_hash, hostname, spec.subdomain
-    )
+        ns, meta.name, dict(meta.labels), owner, spec, spec_hash, hostname, spec.subdomain,
+        uid=stored.uid, annotations=dict(meta.annotations),
+    )  # fmt: skip
 
 
 class Cluster:
