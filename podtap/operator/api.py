@@ -249,7 +249,7 @@ class OperatorApi:
                 "(root, or a member of the operator's admin groups)",
             )
         mine: list[SessionRecord] = [
-            r for r in self.service.matching(key) if caller.admin or r.uid == caller.uid
+            r for r in self.service.matching(key) if caller.admin or r.principal == caller.principal
         ]
         killed = [await self.service.kill(r.id, by=caller) for r in mine]
         return web.json_response({"killed": [r.label for r in killed]})

@@ -1,4 +1,5 @@
-"""Who is calling: the peer of the operator's Unix socket (SO_PEERCRED), and admin rights."""
+"""Who is calling: the peer of the operator's Unix socket (SO_PEERCRED), or a Kubernetes user
+relayed by the API server (see `kube_identity`), and whether they are an admin."""
 
 from __future__ import annotations
 
@@ -8,16 +9,22 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from podtap.core.sessions import Principal, unix_principal
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Caller:
-    uid: int
+    principal: Principal
     name: str
     admin: bool
+    groups: tuple[str, ...] = ()
 
     def owner(self, *, whoami: str | None, host: str | None) -> str:
         """`whoami/k8s-user@host`: the local user the client reports, the user we verified."""
         return f"{whoami or self.name}/{self.name}@{host or socket.gethostname()}"
+
+
+ANONYMOUS = Caller(principal=Principal("anonymous"), name="anonymous", admin=False)
 
 
 def user_name(uid: int) -> str:
@@ -46,10 +53,16 @@ def is_admin(uid: int, admin_groups: tuple[str, ...]) -> bool:
     return False
 
 
+def unix_caller(uid: int, admin_groups: tuple[str, ...]) -> Caller:
+    return Caller(
+        principal=unix_principal(uid), name=user_name(uid), admin=is_admin(uid, admin_groups)
+    )
+
+
 def peer_caller(sock: socket.socket | None, admin_groups: tuple[str, ...]) -> Caller:
     """The verified caller of a Unix socket connection (TCP peers are anonymous users)."""
     if sock is None or sock.family != socket.AF_UNIX:
-        return Caller(uid=-1, name="anonymous", admin=False)
+        return ANONYMOUS
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", raw)
-    return Caller(uid=uid, name=user_name(uid), admin=is_admin(uid, admin_groups))
+    return unix_caller(uid, admin_groups)

@@ -15,7 +15,13 @@ from typing import Any
 
 from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import HttpFilter, IncomingMode
-from podtap.core.sessions import SessionRecord, SessionState, SubscriptionRecord
+from podtap.core.sessions import (
+    Principal,
+    SessionRecord,
+    SessionState,
+    SubscriptionRecord,
+    unix_principal,
+)
 
 __all__ = [
     "RecordStore",
@@ -52,7 +58,7 @@ def record_to_json(record: SessionRecord) -> dict[str, Any]:
         "id": record.label,
         "key": record.key,
         "owner": record.owner,
-        "uid": record.uid,
+        "principal": record.principal,
         "target": record.target,
         "namespace": record.namespace,
         "pod": record.pod,
@@ -79,7 +85,10 @@ def record_from_json(data: dict[str, Any], *, now: float) -> SessionRecord:
     record = SessionRecord(
         id=parse_session_id(data["id"]),
         owner=data["owner"],
-        uid=data["uid"],
+        # records written before principals name their owner by uid
+        principal=Principal(data["principal"])
+        if "principal" in data
+        else unix_principal(data["uid"]),
         target=data["target"],
         namespace=data["namespace"],
         pod=data["pod"],

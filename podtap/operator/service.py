@@ -337,7 +337,7 @@ class OperatorService:
             resumed=existing,
             resolved=resolved,
             owner=caller.owner(whoami=whoami, host=host),
-            uid=caller.uid,
+            principal=caller.principal,
             target=str(target),
             namespace=namespace,
             client_version=client_version,
@@ -352,7 +352,7 @@ class OperatorService:
             Begin(
                 session=opening.id,
                 owner=opening.owner,
-                uid=opening.uid,
+                principal=opening.principal,
                 target=opening.target,
                 namespace=opening.namespace,
                 pod=opening.resolved.pod.name,
@@ -397,4 +397,4 @@ class OperatorService:
 
 
 def _actor(caller: Caller) -> Actor:
-    return Actor(name=caller.name, uid=caller.uid, admin=caller.admin)
+    return Actor(name=caller.name, principal=caller.principal, admin=caller.admin)

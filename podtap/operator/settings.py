@@ -13,7 +13,7 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.lifecycle import Limits
 from podtap.core.protocol import HttpFilter
-from podtap.core.sessions import DEFAULT_GRACE, BookError, SessionRecord
+from podtap.core.sessions import DEFAULT_GRACE, BookError, Principal, SessionRecord
 
 
 class OperatorError(Exception):
@@ -84,7 +84,7 @@ class Opening:
     resumed: SessionRecord | None
     resolved: ResolvedTarget
     owner: str
-    uid: int
+    principal: Principal
     target: str
     namespace: str
     client_version: str

@@ -52,12 +52,13 @@ from podtap.core.sessions import (
     Tick,
     UnsubscribeAsked,
     Wake,
+    unix_principal,
 )
 from podtap.testing import IGNORE, Raises, play
 
 ALICE, BOB, CAROL = SessionId(0xA), SessionId(0xB), SessionId(0xC)
 USERS = {ALICE: "alice/alice@laptop", BOB: "bob/bob@desk", CAROL: "carol/carol@home"}
-UIDS = {ALICE: 1000, BOB: 1001, CAROL: 1002}
+UIDS = {ALICE: unix_principal(1000), BOB: unix_principal(1001), CAROL: unix_principal(1002)}
 PORT = Port(8080)
 STEAL, MIRROR = IncomingMode.STEAL, IncomingMode.MIRROR
 ABORT, CONTINUE, OVERRIDE = (
@@ -76,7 +77,7 @@ def begin(session: SessionId, now: float = T0) -> Begin:
     return Begin(
         session=session,
         owner=USERS[session],
-        uid=UIDS[session],
+        principal=UIDS[session],
         target="deployment/shop",
         namespace="default",
         pod="shop-1",
@@ -315,7 +316,11 @@ def test_the_port_moves_at_once_when_the_holder_is_gone(gone: str) -> None:
     if gone == "detached":
         event: Detach | Kill = Detach(session=ALICE, now=T0 + 1)
     else:
-        event = Kill(session=ALICE, by=Actor(name="root", uid=0, admin=True), now=T0 + 1)
+        event = Kill(
+            session=ALICE,
+            by=Actor(name="root", principal=unix_principal(0), admin=True),
+            now=T0 + 1,
+        )
     (effects,) = play(book.handle, [(event, IGNORE)])
     if gone == "killed":
         assert isinstance(effects[0], Audit) and effects.pop(0).kind == "session_kill"
@@ -361,14 +366,14 @@ def test_a_refused_subscribe_at_the_agent_is_not_held() -> None:
 
 def test_a_kill_needs_rights_and_tells_the_client() -> None:
     book = two_developers()
-    bob = Actor(name="bob", uid=UIDS[BOB])
+    bob = Actor(name="bob", principal=UIDS[BOB])
     play(
         book.handle,
         [
             (Kill(session=ALICE, by=bob, now=T0), Raises(BookError, match="only its owner")),
             (Kill(session=CAROL, by=bob, now=T0), Raises(BookError, match="no session")),
             (
-                Kill(session=ALICE, by=Actor(name="alice", uid=UIDS[ALICE]), now=T0),
+                Kill(session=ALICE, by=Actor(name="alice", principal=UIDS[ALICE]), now=T0),
                 [
                     Audit(
                         kind="session_kill",
@@ -422,7 +427,7 @@ def restored_record() -> SessionRecord:
     record = SessionRecord(
         id=ALICE,
         owner=USERS[ALICE],
-        uid=UIDS[ALICE],
+        principal=UIDS[ALICE],
         target="deployment/shop",
         namespace="default",
         pod="shop-1",
@@ -449,9 +454,9 @@ def test_a_restart_restores_records_their_claims_and_resumes() -> None:
         ],
     )
     assert BOB not in book.records  # aborted
-    assert book.resumable(ALICE, Actor(name="alice", uid=UIDS[ALICE])).restored
+    assert book.resumable(ALICE, Actor(name="alice", principal=UIDS[ALICE])).restored
     with pytest.raises(BookError, match="belongs to"):
-        book.resumable(ALICE, Actor(name="bob", uid=UIDS[BOB]))
+        book.resumable(ALICE, Actor(name="bob", principal=UIDS[BOB]))
     reapplied = Subscribe(session=ALICE, port=PORT, mode=STEAL, http_filter=None)
     play(
         book.handle,
@@ -463,7 +468,7 @@ def test_a_restart_restores_records_their_claims_and_resumes() -> None:
     )
     assert book.records[ALICE].state is SessionState.RESUMED
     with pytest.raises(BookError, match="already has a client"):
-        book.resumable(ALICE, Actor(name="alice", uid=UIDS[ALICE]))
+        book.resumable(ALICE, Actor(name="alice", principal=UIDS[ALICE]))
 
 
 def test_a_restored_session_whose_client_never_returns_is_state_lost() -> None:
@@ -486,7 +491,7 @@ def test_prune_ends_only_the_callers_sessions_without_a_client() -> None:
         book.handle,
         [
             (
-                Prune(by=Actor(name="bob", uid=UIDS[BOB]), now=T0),
+                Prune(by=Actor(name="bob", principal=UIDS[BOB]), now=T0),
                 ended(BOB, CloseReason.UNUSED, message),
             ),
             (End(session=BOB, reason=CloseReason.KILLED, message="again", now=T0), []),

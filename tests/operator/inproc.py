@@ -19,14 +19,14 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, RequestId
 from podtap.core.lifecycle import Limits
 from podtap.core.protocol import IncomingMode, Subscribe
-from podtap.core.sessions import Attach, Detach, SubscribeAsked
+from podtap.core.sessions import Attach, Detach, SubscribeAsked, unix_principal
 from podtap.operator.identity import Caller
 from podtap.operator.records import SessionRecord
 from podtap.operator.server import listening
 from podtap.operator.service import ConnectOptions, OperatorService, OperatorSettings
 from podtap.testing.fakebackend import FakeCluster
 
-ROOT = Caller(uid=0, name="root", admin=True)
+ROOT = Caller(principal=unix_principal(0), name="root", admin=True)
 WEB = """
 apiVersion: apps/v1
 kind: Deployment

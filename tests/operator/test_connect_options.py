@@ -17,12 +17,13 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.exec_spec import IncomingPlan
 from podtap.core.ids import Port
 from podtap.core.protocol import HttpFilter, IncomingMode
+from podtap.core.sessions import unix_principal
 from podtap.operator.api import connect_options
 from podtap.operator.identity import Caller
 from podtap.operator.service import ConnectOptions, StartRefused
 from tests.operator.inproc import UnixHTTPConnection, audit_events, granted, operator, started
 
-ROOT = Caller(uid=0, name="root", admin=True)
+ROOT = Caller(principal=unix_principal(0), name="root", admin=True)
 CONNECT = "/apis/podtap.dev/v1/namespaces/default/targets/deployment.web/connect"
 ALICE = HttpFilter(header="^x-user: alice$")
 

@@ -96,7 +96,10 @@ def test_connect_and_hello_open_a_session_of_the_caller_on_its_pod(tmp_path: Pat
     async def test(op: Running) -> None:
         async with operator_session(op.address, "deployment/web") as (session, _):
             record = op.service.records[session.id]
-            assert record.uid == os.getuid() and record.pod == op.cluster.pod("web").plan.name
+            assert (
+                record.principal == f"unix:{os.getuid()}"
+                and record.pod == op.cluster.pod("web").plan.name
+            )
             assert op.cluster.agent("web").sessions == {}  # nothing said to the agent yet
             assert len(op.cluster.agents) == 1
 

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from podtap.core.ids import SessionId
 from podtap.core.protocol import CloseReason, IncomingMode
+from podtap.core.sessions import unix_principal
 from podtap.operator.identity import Caller
-from podtap.operator.records import SessionRecord
+from podtap.operator.records import SessionRecord, record_from_json, record_to_json
 from podtap.operator.service import OperatorService, OperatorSettings
 from tests.operator.inproc import OnePodCluster, granted, operator, started
 
 SESSIONS = 1000
 CHANGES = SESSIONS * 3 // 2  # every session starts, half of them end
-ROOT = Caller(uid=0, name="root", admin=True)
+ROOT = Caller(principal=unix_principal(0), name="root", admin=True)
 
 
 class Rewrites:
@@ -108,3 +110,24 @@ def test_changes_just_before_shutdown_are_saved(tmp_path: Path) -> None:
 
     kept = asyncio.run(go())
     assert sorted(saved(tmp_path)) == kept
+
+
+def test_a_record_saved_before_principals_keeps_its_owner() -> None:
+    """A state dir written by an older operator names the owner by uid; after the upgrade
+    that owner (and only they, or an admin) still holds the session."""
+    record = SessionRecord(
+        id=SessionId(0xABC),
+        owner="alice/alice@laptop",
+        principal=unix_principal(1000),
+        target="deployment/shop",
+        namespace="default",
+        pod="shop-1",
+        client_version="1",
+        created=1.0,
+        last_seen=1.0,
+    )
+    old = record_to_json(record)
+    del old["principal"]
+    old["uid"] = 1000
+    assert record_from_json(old, now=2.0).principal == "unix:1000"
+    assert record_from_json(record_to_json(record), now=2.0).principal == "unix:1000"

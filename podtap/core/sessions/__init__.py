@@ -31,10 +31,13 @@ from podtap.core.sessions.events import (
 )
 from podtap.core.sessions.handoff import HandOff
 from podtap.core.sessions.records import (
+    Principal,
     SessionRecord,
     SessionState,
     SessionStateError,
     SubscriptionRecord,
+    kube_principal,
+    unix_principal,
 )
 
 __all__ = [
@@ -54,6 +57,7 @@ __all__ = [
     "Kill",
     "Linked",
     "Persist",
+    "Principal",
     "Prune",
     "Release",
     "Restore",
@@ -69,4 +73,6 @@ __all__ = [
     "Tick",
     "UnsubscribeAsked",
     "Wake",
+    "kube_principal",
+    "unix_principal",
 ]

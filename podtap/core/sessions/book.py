@@ -70,7 +70,7 @@ class SessionBook:
         record = self.records.get(session)
         if record is None:
             raise BookError("gone", f"session {format_session_id(session)} is gone")
-        if record.uid != by.uid and not by.admin:
+        if record.principal != by.principal and not by.admin:
             raise BookError("forbidden", f"session {record.label} belongs to {record.owner}")
         if record.state is not SessionState.DETACHED:
             raise BookError("conflict", f"session {record.label} already has a client")
@@ -130,7 +130,7 @@ class SessionBook:
         record = SessionRecord(
             id=event.session,
             owner=event.owner,
-            uid=event.uid,
+            principal=event.principal,
             target=event.target,
             namespace=event.namespace,
             pod=event.pod,
@@ -229,7 +229,7 @@ class SessionBook:
         record = self.records.get(event.session)
         if record is None:
             raise BookError("not_found", f"no session {format_session_id(event.session)}")
-        if record.uid != event.by.uid and not event.by.admin:
+        if record.principal != event.by.principal and not event.by.admin:
             raise BookError(
                 "forbidden",
                 f"session {record.label} belongs to {record.owner}; "
@@ -244,7 +244,9 @@ class SessionBook:
     def _prune(self, event: Prune) -> list[Effect]:
         by = event.by
         gone = [
-            r for r in self.records.values() if not r.connected and (by.admin or r.uid == by.uid)
+            r
+            for r in self.records.values()
+            if not r.connected and (by.admin or r.principal == by.principal)
         ]
         message = f"pruned by {by.name}: no client"
         return [

@@ -12,7 +12,7 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId
 from podtap.core.protocol import CloseReason, SubscribeResult
 from podtap.core.protocol import Subscribe as SubscribeFrame
-from podtap.core.sessions.records import SessionRecord
+from podtap.core.sessions.records import Principal, SessionRecord
 
 __all__ = [
     "Actor",
@@ -34,11 +34,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Actor:
-    """Who asks (a kill, a prune): shown as ``name``; may act on sessions of ``uid``, or on
+    """Who asks (a kill, a prune): shown as ``name``; may act on sessions of ``principal``, or on
     every session if ``admin``."""
 
     name: str
-    uid: int
+    principal: Principal
     admin: bool = False
 
 
@@ -48,7 +48,7 @@ class Begin:
 
     session: SessionId
     owner: str
-    uid: int
+    principal: Principal
     target: str
     namespace: str
     pod: str

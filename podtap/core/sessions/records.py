@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, NewType
 
 from podtap.core.arbitration import DEFAULT_ON_CONCURRENT_STEAL, OnConcurrentSteal
 from podtap.core.ids import Port, RequestId, SessionId, format_session_id
@@ -20,12 +20,28 @@ __all__ = [
     "LIVE",
     "TRANSITIONS",
     "Move",
+    "Principal",
     "SessionRecord",
     "SessionState",
     "SessionStateError",
     "SubscriptionRecord",
     "advance",
+    "kube_principal",
+    "unix_principal",
 ]
+
+Principal = NewType("Principal", str)
+"""Who owns a session, as the operator verified it: ``unix:UID`` for a caller of its Unix
+socket, ``user:NAME`` for a Kubernetes user relayed by the API server. Only the owner (or an
+admin) may resume, kill or prune it."""
+
+
+def unix_principal(uid: int) -> Principal:
+    return Principal(f"unix:{uid}")
+
+
+def kube_principal(user: str) -> Principal:
+    return Principal(f"user:{user}")
 
 
 class SessionState(StrEnum):
@@ -93,7 +109,7 @@ class SubscriptionRecord:
 class SessionRecord:
     id: SessionId
     owner: str  # whoami/k8s-user@host
-    uid: int
+    principal: Principal
     target: str  # deployment/shop
     namespace: str
     pod: str
