@@ -9,6 +9,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from podtap.core.kube.containers import in_container, main_process, parse_container_id, parse_stat
+
 
 def read_environ(pid: int) -> dict[str, str]:
     """The environment `pid` started with (names and values as the OS gives them)."""
@@ -66,3 +68,33 @@ def tcp_listeners(pid: int, *, skip_own: bool = False) -> list[Listener] | None:
                 if link.startswith("socket:["):
                     own.add(int(link[8:-1]))
     return [x for table in tables for x in parse_listeners(table) if x.inode not in own]
+
+
+class ContainerNotFound(LookupError):
+    """No process on this node belongs to the container a pod status names."""
+
+
+def container_pid(container_id: str, *, proc: Path = Path("/proc")) -> int:
+    """The main process of the container `containerStatuses[].containerID` names, found in
+    `proc` (the node's /proc: the agent runs with hostPID). `podtap://PID` is the pid itself.
+    Raises ContainerIdError for an id it cannot read, ContainerNotFound when no process has it."""
+    ref = parse_container_id(container_id)
+    if ref.pid is not None:
+        if not (proc / str(ref.pid)).is_dir():
+            raise ContainerNotFound(f"container {ref}: process {ref.pid} is gone (pod restarted?)")
+        return ref.pid
+    members = []
+    for entry in os.scandir(proc):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # exited meanwhile
+            if in_container((proc / entry.name / "cgroup").read_text(), ref):
+                stat = (proc / entry.name / "stat").read_text()
+                members.append(parse_stat(int(entry.name), stat))
+    pid = main_process(members)
+    if pid is None:
+        raise ContainerNotFound(
+            f"no process in {proc} belongs to {ref.runtime} container {ref.id[:12]}: run the agent "
+            "on the pod's node with hostPID: true (or check the container is still running)"
+        )
+    return pid
