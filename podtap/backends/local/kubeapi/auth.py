@@ -1,10 +1,11 @@
 """Authentication: who is calling, from a TLS client certificate or a bearer token.
 
 kube-apiserver's two everyday authenticators: an x509 client certificate signed by the
-cluster CA (CN = user, each O = a group) and a bearer token (a static token file, service
-account tokens later). A request with neither is anonymous and is refused with the 401 Status
-a server with `--anonymous-auth=false` gives, except the health endpoints that probes call
-without credentials. Every authenticated identity gets `system:authenticated`, as there.
+cluster CA (CN = user, each O = a group) and a bearer token (a static token file; service
+account JWTs through the book's verifiers, `tokenauth.py`). A request with neither is
+anonymous and is refused with the 401 Status a server with `--anonymous-auth=false` gives,
+except the health endpoints that probes call without credentials. Every authenticated
+identity gets `system:authenticated`, as there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from podtap.backends.local.kubeapi.status import ApiError, unauthorized
+from podtap.backends.local.kubeapi.tokens import API_AUDIENCES
 
 _PUBLIC = frozenset({"/healthz", "/livez", "/readyz"})
 
@@ -30,13 +32,30 @@ class Identity:
     user: str
     groups: tuple[str, ...] = ()
     extra: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    uid: str = field(default="", compare=False)  # a service account's, as upstream gives
+
+
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What a token authenticator says: who (None: not authenticated), for which of the
+    audiences asked, and why not (TokenReview's status.error)."""
+
+    identity: Identity | None
+    audiences: tuple[str, ...] = ()
+    error: str = ""
+
+
+Verifier = Callable[[str, tuple[str, ...]], TokenAnswer | None]
+"""verifier(token, audiences) -> an answer, or None when the token is not its kind."""
 
 
 class TokenBook:
-    """Bearer tokens the server accepts; each maps to one identity."""
+    """Bearer tokens the server accepts: static ones (each maps to one identity), then the
+    verifiers' (service-account JWTs)."""
 
     def __init__(self) -> None:
         self._tokens: dict[str, Identity] = {}
+        self.verifiers: list[Verifier] = []
 
     def issue(self, identity: Identity) -> str:
         token = secrets.token_urlsafe(32)
@@ -50,10 +69,22 @@ class TokenBook:
         self._tokens.pop(token, None)
 
     def lookup(self, token: str) -> Identity | None:
+        """Who `token` authenticates as to this API server (its own audiences)."""
+        return self.review(token).identity
+
+    def review(self, token: str, audiences: tuple[str, ...] = ()) -> TokenAnswer:
+        """As TokenReview answers: `audiences` empty means the API server's own."""
+        wanted = audiences or API_AUDIENCES
         for known, identity in self._tokens.items():
             if hmac.compare_digest(known, token):  # constant time: tokens are secrets
-                return identity
-        return None
+                # Static tokens know no audience: they are good for the server's own.
+                ok = any(a in API_AUDIENCES for a in wanted)
+                return TokenAnswer(identity if ok else None, wanted if ok else ())
+        for verify in self.verifiers:
+            answer = verify(token, wanted)
+            if answer is not None:
+                return answer
+        return TokenAnswer(None, error="invalid bearer token")
 
 
 def _from_cert(peercert: dict[str, Any] | None) -> Identity | None:
@@ -85,7 +116,7 @@ def with_authenticated(identity: Identity) -> Identity:
     groups = identity.groups
     if "system:authenticated" not in groups:
         groups = (*groups, "system:authenticated")
-    return Identity(identity.user, groups, identity.extra)
+    return Identity(identity.user, groups, identity.extra, identity.uid)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

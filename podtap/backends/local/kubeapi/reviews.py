@@ -9,7 +9,7 @@ decides real requests, so can-i says what the server will do.
 
 from __future__ import annotations
 
-from podtap.backends.local.kubeapi.auth import Identity, TokenBook, with_authenticated
+from podtap.backends.local.kubeapi.auth import Identity, TokenAnswer, TokenBook, with_authenticated
 from podtap.backends.local.kubeapi.authz import RbacIndex, user_info
 from podtap.backends.local.kubeapi.resources import ResourceType
 from podtap.backends.local.kubeapi.status import bad_request, not_yet
@@ -22,10 +22,31 @@ from podtap.core.kube.access_reviews import (
 
 
 def _user_json(who: Identity) -> Obj:
-    user: Obj = {"username": who.user, "groups": list(who.groups)}
+    user: Obj = {"username": who.user}
+    if who.uid:
+        user["uid"] = who.uid
+    user["groups"] = list(who.groups)
     if who.extra:
         user["extra"] = {k: list(v) for k, v in who.extra.items()}
     return user
+
+
+def token_review(obj: Obj, tokens: TokenBook) -> Obj:
+    """TokenReview's status as kube-apiserver's: authenticated, user, the audiences of those
+    asked the token is good for (the server's own when none are asked), or the error."""
+    spec = obj.get("spec") or {}
+    token = str(spec.get("token", ""))
+    asked = tuple(str(a) for a in spec.get("audiences") or ())
+    answer = tokens.review(token, asked) if token else TokenAnswer(None)
+    if answer.identity is None:
+        status: Obj = {"user": {}}
+        if answer.error:
+            status["error"] = answer.error
+        return status
+    status = {"authenticated": True, "user": _user_json(with_authenticated(answer.identity))}
+    if asked or answer.audiences:
+        status["audiences"] = list(answer.audiences)
+    return status
 
 
 def review(
@@ -58,13 +79,7 @@ def review(
             )
         obj["status"] = subject_access_review(obj, policy=policy)
     elif rt.kind == "TokenReview":
-        token = str((obj.get("spec") or {}).get("token", ""))
-        found = tokens.lookup(token) if token else None
-        obj["status"] = (
-            {"authenticated": True, "user": _user_json(with_authenticated(found))}
-            if found is not None
-            else {"authenticated": False, "error": "invalid bearer token"}
-        )
+        obj["status"] = token_review(obj, tokens)
     else:
         raise not_yet(rt.kind)
     return obj
