@@ -9,10 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
-from podtap.backends.local.kubeapi.auth import TokenBook
+from podtap.backends.local.kubeapi.auth import TokenAnswer, TokenBook
 from podtap.backends.local.kubeapi.authz import RbacIndex
 from podtap.backends.local.kubeapi.registry import Registry
 from podtap.backends.local.kubeapi.store import Store
+from podtap.backends.local.kubeapi.tokenauth import BoundTokens
+from podtap.backends.local.kubeapi.tokens import Signer
 
 
 @dataclass
@@ -22,6 +24,8 @@ class ApiContext:
     store: Store = field(default_factory=Store)
     registry: Registry = field(default_factory=Registry)
     tokens: TokenBook = field(default_factory=TokenBook)
+    # The service-account signing key: bound tokens are its JWTs (TokenRequest, the node).
+    signer: Signer = field(default_factory=Signer.ephemeral)
     # host:port clients reach the server at (serverAddressByClientCIDRs); set once bound.
     address: str = ""
     # The longest a watch runs when the client gives no timeoutSeconds (kube: 30-60 min).
@@ -39,6 +43,10 @@ class ApiContext:
 
     def __post_init__(self) -> None:
         self.rbac = RbacIndex(self.store)
+        self.tokens.verifiers.append(self._bound_token)
+
+    def _bound_token(self, token: str, audiences: tuple[str, ...]) -> TokenAnswer | None:
+        return BoundTokens(self.store, self.signer).review(token, audiences)
 
 
 CONTEXT = web.AppKey("kubeapi", ApiContext)
