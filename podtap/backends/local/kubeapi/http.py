@@ -22,6 +22,7 @@ from podtap.backends.local.kubeapi import (
     reviews,
     scale,
     streams,
+    tokenrequest,
     verbs,
     watch,
 )
@@ -102,6 +103,8 @@ def _verb(request: web.Request, target: Target) -> str:
         return "get"
     collection = {"POST": "create", "DELETE": "deletecollection"}
     item = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    if tokenrequest.is_token_request(target.rt, target.subresource):
+        item = {"POST": "create"}
     verb = (collection if target.is_collection else item).get(method)
     if verb is None or (verb not in target.rt.verbs and not target.subresource):
         raise method_not_allowed()
@@ -227,6 +230,8 @@ async def _written(
     ctx = context_of(request)
     if verb == "create":
         body = await body_of(request)
+        if tokenrequest.is_token_request(target.rt, target.subresource):
+            return _json(tokenrequest.token_request(ctx, target, body), status=201)
         if target.rt.virtual:
             answer = reviews.review(
                 target.rt,
