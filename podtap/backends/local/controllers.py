@@ -4,8 +4,9 @@ As on a real cluster, a Deployment or StatefulSet does not run anything itself: 
 controller creates Pod objects (owned through `ownerReferences`, so deleting the workload
 collects them, and `kubectl delete pod` gets a replacement) and the node's kubelet part
 (`cluster.py`) runs every Pod object it finds. Which pods a workload should have is
-`workloads.plan`'s decision, the same as before; this module reads its inputs from the store
-and writes its outcome back there. Deleting pods goes through `lifecycle.remove`, so a
+`workloads.plan`'s decision (a StatefulSet's, with its ControllerRevisions and the order of
+its rollout, `statefulsets.decide`'s); this module reads their inputs from the store and
+writes their outcome back there. Deleting pods goes through `lifecycle.remove`, so a
 workload deleted in the foreground is let go once its last pod is.
 """
 
@@ -14,10 +15,11 @@ from __future__ import annotations
 import copy
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from podtap.backends.local import deployments, jobs
+from podtap.backends.local import deployments, jobs, statefulsets
 from podtap.backends.local.kubeapi import lifecycle, semantics
+from podtap.backends.local.kubeapi.resources import ResourceType
 from podtap.backends.local.kubeapi.store import Key, Obj
 from podtap.backends.local.network import SERVICE_NETWORK
 from podtap.backends.local.objects import ApiObjects
@@ -27,7 +29,6 @@ from podtap.backends.local.podstatus import (
     daemonset_status,
     iso,
     replicaset_status,
-    statefulset_status,
 )
 from podtap.backends.local.store import Stored
 from podtap.backends.local.workloads import Existing, plan, template_hash
@@ -56,10 +57,6 @@ def owner_of(obj: Obj, objects: ApiObjects) -> str | None:
         rs = objects.raw("ReplicaSet", ns, name)
         return (controller_of(rs) if rs is not None else None) or owner
     return owner
-
-
-def revision(name: str, template_hash: str) -> str:
-    return f"{name}-{template_hash[:10]}"
 
 
 def _now() -> str:
@@ -92,12 +89,6 @@ def pod_object(workload: Stored, pod: PodPlan) -> Obj:
     elif kind == "DaemonSet":
         labels["controller-revision-hash"] = pod.template_hash[:10]
         labels["pod-template-generation"] = str(meta.get("generation", 1))
-    elif kind == "StatefulSet":
-        labels["statefulset.kubernetes.io/pod-name"] = pod.name
-        labels["controller-revision-hash"] = revision(meta["name"], pod.template_hash)
-        spec.setdefault("hostname", pod.hostname)
-        if pod.subdomain:
-            spec.setdefault("subdomain", pod.subdomain)
     spec["nodeName"] = NODE_NAME
     owner = {
         "apiVersion": raw["apiVersion"],
@@ -127,7 +118,7 @@ def _existing(objects: ApiObjects) -> list[Existing]:
         owner = controller_of(stored.raw)
         if owner is None or stored.raw["metadata"].get("deletionTimestamp"):
             continue
-        if owner.startswith("Job/"):
+        if owner.startswith(("Job/", "StatefulSet/")):
             continue
         annotations = stored.raw["metadata"].get("annotations") or {}
         phase = (stored.raw.get("status") or {}).get("phase")
@@ -138,10 +129,11 @@ def _existing(objects: ApiObjects) -> list[Existing]:
 
 
 def workloads(objects: ApiObjects) -> dict[str, Stored]:
-    """Workloads by their owner string, those being deleted left out."""
+    """Workloads by their owner string, those being deleted left out (StatefulSets have
+    their own controller, `_statefulsets`)."""
     return {
         f"{kind}/{ns}/{name}": stored
-        for kind in WORKLOAD_KINDS
+        for kind in ("ReplicaSet", "DaemonSet")
         for (_, ns, name), stored in objects.items(kind)
         if not stored.raw["metadata"].get("deletionTimestamp")
     }
@@ -153,11 +145,16 @@ def _is_ready(pod: Obj) -> bool:
 
 
 def _create_pod(objects: ApiObjects, workload: Stored, pod: PodPlan) -> None:
+    _create_pod_object(objects, pod_object(workload, pod))
+
+
+def _create_pod_object(objects: ApiObjects, body: Obj) -> None:
     pods = objects.type_of("Pod")
     assert pods is not None
-    key = Key("", "pods", pod.namespace, pod.name)
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    key = Key("", "pods", ns, name)
     if objects.ctx.store.get(key) is None:
-        obj = semantics.prepare_create(pods, pod_object(workload, pod), namespace=pod.namespace)
+        obj = semantics.prepare_create(pods, body, namespace=ns)
         # the pod goes through the same admission as one a client creates (its service
         # account and token volume), as kube-controller-manager's pods do
         for check in objects.ctx.admission_checks:
@@ -182,7 +179,7 @@ def schedule(objects: ApiObjects) -> bool:
         assert pod.owner is not None
         _create_pod(objects, owners[pod.owner], pod)
     _run_jobs(objects)
-    return bool(changes.create or changes.delete)
+    return bool(changes.create or changes.delete) | _statefulsets(objects)
 
 
 def _owned_pods(objects: ApiObjects, owner: str) -> list[Obj]:
@@ -255,16 +252,91 @@ def report(objects: ApiObjects, *, now: str) -> None:
         old = obj.get("status") or {}
         if kind == "ReplicaSet":
             status = replicaset_status(obj, counts)
-        elif kind == "DaemonSet":
-            status = daemonset_status(obj, counts)
         else:
-            status = statefulset_status(
-                obj, counts, revision=revision(meta["name"], current), old=old
-            )
+            status = daemonset_status(obj, counts)
         if status != old:
             obj["status"] = status
             objects.put(rt, obj)
+    for sts, _, revisions, members in _statefulset_views(objects):
+        status = statefulsets.status(sts, revisions=revisions, pods=members)
+        if status != sts.get("status"):
+            sts["status"] = status
+            objects.put(_type(objects, "StatefulSet"), sts)
     deployments.report(objects, now=now)
+
+
+def _type(objects: ApiObjects, kind: str) -> ResourceType:
+    rt = objects.type_of(kind)
+    assert rt is not None
+    return rt
+
+
+def _member(pod: Obj) -> statefulsets.Member:
+    meta, phase = pod["metadata"], (pod.get("status") or {}).get("phase")
+    labels = meta.get("labels") or {}
+    ordinal = meta["name"].rsplit("-", 1)[-1]
+    return statefulsets.Member(
+        name=meta["name"],
+        ordinal=int(ordinal) if ordinal.isdigit() else -1,
+        revision=str(labels.get(statefulsets.REVISION_LABEL, "")),
+        ready=phase == "Running" and _is_ready(pod),
+        finished=phase in ("Succeeded", "Failed"),
+        terminating=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def _statefulset_views(
+    objects: ApiObjects,
+) -> Iterator[tuple[Obj, list[Obj], statefulsets.Revisions, list[statefulsets.Member]]]:
+    """Each StatefulSet not being deleted, its ControllerRevisions, which of them are the
+    current and update revisions, its pods."""
+    cr_rt = _type(objects, "ControllerRevision")
+    for sts in objects.raw_items(_type(objects, "StatefulSet")):
+        meta = sts["metadata"]
+        if meta.get("deletionTimestamp") or not (sts.get("spec") or {}).get("template"):
+            continue
+        owned = [
+            cr
+            for cr in objects.raw_items(cr_rt, meta.get("namespace", "default"))
+            if any(r.get("uid") == meta["uid"] for r in cr["metadata"].get("ownerReferences") or [])
+        ]
+        revisions = statefulsets.resolve(sts, [statefulsets.revision_view(cr) for cr in owned])
+        owner = f"StatefulSet/{meta.get('namespace', 'default')}/{meta['name']}"
+        yield sts, owned, revisions, [_member(p) for p in _owned_pods(objects, owner)]
+
+
+def _statefulsets(objects: ApiObjects) -> bool:
+    """The statefulset controller's pass (`statefulsets.decide`); True if pods changed."""
+    cr_rt, changed = _type(objects, "ControllerRevision"), False
+    for sts, crs, revisions, members in _statefulset_views(objects):
+        owned = {cr["metadata"]["name"]: cr for cr in crs}
+        ns = sts["metadata"].get("namespace", "default")
+        if revisions.create is not None:
+            body = semantics.prepare_create(cr_rt, revisions.create, namespace=ns)
+            created = objects.create(cr_rt, objects.key(cr_rt, ns, revisions.update), body)
+            owned[revisions.update] = created
+        if revisions.renumber is not None:
+            name, number = revisions.renumber
+            owned[name]["revision"] = number
+            owned[name] = objects.put(cr_rt, owned[name])
+        step = statefulsets.decide(statefulsets.policy_of(sts), revisions=revisions, pods=members)
+        for name in step.delete:
+            _remove_pod(objects, ns, name)
+        for ordinal, name in step.create:
+            template = statefulsets.template_of(owned[name].get("data") or {})
+            _create_pod_object(
+                objects,
+                statefulsets.pod_body(
+                    sts, ordinal=ordinal, revision=name, template=template, node=NODE_NAME
+                ),
+            )
+        live = {m.revision for m in members} | {revisions.current, revisions.update}
+        views = [statefulsets.revision_view(cr) for cr in owned.values()]
+        limit = (sts.get("spec") or {}).get("revisionHistoryLimit")
+        for name in statefulsets.expired(views, live=live, limit=limit):
+            lifecycle.remove(objects.ctx, cr_rt, objects.key(cr_rt, ns, name))
+        changed |= bool(step.create or step.delete)
+    return changed
 
 
 def _free_vips(taken: Iterable[str]) -> Iterable[str]:
