@@ -7,7 +7,8 @@
   token, which is registered with the API's token book (so it authenticates, and TokenReview
   accepts it, as `system:serviceaccount:NS:NAME`) and which the kubelet part mounts into
   pods (`podconfig`); deleting the account deletes the Secret and revokes the token;
-- Endpoints and EndpointSlices of Services, from the Pod objects (`endpoints`).
+- Endpoints and EndpointSlices of Services, from the Pod objects (`endpoints`);
+- on the node, each pod's mounted token, bound to the pod and refreshed (`token_keeper`).
 
 One pass after every change of the store (and once at start, before pods run).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
 
 from podtap.backends.local import endpoints
@@ -32,6 +34,7 @@ from podtap.backends.local.kubeapi.serviceaccounts import (
 from podtap.backends.local.kubeapi.store import Key, Obj
 from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.services import KUBERNETES_VIP
+from podtap.backends.local.token_keeper import TokenKeeper
 
 KUBERNETES_SERVICE: Obj = {
     "apiVersion": "v1",
@@ -201,13 +204,18 @@ class SystemControllers:
     def changed(self, *_: object) -> None:
         self._wake.set()
 
-    async def run(self) -> None:
+    async def run(self, *, pod_tokens: TokenKeeper | None = None) -> None:
+        """Sync after every change; with `pod_tokens`, keep the pods' token files too (after
+        each change, and when one is due)."""
         unlisten = self.ctx.store.listen(self.changed)
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                self.sync()
-                await asyncio.sleep(0.05)
+                wait = pod_tokens.sync() if pod_tokens is not None else None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                if self._wake.is_set():
+                    self._wake.clear()
+                    self.sync()
+                    await asyncio.sleep(0.05)
         finally:
             unlisten()

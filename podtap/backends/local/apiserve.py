@@ -30,11 +30,14 @@ from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.pki import server_ssl_context
 from podtap.backends.local.kubeapi.serviceaccounts import admit_pod
 from podtap.backends.local.kubeapi.store import Key, Store
+from podtap.backends.local.kubeapi.tokens import Signer
 from podtap.backends.local.network import GATEWAY
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.podstatus import iso
 from podtap.backends.local.runnable import check_runnable
+from podtap.backends.local.service_ips import ServiceIPs
 from podtap.backends.local.statefulsets import default as default_statefulset
+from podtap.backends.local.token_keeper import TokenKeeper
 from podtap.net.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ def api_app(paths: ClusterPaths, saver: Saver) -> tuple[ApiContext, web.Applicat
         store.restore(json.loads(paths.api_snapshot.read_text()))
     saver.store = store
     ctx = ApiContext(store=store, admission_checks=[admit_pod, check_runnable, default_statefulset])
+    ctx.signer = Signer.load_or_create(paths.pki_dir / "sa.key")  # tokens outlive a restart
+    ctx.admission_checks.append(ServiceIPs(ctx))
     app = build_app(ctx)
     store.put(Key("", "nodes", "", NODE_NAME), node_object())
     return ctx, app
@@ -163,6 +168,6 @@ async def serve_api(
     ca_pem = (paths.pki_dir / "ca.crt").read_bytes()
     system = SystemControllers(ctx, ca_pem=ca_pem, front_proxy_ca=front_ca)
     system.sync()  # the accounts' tokens exist before the first pod starts
-    tasks.spawn(system.run(), name="system controllers")
+    tasks.spawn(system.run(pod_tokens=TokenKeeper(ctx, paths)), name="system controllers")
     log.info("kubernetes API on https://%s:%d", host, port)
     return ApiServer(runner, tasks, saver)
