@@ -1,0 +1,148 @@
+"""ClusterBackend over the Kubernetes API (kubernetes_asyncio): the operator's one path.
+
+Built from a kubeconfig (`from_kubeconfig`) or the pod's service account (`in_cluster`), it
+owns one aiohttp-based ApiClient, closed by `aclose` (or `async with`). Targets of every kind
+the config accepts resolve to the first ready pod and its chosen container
+(`core.kube.target_selection`); resources of any kind, built-in or custom, are listed,
+written, deleted and watched by discovery. What the API cannot give is said plainly: a
+container's pid (an agent pod on its node finds it from the container id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kubernetes_asyncio.client import ApiClient
+
+from podtap.backends import resolving
+from podtap.backends.base import (
+    AgentEndpoint,
+    AgentStartFailed,
+    ContainerInfo,
+    PodInfo,
+    ResolvedTarget,
+    ResourceEvent,
+    TargetKind,
+    TargetNotFound,
+    TargetNotReady,
+    TargetRef,
+    TargetSummary,
+)
+from podtap.backends.kubernetes import config, env
+from podtap.backends.kubernetes.discovery import Discovery
+from podtap.backends.kubernetes.pods import pod_info
+from podtap.backends.kubernetes.resources import Resources
+from podtap.backends.kubernetes.rest import Rest
+from podtap.backends.kubernetes.targets import LISTED, Targets
+from podtap.backends.kubernetes.watch import watch
+from podtap.core.kube.target_selection import ContainerChoiceError, choose_container
+
+__all__ = ["BACKEND_NAME", "RESOLVABLE_KINDS", "KubernetesBackend"]
+
+BACKEND_NAME = "the Kubernetes cluster"
+RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({*LISTED, "label"})
+
+
+class KubernetesBackend:
+    resolvable_kinds = RESOLVABLE_KINDS
+
+    def __init__(self, api: ApiClient) -> None:
+        """A backend on `api`, which it owns from now on (closed by `aclose`)."""
+        self._api = api
+        self._rest = Rest(api)
+        self._discovery = Discovery(self._rest)
+        self._resources = Resources(self._rest, self._discovery)
+        self._targets = Targets(self._rest, self._discovery)
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, *, path: str | Path | None = None, context: str | None = None
+    ) -> KubernetesBackend:
+        """From `path` (else $KUBECONFIG, else ~/.kube/config) and `context` (else its
+        current one); raises config.ConfigError naming what is missing."""
+        return cls(await config.kubeconfig_client(path=path, context=context))
+
+    @classmethod
+    def in_cluster(cls) -> KubernetesBackend:
+        """From the service account of the pod this runs in."""
+        return cls(config.in_cluster_client())
+
+    async def aclose(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubernetesBackend:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- targets -----------------------------------------------------------------------
+    async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
+        return await self._targets.summaries(namespace)
+
+    async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
+        resolving.refuse_unresolvable(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
+        pods = await self._targets.pods(target, namespace)
+        if not pods and target.kind == "label":
+            raise TargetNotFound(
+                f"no pod in namespace {namespace!r} has the labels {target.name} "
+                "(list targets with `podtap ls`)"
+            )
+        look = f"kubectl get pods -n {namespace}"
+        chosen = resolving.first_ready(
+            target, namespace, (pod_info(p, owner=None) for p in pods), look=look
+        )
+        raw = next(p for p in pods if p["metadata"]["name"] == chosen.name)
+        info = pod_info(raw, owner=await self._targets.owner(raw))
+        return ResolvedTarget(target, namespace, info, self._container(target, raw, info))
+
+    @staticmethod
+    def _container(target: TargetRef, raw: dict[str, Any], info: PodInfo) -> ContainerInfo:
+        try:
+            name = choose_container(raw, target.container)
+        except ContainerChoiceError as exc:
+            raise TargetNotFound(str(exc)) from None
+        (found,) = [c for c in info.containers if c.name == name]
+        if not found.running:
+            raise TargetNotReady(f"container {name} of pod {info.name} is not running")
+        return found
+
+    async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:
+        """The environment the kubelet gave the container, rebuilt from its pod spec and the
+        objects it names (read through the API). The agent pod will replace this by reading
+        the process's own /proc/PID/environ, which also holds what the image set."""
+        return await env.read(self._rest, resolved)
+
+    # -- resources ---------------------------------------------------------------------
+    async def list_resources(
+        self, kind: str, *, namespace: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self._resources.of_kind(kind, namespace=namespace)
+
+    async def put_resource(self, obj: dict[str, Any]) -> str:
+        return await self._resources.put(obj)
+
+    async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool:
+        return await self._resources.delete(kind, namespace=namespace, name=name)
+
+    async def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]:
+        rt = await self._discovery.find(kind)
+        async for event in watch(self._rest, self._resources, rt):
+            yield event
+
+    # -- agents ------------------------------------------------------------------------
+    async def start_agent(
+        self, resolved: ResolvedTarget, *, token: str, socket_path: str
+    ) -> AgentEndpoint:
+        raise AgentStartFailed("agent pods: not yet")
+
+    async def stop_agent(self, endpoint: AgentEndpoint) -> None:
+        raise AgentStartFailed("agent pods: not yet")
