@@ -5,7 +5,7 @@ looks in `/openapi/v3/<group-version>` for the PATCH operation of the object's k
 lists the `fieldValidation` query parameter, kubectl leaves validation to the server and sends
 `fieldValidation=Strict`; otherwise it validates on the client from `/openapi/v2`, which it
 only reads as protobuf. So every resource gets such a PATCH operation here, and `/openapi/v2`
-is never needed. `kubectl explain` finds the kind's schema in `components.schemas` by its
+(`openapi_v2.py`, from the same schemas) is read only for kinds no v3 document lists. `kubectl explain` finds the kind's schema in `components.schemas` by its
 `x-kubernetes-group-version-kind`. The schemas are those kubernetes-validate ships (the
 upstream OpenAPI turned into JSON Schema): refs are pointed back to `#/components/schemas`,
 nullable type lists folded to one type, and each document keeps only what its kinds reach.
@@ -119,6 +119,16 @@ def _crd_schema(rt: ResourceType) -> dict[str, Any]:
         {"group": rt.group, "version": rt.version, "kind": rt.kind}
     ]
     return schema
+
+
+def custom_schemas(types: list[ResourceType]) -> dict[str, Any]:
+    """The schemas of the served custom resources (CRD versions), by their OpenAPI name."""
+    return {
+        _crd_schema_name(rt): _crd_schema(rt)
+        for rt in types
+        if not rt.virtual
+        and (rt.schema is not None or (rt.group, rt.version, rt.kind) not in _builtin_index())
+    }
 
 
 def _path(rt: ResourceType) -> str:
