@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from podtap.backends.local.kubeapi import discovery, openapi
+from podtap.backends.local.kubeapi import discovery, openapi, openapi_v2
 from podtap.backends.local.kubeapi.context import context_of
 from podtap.backends.local.kubeapi.registry import Registry
 from podtap.backends.local.kubeapi.resources import BUILTINS
@@ -110,9 +110,15 @@ async def openapi_gv(request: web.Request) -> web.Response:
     return _json(doc)
 
 
-async def openapi_v2(_request: web.Request) -> web.Response:
-    """kubectl reads /openapi/v2 only as protobuf, and only when v3 fails it: say so plainly."""
-    raise path_not_found()
+async def openapi_v2_document(request: web.Request) -> web.Response:
+    """Swagger 2.0: protobuf when asked for (kubectl), else JSON, else 406 as kube-openapi."""
+    accept, types = request.headers.get("Accept", ""), context_of(request).registry.all()
+    if openapi_v2.wants_protobuf(accept):
+        body = openapi_v2.protobuf(types)
+        return web.Response(body=body, headers={"Content-Type": openapi_v2.PROTOBUF})
+    if not openapi_v2.accepts_json(accept):
+        return web.Response(status=406)
+    return _json(openapi_v2.document(types))
 
 
 def routes() -> list[web.RouteDef]:
@@ -126,7 +132,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/apis", apis),
         web.get("/apis/{group}", api_group),
         web.get("/apis/{group}/{version}", resource_list),
-        web.get("/openapi/v2", openapi_v2),
+        web.get("/openapi/v2", openapi_v2_document),
         web.get("/openapi/v3", openapi_root),
         web.get("/openapi/v3/api/{version}", openapi_gv),
         web.get("/openapi/v3/apis/{group}/{version}", openapi_gv),
