@@ -5,7 +5,8 @@ looks in `/openapi/v3/<group-version>` for the PATCH operation of the object's k
 lists the `fieldValidation` query parameter, kubectl leaves validation to the server and sends
 `fieldValidation=Strict`; otherwise it validates on the client from `/openapi/v2`, which it
 only reads as protobuf. So every resource gets such a PATCH operation here, and `/openapi/v2`
-(`openapi_v2.py`, from the same schemas) is read only for kinds no v3 document lists. `kubectl explain` finds the kind's schema in `components.schemas` by its
+(`openapi_v2.py`, from the same schemas) is read only for kinds no v3 document lists.
+`kubectl explain` finds the kind's schema in `components.schemas` by its
 `x-kubernetes-group-version-kind`. The schemas are those kubernetes-validate ships (the
 upstream OpenAPI turned into JSON Schema): refs are pointed back to `#/components/schemas`,
 nullable type lists folded to one type, and each document keeps only what its kinds reach.
