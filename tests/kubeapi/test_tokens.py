@@ -137,9 +137,21 @@ def test_a_recreated_account_does_not_take_old_tokens(
 ) -> None:
     token = run(kubectl_bin, api, "create", "token", "robot", "-n", ns).stdout.strip()
     run(kubectl_bin, api, "delete", "serviceaccount", "robot", "-n", ns)
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "spec": {"token": token}}  # fmt: skip
+    answer = run(kubectl_bin, api, "create", "-f", "-", "-o", "json", stdin=json.dumps(review))
+    assert json.loads(answer.stdout)["status"]["error"] == (
+        '[invalid bearer token, serviceaccount "robot" not found]'
+    )
     run(kubectl_bin, api, "create", "serviceaccount", "robot", "-n", ns)
     gone = run(kubectl_bin, api, "auth", "whoami", f"--token={token}", ok=False)
     assert "error: You must be logged in to the server (Unauthorized)" in gone.stderr
+    new = run(kubectl_bin, api, "get", "sa", "robot", "-n", ns, "-o", "jsonpath={.metadata.uid}")
+    answer = run(kubectl_bin, api, "create", "-f", "-", "-o", "json", stdin=json.dumps(review))
+    old = claims(token)["kubernetes.io"]["serviceaccount"]["uid"]
+    assert json.loads(answer.stdout)["status"]["error"] == (
+        f"[invalid bearer token, service account UID ({new.stdout}) does not match claim ({old})]"
+    )
 
 
 def test_creating_a_token_is_create_on_serviceaccounts_token(

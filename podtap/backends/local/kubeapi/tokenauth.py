@@ -10,12 +10,15 @@ node-name, credential-id) that admission webhooks and the node authorizer read.
 
 from __future__ import annotations
 
+import calendar
+import time
 from typing import Any
 
 from podtap.backends.local.kubeapi.auth import Identity, TokenAnswer
 from podtap.backends.local.kubeapi.serviceaccounts import account_identity
 from podtap.backends.local.kubeapi.store import Key, Store
 from podtap.backends.local.kubeapi.tokens import (
+    LEEWAY,
     Claims,
     Signer,
     TokenInvalid,
@@ -45,6 +48,7 @@ class BoundTokens:
             return TokenAnswer(None, error=f"[invalid bearer token, {e}]")
 
     def _answer(self, claims: Claims, audiences: tuple[str, ...]) -> TokenAnswer:
+        now = time.time()
         theirs = audiences_of(claims)
         common = tuple(a for a in audiences if a in theirs)
         if not common:
@@ -55,25 +59,42 @@ class BoundTokens:
         kube: dict[str, Any] = claims.get("kubernetes.io") or {}
         namespace = str(kube.get("namespace", ""))
         account = kube.get("serviceaccount") or {}
-        stored = self.store.get(Key("", "serviceaccounts", namespace, str(account.get("name"))))
+        name = str(account.get("name"))
+        stored = self.store.get(Key("", "serviceaccounts", namespace, name))
         if stored is None:
-            raise TokenInvalid(_INVALIDATED)
-        if stored["metadata"].get("uid") != account.get("uid"):
-            raise TokenInvalid(
-                f"service account UID ({stored['metadata'].get('uid')}) does not match "
-                f"claim ({account.get('uid')})"
-            )
+            raise TokenInvalid(f'serviceaccount "{name}" not found')
+        _check(stored, account, what="service account UID ({}) does not match claim ({})")
+        if _deleted(stored, now=now):
+            raise TokenInvalid(f"service account {namespace}/{name} has been deleted")
         for field, plural in (("pod", "pods"), ("secret", "secrets")):
             ref = kube.get(field)
-            if ref is not None and not self._alive(plural, namespace, ref):
+            if ref is None:
+                continue
+            obj = self.store.get(Key("", plural, namespace, str(ref.get("name"))))
+            if obj is None or _deleted(obj, now=now):
                 raise TokenInvalid(_INVALIDATED)
+            what = f"{field} UID ({{}}) does not match service account {field} ref claim ({{}})"
+            _check(obj, ref, what=what)
         who = account_identity(namespace, str(account["name"]))
         identity = Identity(who.user, who.groups, _extra(claims, kube), str(account["uid"]))
         return TokenAnswer(identity, common)
 
-    def _alive(self, plural: str, namespace: str, ref: dict[str, Any]) -> bool:
-        obj = self.store.get(Key("", plural, namespace, str(ref.get("name"))))
-        return obj is not None and bool(obj["metadata"].get("uid") == ref.get("uid"))
+
+def _parse_time(stamp: str) -> float:
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _check(obj: dict[str, Any], ref: dict[str, Any], *, what: str) -> None:
+    """The stored object is the one the claim names (same uid), else `what` with both."""
+    uid = obj["metadata"].get("uid")
+    if uid != ref.get("uid"):
+        raise TokenInvalid(what.format(uid, ref.get("uid")))
+
+
+def _deleted(obj: dict[str, Any], *, now: float) -> bool:
+    """Deleted longer ago than the leeway (a pod in its grace period still counts)."""
+    stamp = obj["metadata"].get("deletionTimestamp")
+    return bool(stamp) and _parse_time(str(stamp)) < now - LEEWAY
 
 
 def _extra(claims: Claims, kube: dict[str, Any]) -> dict[str, tuple[str, ...]]:
