@@ -7,10 +7,12 @@ at `/var/run/secrets/kubernetes.io/serviceaccount` in every container, unless th
 container opts out. The suffix is derived from the pod's name rather than random, so that
 re-admitting the same pod (an update) adds nothing new.
 
-The tokens are opaque, registered with the server's token book by the node's controller
-(`backends/local/accounts.py`), one per account, kept in a `kubernetes.io/service-account-
-token` Secret as Kubernetes before 1.24 did; the name they authenticate as is
-`system:serviceaccount:NS:NAME` in the groups a real server gives.
+A pod's mounted token is a JWT bound to the pod (`tokens.py`), which the node writes over
+the volume's file and refreshes (`backends/local/token_keeper.py`). Each account also keeps
+an opaque legacy token, registered with the server's token book by the node's controller
+(`backends/local/accounts.py`) and kept in a `kubernetes.io/service-account-token` Secret
+as Kubernetes before 1.24 did; it is what the kubelet part writes first. Both authenticate
+as `system:serviceaccount:NS:NAME` in the groups a real server gives.
 """
 
 from __future__ import annotations
