@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from podtap.backends.base import (
+    AgentEndpoint,
+    ResolvedTarget,
+    ResourceEvent,
+    TargetRef,
+    TargetSummary,
+)
 from podtap.backends.kubernetes import KubernetesBackend
+from podtap.backends.kubernetes.backend import RESOLVABLE_KINDS
 from podtap.backends.local.kubeapi.app import Running
 from podtap.core.kube.target_selection import SIDECARS
 from podtap.net.relay import relay
@@ -217,3 +225,70 @@ class Gate:
             listener.close()
             self.cut()
             await listener.wait_closed()
+
+
+class EachCall:
+    """The Kubernetes backend for a suite that runs each test in a fresh event loop
+    (`asyncio.run`): every call opens a backend on `kubeconfig` and closes it after, so no
+    client outlives its loop."""
+
+    resolvable_kinds = RESOLVABLE_KINDS
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+
+    async def _open(self) -> KubernetesBackend:
+        return await KubernetesBackend.from_kubeconfig(path=self.kubeconfig)
+
+    async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
+        async with await self._open() as b:
+            return await b.list_targets(namespace=namespace)
+
+    async def resolve(self, target: TargetRef, *, namespace: str) -> ResolvedTarget:
+        async with await self._open() as b:
+            return await b.resolve(target, namespace=namespace)
+
+    async def container_env(self, resolved: ResolvedTarget) -> dict[str, str]:
+        async with await self._open() as b:
+            return await b.container_env(resolved)
+
+    async def list_resources(self, kind: str, *, namespace: str | None = None) -> list[Obj]:
+        async with await self._open() as b:
+            return await b.list_resources(kind, namespace=namespace)
+
+    async def put_resource(self, obj: Obj) -> str:
+        async with await self._open() as b:
+            return await b.put_resource(obj)
+
+    async def delete_resource(self, kind: str, *, namespace: str, name: str) -> bool:
+        async with await self._open() as b:
+            return await b.delete_resource(kind, namespace=namespace, name=name)
+
+    async def watch_resources(self, kind: str) -> AsyncIterator[ResourceEvent]:
+        async with await self._open() as b:
+            async for event in b.watch_resources(kind):
+                yield event
+
+    async def start_agent(
+        self, resolved: ResolvedTarget, *, token: str, socket_path: str
+    ) -> AgentEndpoint:
+        async with await self._open() as b:
+            return await b.start_agent(resolved, token=token, socket_path=socket_path)
+
+    async def stop_agent(self, endpoint: AgentEndpoint) -> None:
+        async with await self._open() as b:
+            await b.stop_agent(endpoint)
+
+
+@contextlib.contextmanager
+def with_crd(kubeconfig: Path, definition: Obj) -> Iterator[None]:
+    """`definition` (a CustomResourceDefinition) installed for the block, removed after
+    (and with it every object of its kind)."""
+    backend = EachCall(kubeconfig)
+    asyncio.run(backend.put_resource(definition))
+    try:
+        yield
+    finally:
+        name = definition["metadata"]["name"]
+        kind = "CustomResourceDefinition"
+        asyncio.run(backend.delete_resource(kind, namespace="", name=name))

@@ -1,7 +1,8 @@
-"""What every ClusterBackend does, run against the embedded cluster's backend (root, the
-shared shop cluster: marked `cluster`) and the in-memory one (anyone, in milliseconds),
-so that the fake the operator's tests run on stays what the real one is. Both hold the
-example shop (examples/shop); a test that adds objects removes them."""
+"""What every ClusterBackend does, run against the embedded cluster's backend and the
+Kubernetes backend on its API (root, the shared shop cluster: marked `cluster`) and the
+in-memory one (anyone, in milliseconds), so that the fake the operator's tests run on stays
+what the real ones are. All hold the example shop (examples/shop); a test that adds objects
+removes them."""
 
 from __future__ import annotations
 
@@ -31,19 +32,38 @@ from podtap.core.ids import RequestId, SessionId
 from podtap.core.protocol import Envelope, EnvRequest, EnvResponse, InitiatorHandshake, Ping, Pong
 from podtap.net.wire import WireConnection
 from podtap.testing.fakebackend import FakeCluster
+from tests.backends.kube_objects import EachCall, crd, with_crd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KIND = "PodtapContract"  # a custom resource kind no other test uses
-ORDER = ["pod", "deployment", "statefulset", "service"]
+ORDER = ["pod", "deployment", "statefulset", "service", "rollout", "replicaset", "job", "cronjob"]
+#: What the Kubernetes backend cannot do yet, or does not need to refuse.
+KUBERNETES_SKIPS = {
+    "test_an_agent_serves_the_operator_on_its_socket_until_stopped": "agent pods are not built yet",
+    "test_a_kind_it_cannot_resolve_is_refused_saying_what_it_can": "it resolves every kind",
+}
 
 
-@pytest.fixture(params=["fake", pytest.param("local", marks=pytest.mark.cluster)])
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("local", marks=pytest.mark.cluster),
+        pytest.param("kubernetes", marks=pytest.mark.cluster),
+    ]
+)
 def backend(request: pytest.FixtureRequest) -> Iterator[ClusterBackend]:
     if request.param == "fake":
         yield FakeCluster.from_files(EXAMPLES / "shop")
         return
     shop = request.getfixturevalue("shop")
-    yield LocalBackend(ClusterPaths(shop.state_home / "local" / shop.name))
+    if request.param == "local":
+        yield LocalBackend(ClusterPaths(shop.state_home / "local" / shop.name))
+        return
+    if (reason := KUBERNETES_SKIPS.get(request.node.originalname)) is not None:
+        pytest.skip(f"the Kubernetes backend: {reason}")
+    kubeconfig = Path(shop.podtap("local", "kubeconfig").stdout.strip())
+    with with_crd(kubeconfig, crd(KIND, "podtap.dev", "v1", scope="Namespaced")):
+        yield EachCall(kubeconfig)
 
 
 def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -94,7 +114,11 @@ def test_a_workload_resolves_to_its_first_ready_pod_and_its_first_container(
         assert shop.pod.ready and shop.pod.phase == "Running"
         assert ipaddress.IPv4Address(shop.pod.ip) in ipaddress.IPv4Network("10.244.0.0/16")
         assert shop.container.name == "frontend" and shop.container.ports == (8080,)
-        assert shop.container.running and shop.netns_path == f"/proc/{shop.pid}/ns/net"
+        assert shop.container.running
+        if shop.container.pid is None:  # known only by its id through the Kubernetes API
+            assert shop.container.container_id
+        else:
+            assert shop.netns_path == f"/proc/{shop.pid}/ns/net"
         catalog = await resolve(backend, "deploy/catalog")
         assert catalog.pod.name == (await pod_names(backend, "catalog-"))[0]
         assert (await resolve(backend, "svc/catalog")).pod.name.startswith("catalog-")
@@ -158,7 +182,7 @@ def test_a_kind_it_cannot_resolve_is_refused_saying_what_it_can(
 def deployment(name: str, *, replicas: int) -> dict[str, Any]:
     template = {
         "metadata": {"labels": {"app": name}},
-        "spec": {"containers": [{"name": "main", "command": ["sleep", "infinity"]}]},
+        "spec": {"containers": [{"name": "main", "image": "x", "command": ["sleep", "infinity"]}]},
     }
     return {
         "apiVersion": "apps/v1",
