@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from podtap.backends.local.kubeapi.app import Running
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.tokenrequest import issue
+from podtap.backends.local.kubeapi.tokens import ISSUER, Signer
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.service_ips import ServiceIPs
 from podtap.backends.local.token_keeper import SAFETY_WAKE, TokenKeeper, refresh_at
@@ -130,6 +132,45 @@ def test_a_pod_bound_token_dies_with_its_pod(api: Running, kubectl_bin: Path, ns
         'error: failed to create token: cannot bind token for serviceaccount "other" to pod '
         "running with different serviceaccount name."
     )
+
+
+def test_secret_and_node_bound_tokens_die_with_their_object(
+    api: Running, kubectl_bin: Path, ns: str
+) -> None:
+    run(kubectl_bin, api, "create", "secret", "generic", "keep", "-n", ns)
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": f"{ns}-node"}}
+    run(kubectl_bin, api, "create", "-f", "-", stdin=json.dumps(node))
+    try:
+        for kind, name in (("Secret", "keep"), ("Node", f"{ns}-node")):
+            token = run(
+                kubectl_bin,
+                api,
+                "create",
+                "token",
+                "robot",
+                "-n",
+                ns,
+                f"--bound-object-kind={kind}",
+                f"--bound-object-name={name}",
+            ).stdout
+            assert claims(token)["kubernetes.io"][kind.lower()]["name"] == name
+            assert whoami(kubectl_bin, api, token.strip())["username"].endswith(":robot")
+            run(kubectl_bin, api, "delete", kind.lower(), name, "-n", ns)
+            gone = run(kubectl_bin, api, "auth", "whoami", f"--token={token.strip()}", ok=False)
+            assert "error: You must be logged in to the server (Unauthorized)" in gone.stderr
+    finally:
+        run(kubectl_bin, api, "delete", "node", f"{ns}-node", "--ignore-not-found")
+
+
+def test_the_signing_key_is_kept_private_and_reused(tmp_path: Path) -> None:
+    path = tmp_path / "pki" / "sa.key"
+    first = Signer.load_or_create(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    again = Signer.load_or_create(path)  # a restarted node: its tokens still verify
+    token = first.sign({"iss": ISSUER, "exp": time.time() + 60, "sub": "x"})
+    assert again.kid == first.kid and again.verify(token) == claims(token)
+    assert Signer.generate().verify(token) is None  # another cluster's key: not ours
 
 
 def test_a_recreated_account_does_not_take_old_tokens(

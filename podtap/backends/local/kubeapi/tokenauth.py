@@ -66,11 +66,15 @@ class BoundTokens:
         _check(stored, account, what="service account UID ({}) does not match claim ({})")
         if _deleted(stored, now=now):
             raise TokenInvalid(f"service account {namespace}/{name} has been deleted")
-        for field, plural in (("pod", "pods"), ("secret", "secrets")):
+        # A pod-bound token names the pod's node only to tell (node-name extra); a token
+        # bound to a Node itself dies with it.
+        bound = ["pod", "secret"] if "pod" in kube else ["node", "secret"]
+        for field in bound:
             ref = kube.get(field)
             if ref is None:
                 continue
-            obj = self.store.get(Key("", plural, namespace, str(ref.get("name"))))
+            where = "" if field == "node" else namespace
+            obj = self.store.get(Key("", f"{field}s", where, str(ref.get("name"))))
             if obj is None or _deleted(obj, now=now):
                 raise TokenInvalid(_INVALIDATED)
             what = f"{field} UID ({{}}) does not match service account {field} ref claim ({{}})"

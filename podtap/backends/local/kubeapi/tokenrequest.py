@@ -2,9 +2,9 @@
 
 As kube-apiserver's token REST: the account must exist; `spec.audiences` default to the
 API server's own, `spec.expirationSeconds` to an hour (at least 10 minutes, at most 2^32
-seconds); `spec.boundObjectRef` binds the token to a Pod (of that account) or a Secret, so it
-dies with it (a pod-bound token also names the pod's node). The answer is the TokenRequest
-with `status.token` and `status.expirationTimestamp`; nothing is stored.
+seconds); `spec.boundObjectRef` binds the token to a Pod (of that account), a Secret or a
+Node, so it dies with it (a pod-bound token also names the pod's node). The answer is the
+TokenRequest with `status.token` and `status.expirationTimestamp`; nothing is stored.
 """
 
 from __future__ import annotations
@@ -47,15 +47,15 @@ def _ref_of(obj: Obj) -> Ref:
 
 
 def _bound(ctx: ApiContext, *, namespace: str, account: str, ref: dict[str, Any]) -> dict[str, Ref]:
-    """The refs a token bound to `ref` carries (pod and its node, or secret)."""
+    """The refs a token bound to `ref` carries (pod and its node, secret, or node)."""
     kind, name = str(ref.get("kind", "")), str(ref.get("name", ""))
-    plural = {"Pod": "pods", "Secret": "secrets"}.get(kind)
+    plural = {"Pod": "pods", "Secret": "secrets", "Node": "nodes"}.get(kind)
     version = str(ref.get("apiVersion", ""))
     if plural is None or version not in ("v1", ""):
         raise bad_request(f"cannot bind token to object of type /{version}, Kind={kind}")
     rt = ctx.registry.get(group="", version="v1", plural=plural)
     assert rt is not None
-    obj = ctx.store.get(Key("", plural, namespace, name))
+    obj = ctx.store.get(Key("", plural, "" if kind == "Node" else namespace, name))
     if obj is None:
         raise not_found(rt, name)
     found = _ref_of(obj)
@@ -67,8 +67,8 @@ def _bound(ctx: ApiContext, *, namespace: str, account: str, ref: dict[str, Any]
             f"reference ({ref['uid']}) does not match the UID in record. The object might "
             "have been deleted and then recreated",
         )
-    if kind == "Secret":
-        return {"secret": found}
+    if kind != "Pod":
+        return {kind.lower(): found}
     spec = obj.get("spec") or {}
     if spec.get("serviceAccountName", "default") != account:
         raise bad_request(
