@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from podtap.cli.output import Format, age, columns, console, fail
+from podtap.core import operator_paths as paths
 
 if TYPE_CHECKING:
     from podtap.client.host.operator_api import OperatorAddress
@@ -96,6 +97,9 @@ def serve(
     run(settings, LocalBackend(paths), listen=f"unix:{paths.operator_socket}")
 
 
+STATUS = paths.operator_path().removeprefix(paths.API)
+
+
 def _with_key(path: str, key: str | None) -> str:
     from podtap.client.host.operator_api import query
 
@@ -129,7 +133,7 @@ def status(
     """Operator version, uptime, and every session (or those with --key) with its key, ports
     and filters."""
     while True:
-        data = call(operator, name, "GET", _with_key("/status", key))
+        data = call(operator, name, "GET", _with_key(STATUS, key))
         if output is Format.json:
             typer.echo(json.dumps(data, indent=2))
         else:
@@ -193,5 +197,5 @@ def kill_all(
 @app.command()
 def prune(operator: str | None = OperatorOpt, name: str | None = NameOpt) -> None:
     """End sessions whose client is gone."""
-    data = call(operator, name, "POST", "/sessions/prune")
+    data = call(operator, name, "DELETE", "/sessions?detached=true")
     typer.echo(f"pruned {len(data['pruned'])} session(s)")

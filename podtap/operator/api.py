@@ -1,4 +1,4 @@
-"""The operator's HTTP API, shaped like a Kubernetes aggregated API (podtap.dev/v1)."""
+"""The operator's HTTP API, a Kubernetes aggregated API (paths: `core.operator_paths`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp import web
 
 from podtap import __version__
 from podtap.backends.base import TargetError, TargetRef
+from podtap.core import operator_paths as paths
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import (
@@ -30,7 +31,7 @@ from podtap.operator.records import SessionRecord, filter_from_json, record_to_j
 from podtap.operator.service import ConnectOptions, OperatorError, OperatorService
 
 log = logging.getLogger(__name__)
-API = "/apis/podtap.dev/v1"
+API = paths.API
 SESSION_HEADER = "X-Podtap-Session"
 CLOSE_GRACE = 1.0
 MAX_KEY = 256  # characters of a session key (a git branch name fits)
@@ -92,13 +93,20 @@ class OperatorApi:
         app = web.Application(middlewares=[self._errors])
         app.add_routes(
             [
+                web.get("/apis", self.discovery_groups),
+                web.get(f"/apis/{paths.GROUP}", self.discovery_group),
+                web.get(API, self.discovery_resources),
                 web.get(f"{API}/namespaces/{{ns}}/targets", self.targets),
-                web.get(f"{API}/namespaces/{{ns}}/targets/{{target}}/connect", self.connect),
+                web.get(f"{API}/proxy/namespaces/{{ns}}/targets/{{target}}", self.connect),
+                web.get(
+                    f"{API}/proxy/namespaces/{{ns}}/targets/{{target}}/container/{{container}}",
+                    self.connect,
+                ),
                 web.get(f"{API}/sessions", self.sessions),
+                web.get(f"{API}/sessions/{{id}}", self.session),
                 web.delete(f"{API}/sessions/{{id}}", self.kill),
                 web.delete(f"{API}/sessions", self.kill_all),
-                web.post(f"{API}/sessions/prune", self.prune),
-                web.get(f"{API}/status", self.status),
+                web.get(paths.operator_path(), self.status),
                 web.get("/healthz", self.healthz),
                 web.get("/readyz", self.healthz),
                 web.get("/metrics", self.metrics),
@@ -133,9 +141,12 @@ class OperatorApi:
     async def connect(self, request: web.Request) -> web.StreamResponse:
         caller = self.caller(request)
         kind, _, name = request.match_info["target"].partition(".")
+        container = request.match_info.get("container")
         q = request.query
         try:
-            target = TargetRef.parse(f"{kind}/{name}")
+            target = TargetRef.parse(
+                f"{kind}/{name}" + (f"/container/{container}" if container else "")
+            )
             resume = parse_session_id(q["session"]) if q.get("session") else None
             options = connect_options(q)
         except (TargetError, ValueError) as exc:
@@ -240,7 +251,10 @@ class OperatorApi:
 
     async def kill_all(self, request: web.Request) -> web.Response:
         """Every session (admins), or with `?key=K` every session with that key the caller
-        may kill (its own; an admin's: all)."""
+        may kill (its own; an admin's: all); with `?detached=true` the sessions without a
+        client (prune)."""
+        if request.query.get("detached") in ("true", "True", "1"):
+            return await self.prune(request)
         caller, key = self.caller(request), self._key(request)
         if key is None and not caller.admin:
             return _error(
@@ -267,6 +281,27 @@ class OperatorApi:
                 "sessions": self._session_list(self._key(request)),
             }
         )
+
+    async def session(self, request: web.Request) -> web.Response:
+        try:
+            sid: SessionId = parse_session_id(request.match_info["id"])
+        except ValueError as exc:
+            return _error(400, str(exc))
+        record = self.service.records.get(sid)
+        if record is None:
+            return _error(404, f"no session {format_session_id(sid)}")
+        return web.json_response(self._row(record, time.time()))
+
+    async def discovery_groups(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"kind": "APIGroupList", "apiVersion": "v1", "groups": [paths.api_group()]}
+        )
+
+    async def discovery_group(self, request: web.Request) -> web.Response:
+        return web.json_response(paths.api_group())
+
+    async def discovery_resources(self, request: web.Request) -> web.Response:
+        return web.json_response(paths.api_resource_list())
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})

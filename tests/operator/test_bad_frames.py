@@ -104,7 +104,7 @@ def test_subscribe_to_port_0_is_refused_before_the_agent(
 
 async def first_frame(op: OperatorAddress, frame: bytes) -> Message | None:
     """Open a session's WebSocket, send `frame` before any Hello, return the answer."""
-    url = op.url("/apis/podtap.dev/v1/namespaces/default/targets/deployment.web/connect")
+    url = op.url("/apis/operator.podtap.dev/v1/proxy/namespaces/default/targets/deployment.web")
     async with (
         aiohttp.ClientSession(connector=op.connector()) as http,
         http.ws_connect(url, max_msg_size=0) as ws,

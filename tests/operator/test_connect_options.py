@@ -24,7 +24,7 @@ from podtap.operator.service import ConnectOptions, StartRefused
 from tests.operator.inproc import UnixHTTPConnection, audit_events, granted, operator, started
 
 ROOT = Caller(principal=unix_principal(0), name="root", admin=True)
-CONNECT = "/apis/podtap.dev/v1/namespaces/default/targets/deployment.web/connect"
+CONNECT = "/apis/operator.podtap.dev/v1/proxy/namespaces/default/targets/deployment.web"
 ALICE = HttpFilter(header="^x-user: alice$")
 
 
@@ -50,17 +50,23 @@ def test_the_key_is_stored_shown_filtered_and_kept_over_a_restart(tmp_path: Path
             mine = await started(service, ConnectOptions(key="ticket-42"))
             await started(service, ConnectOptions(key="ticket-7"))
             await started(service, ConnectOptions())
-            _, status = await call(sock, "GET", "/apis/podtap.dev/v1/status")
+            _, status = await call(sock, "GET", "/apis/operator.podtap.dev/v1/operators/operator")
             assert sorted(str(s["key"]) for s in status["sessions"]) == [
                 "None",
                 "ticket-42",
                 "ticket-7",
             ]
-            _, only = await call(sock, "GET", "/apis/podtap.dev/v1/status", key="ticket-42")
+            _, only = await call(
+                sock, "GET", "/apis/operator.podtap.dev/v1/operators/operator", key="ticket-42"
+            )
             assert [s["id"] for s in only["sessions"]] == [mine.label]
-            _, listed = await call(sock, "GET", "/apis/podtap.dev/v1/sessions", key="ticket-42")
+            _, listed = await call(
+                sock, "GET", "/apis/operator.podtap.dev/v1/sessions", key="ticket-42"
+            )
             assert [s["id"] for s in listed["items"]] == [mine.label]
-            _, killed = await call(sock, "DELETE", "/apis/podtap.dev/v1/sessions", key="ticket-7")
+            _, killed = await call(
+                sock, "DELETE", "/apis/operator.podtap.dev/v1/sessions", key="ticket-7"
+            )
             assert len(killed["killed"]) == 1 and len(service.records) == 2
             assert any(e.get("key") == "ticket-42" for e in audit_events(service))
             return mine.label

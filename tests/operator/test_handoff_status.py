@@ -17,7 +17,7 @@ from podtap.operator.records import SessionRecord
 from podtap.operator.service import OperatorService
 from tests.operator.inproc import audit_events, get, operator, started
 
-STATUS = "/apis/podtap.dev/v1/status"
+STATUS = "/apis/operator.podtap.dev/v1/operators/operator"
 
 
 async def attached(service: OperatorService, how: OnConcurrentSteal) -> SessionRecord:

@@ -17,7 +17,7 @@ from tests.operator.inproc import audit_events, get, operator
 FLOOD = 1000
 HANDSHAKE_DEADLINE = 2.0
 UPGRADE = (
-    b"GET /apis/podtap.dev/v1/namespaces/default/targets/deployment.web/connect HTTP/1.1\r\n"
+    b"GET /apis/operator.podtap.dev/v1/proxy/namespaces/default/targets/deployment.web HTTP/1.1\r\n"
     b"Host: operator\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
@@ -79,7 +79,9 @@ def test_connects_without_hello_leave_no_record_and_healthz_stays_fast(tmp_path:
                 connections = await asyncio.gather(
                     *(silent_client(sock, connecting=connecting) for _ in range(FLOOD))
                 )
-                _, listed = await asyncio.to_thread(get, sock, "/apis/podtap.dev/v1/sessions")
+                _, listed = await asyncio.to_thread(
+                    get, sock, "/apis/operator.podtap.dev/v1/sessions"
+                )
                 assert listed["items"] == []
                 async with asyncio.timeout(HANDSHAKE_DEADLINE + 10):
                     await asyncio.gather(*(dropped(c) for c in connections))

@@ -165,7 +165,7 @@ def test_kill_tells_the_client_releases_the_port_and_needs_rights(
                     sock,
                     "-X",
                     "DELETE",
-                    f"http://operator/apis/podtap.dev/v1/sessions/{session.label}",
+                    f"http://operator/apis/operator.podtap.dev/v1/sessions/{session.label}",
                 ],
                 capture_output=True,
                 text=True,

@@ -214,13 +214,13 @@ def test_status_shows_the_sessions_their_ports_and_the_agents(tmp_path: Path) ->
     async def test(op: Running) -> None:
         async with operator_session(op.address, "deployment/web") as (session, peer):
             assert (await subscribe(peer, ALICE)).ok
-            status = await op.api.call("GET", "/status")
+            status = await op.api.call("GET", "/operators/operator")
             pod = op.cluster.pod("web").plan.name
             assert status["agents"] == [f"default/{pod}"]
             (shown,) = status["sessions"]
             assert shown["id"] == session.label and shown["connected"]
             assert shown["ports"] == "8000 steal header=^x-user: alice$"
-        status = await op.api.call("GET", "/status")
+        status = await op.api.call("GET", "/operators/operator")
         assert status["sessions"] == []
 
     run(tmp_path, test)

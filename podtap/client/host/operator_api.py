@@ -14,14 +14,16 @@ from urllib.parse import urlencode
 import aiohttp
 
 from podtap import __version__
+from podtap.core import operator_paths as paths
 from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
 from podtap.core.protocol import CloseReason, HttpFilter, IncomingMode, InitiatorHandshake
+from podtap.core.targets import TargetRef
 from podtap.net.wire import WireConnection
 
 if TYPE_CHECKING:  # the config models cost every CLI command time to import
     from podtap.core.exec_spec import IncomingPlan
 
-API = "/apis/podtap.dev/v1"
+API = paths.API
 
 
 class OperatorUnavailable(ConnectionError):
@@ -139,12 +141,11 @@ class OperatorApi:
         """A session on `target`; OperatorRefused if the operator will not open it (e.g. a
         port of `steals` is held and on_concurrent_steal is abort: the message names the
         holder)."""
-        kind, _, name = target.partition("/")
         params = connect_params(on_concurrent_steal=on_concurrent_steal, key=key, steals=steals)
         if resume is not None:
             params["session"] = format_session_id(resume)
         headers = {"X-Podtap-Whoami": getpass.getuser(), "X-Podtap-Host": socket.gethostname()}
-        url = self.address.url(f"{API}/namespaces/{namespace}/targets/{kind}.{name}/connect")
+        url = self.address.url(paths.connect_path(namespace, TargetRef.parse(target)))
         try:
             async with self._http() as http:
                 try:
