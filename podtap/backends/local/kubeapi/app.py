@@ -24,10 +24,12 @@ from podtap.backends.local.kubeapi.aggregation import aggregation
 from podtap.backends.local.kubeapi.auth import Handler, Identity, authentication
 from podtap.backends.local.kubeapi.authz import access
 from podtap.backends.local.kubeapi.context import CONTEXT, ApiContext
+from podtap.backends.local.kubeapi.events import EventRecorder
 from podtap.backends.local.kubeapi.pki import ClusterCA, server_ssl_context
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.core.kube.patch import PatchError
 from podtap.core.kube.refusal import Refusal
+from podtap.net.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,14 @@ def build_app(ctx: ApiContext) -> web.Application:
     async def closing(_app: web.Application) -> None:
         ctx.closing.set()
 
+    async def recording(_app: web.Application) -> AsyncIterator[None]:
+        tasks = TaskSet()
+        tasks.spawn(EventRecorder(ctx).run(), name="event recorder")
+        yield
+        await tasks.close()
+
     app.on_shutdown.append(closing)
+    app.cleanup_ctx.append(recording)
     return app
 
 
