@@ -103,6 +103,9 @@ BUILTINS: tuple[ResourceType, ...] = (
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
     _core("events", "Event", short_names=("ev",)),
     _core("endpoints", "Endpoints", short_names=("ep",)),
+    # Stored and listed (kubectl describe namespace lists both), not enforced.
+    _core("resourcequotas", "ResourceQuota", short_names=("quota",), subresources=_STATUS),
+    _core("limitranges", "LimitRange", short_names=("limits",)),
     _res("apps", "v1", "deployments", "Deployment", short_names=("deploy",),
          categories=("all",), subresources=_SCALE),
     _res("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",),
