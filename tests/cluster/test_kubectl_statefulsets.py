@@ -26,7 +26,7 @@ MAIN = "trap 'kill $!; exit 0' TERM; sleep 3600 & wait"
 
 def manifest(name: str, *, replicas: int = 3, ready: bool = True, **spec: str) -> str:
     extra = "".join(f"  {k}: {v}\n" for k, v in spec.items())
-    probe = "true" if ready else "false"
+    start = "touch /mnt/ok; " if ready else ""  # else: ready once a test touches it
     return f"""
 apiVersion: apps/v1
 kind: StatefulSet
@@ -41,9 +41,11 @@ spec:
       containers:
         - name: main
           image: busybox
-          command: ["sh", "-c", "{MAIN}"]
+          command: ["sh", "-c", "{start}{MAIN}"]
           env: [{{name: V, value: one}}]
-          readinessProbe: {{exec: {{command: ["{probe}"]}}, periodSeconds: 1}}
+          readinessProbe: {{exec: {{command: [test, -f, /mnt/ok]}}, periodSeconds: 1}}
+          volumeMounts: [{{name: ready, mountPath: /mnt}}]
+      volumes: [{{name: ready, emptyDir: {{}}}}]
 """
 
 
@@ -269,10 +271,21 @@ def test_parallel_does_not_wait_for_readiness(kubectl: Kubectl, sts: str) -> Non
 
 def test_ordered_waits_for_readiness(kubectl: Kubectl, sts: str) -> None:
     kubectl("apply", "-f", "-", stdin=manifest(sts, ready=False))
-    wait_until(lambda: 0 in _pods(kubectl, sts), timeout=60, what="the first pod")
     wait_until(
-        lambda: kubectl.json("statefulset", sts).get("status", {}).get("replicas") == 1,
+        lambda: (
+            kubectl("rollout", "status", f"statefulset/{sts}", "--watch=false").stdout
+            == "Waiting for 3 pods to be ready...\n"
+        ),
+        timeout=60,
+        what="the first pod, unready",
+    )
+    # the first pod is up (exec works) but not ready: the second is not made
+    wait_until(
+        lambda: kubectl("exec", f"{sts}-0", "--", "true", ok=False).returncode == 0,
         timeout=30,
-        what="the status",
+        what="the first pod running",
     )
     assert sorted(_pods(kubectl, sts)) == [0]
+    kubectl("exec", f"{sts}-0", "--", "touch", "/mnt/ok")
+    wait_until(lambda: 1 in _pods(kubectl, sts), timeout=30, what="the second pod")
+    assert sorted(_pods(kubectl, sts)) == [0, 1]
