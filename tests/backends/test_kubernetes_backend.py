@@ -18,6 +18,7 @@ from podtap.backends.base import ResourceEvent, TargetNotFound, TargetNotReady, 
 from podtap.backends.kubernetes import ConfigError, KubernetesBackend, UnknownKind
 from podtap.backends.local.kubeapi.app import Running
 from podtap.backends.local.kubeapi.context import ApiContext
+from podtap.backends.local.kubeapi.status import ApiError as ServerError
 from podtap.backends.local.kubeapi.store import Store
 from tests.backends.kube_objects import (
     Gate,
@@ -389,3 +390,30 @@ def test_kubeconfig_from_the_environment(
             assert any(t.target.name == "web-1" for t in await b.list_targets(namespace="default"))
 
     asyncio.run(body())
+
+
+def test_a_replace_that_conflicts_reads_again_a_bounded_number_of_times() -> None:
+    conflicts = {"left": 0}
+
+    def another_writer(kind: str, obj: dict[str, Any]) -> None:
+        """The server refuses an update with a 409, as when someone wrote in between."""
+        if kind == "ConfigMap" and obj["metadata"].get("resourceVersion") and conflicts["left"]:
+            conflicts["left"] -= 1
+            raise ServerError(409, "Conflict", "the object has been modified")
+
+    ctx = ApiContext(admission_checks=[another_writer])
+
+    async def body(b: KubernetesBackend) -> None:
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "race"}}
+        assert await b.put_resource(cm | {"data": {"a": "1"}}) == "created"
+        conflicts["left"] = 2
+        assert await b.put_resource(cm | {"data": {"a": "2"}}) == "configured"
+        assert conflicts["left"] == 0
+        (stored,) = await b.list_resources("ConfigMap", namespace="default")
+        assert stored["data"] == {"a": "2"}
+        conflicts["left"] = 100
+        with pytest.raises(RuntimeError, match="'race' kept changing while podtap wrote it"):
+            await b.put_resource(cm | {"data": {"a": "3"}})
+
+    with in_thread(ctx) as server:
+        run(server, body)
