@@ -277,6 +277,36 @@ def test_token_review_with_kubernetes_asyncio(api: Running, kubectl_bin: Path, n
     asyncio.run(body())
 
 
+def test_token_request_with_kubernetes_asyncio(api: Running, kubectl_bin: Path, ns: str) -> None:
+    run(kubectl_bin, api, "create", "-n", ns, "-f", "-", stdin=POD % "web")
+
+    async def body() -> None:
+        admin = await config.new_client_from_config(config_file=str(api.kubeconfig))
+        async with admin:
+            core = client.CoreV1Api(admin)
+            ref = client.V1BoundObjectReference(kind="Pod", api_version="v1", name="web")
+            spec = client.V1TokenRequestSpec(
+                audiences=["podtap"], expiration_seconds=900, bound_object_ref=ref
+            )
+            asked = client.AuthenticationV1TokenRequest(spec=spec)
+            made = await core.create_namespaced_service_account_token("robot", ns, asked)
+            got = claims(made.status.token)
+            assert made.status.expiration_timestamp.timestamp() == got["exp"]
+            assert (got["aud"], got["exp"] - got["iat"]) == (["podtap"], 900)
+            assert made.spec.bound_object_ref.name == "web"
+            ref.uid = "not-the-uid"
+            with pytest.raises(ApiException) as stale:
+                await core.create_namespaced_service_account_token("robot", ns, asked)
+            body = json.loads(stale.value.body)
+            assert (body["code"], body["reason"]) == (409, "Conflict")
+            assert body["message"].endswith(
+                "the UID in the bound object reference (not-the-uid) does not match the UID in "
+                "record. The object might have been deleted and then recreated"
+            )
+
+    asyncio.run(body())
+
+
 def test_service_ips_are_allocated_in_the_create_call(
     api: Running, kubectl_bin: Path, ns: str
 ) -> None:
