@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from tests.chart.render import Obj
 
+SAMPLES = Path(__file__).parent / "samples"
 CA_BUNDLE = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
 REGISTRY = "registry.corp.example:5000/mirror"
 

@@ -19,6 +19,8 @@ NAMESPACE = "podtap-system"
 FULLNAME = "podtap-operator"
 
 Obj = dict[str, Any]
+# What a real cluster's discovery has and helm template does not assume (the embedded one lacks it).
+API = ("--api-versions", "policy/v1/PodDisruptionBudget")
 
 
 @functools.cache
@@ -26,9 +28,9 @@ def helm() -> Path:
     return tools() / "helm"
 
 
-def template(values: Obj) -> subprocess.CompletedProcess[str]:
-    """helm template with `values` given on stdin (JSON is YAML)."""
-    argv = [str(helm()), "template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", "-"]
+def template(values: Obj, *args: str) -> subprocess.CompletedProcess[str]:
+    """helm template with `values` given on stdin (JSON is YAML), and more `args`."""
+    argv = [str(helm()), "template", RELEASE, str(CHART), "-n", NAMESPACE, "-f", "-", *API, *args]
     return subprocess.run(
         argv, input=json.dumps(values), capture_output=True, text=True, timeout=60, check=False
     )
@@ -46,9 +48,9 @@ def render(values: Obj) -> tuple[Obj, ...]:
     return _rendered(json.dumps(values, sort_keys=True))
 
 
-def refusal(values: Obj) -> str:
-    """The error helm prints for `values`, which it must refuse."""
-    done = template(values)
+def refusal(values: Obj, *args: str) -> str:
+    """The error helm prints for `values` (and `args`), which it must refuse."""
+    done = template(values, *args)
     assert done.returncode != 0, f"helm accepted {values}"
     return done.stderr
 

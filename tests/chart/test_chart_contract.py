@@ -69,6 +69,7 @@ def test_probes_and_tls_mount_serve_https_on_8443() -> None:
     assert c["ports"] == [{"name": "https", "containerPort": 8443, "protocol": "TCP"}]
     for probe in ("readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
+    assert one(objs, "Deployment")["spec"]["template"]["spec"]["enableServiceLinks"] is False
     mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
     volumes = {v["name"]: v for v in one(objs, "Deployment")["spec"]["template"]["spec"]["volumes"]}
     assert volumes[mounts["/etc/podtap/tls"]]["secret"] == {"secretName": f"{FULLNAME}-tls"}
@@ -127,6 +128,8 @@ def test_with_two_replicas_the_service_reaches_only_the_leader() -> None:
     objs = render(CASES["replicas-2"])
     assert one(objs, "Deployment")["spec"]["replicas"] == 2
     assert one(objs, "Service")["spec"]["selector"][LEADER] == "true"
+    assert one(objs, "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+    assert kinds(render({}), "PodDisruptionBudget") == []
     leader = rules(one(objs, "Role", f"{FULLNAME}-leader"))
     assert {("coordination.k8s.io", "leases", v) for v in ("get", "create", "update")} <= leader
     assert ("", "pods", "patch") in leader
@@ -193,6 +196,8 @@ def test_openshift_scc_grants_agents_what_they_need_and_the_operator_may_use_it(
     assert agent_sa["metadata"]["namespace"] == "podtap-agents"
     pod = one(objs, "Deployment")["spec"]["template"]["spec"]
     assert "runAsUser" not in pod["securityContext"]
+    # The operator's `use` admits its agent pods; a namespace's default account gets nothing.
+    assert one(render(CASES["openshift"]), "SecurityContextConstraints")["users"] == []
 
 
 def test_metrics_port_on_the_service_and_a_service_monitor_selecting_it() -> None:

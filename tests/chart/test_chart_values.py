@@ -12,9 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.chart.cases import SAMPLES
 from tests.chart.render import Obj, one, refusal, render
-
-SAMPLES = Path(__file__).parent / "samples"
 
 BAD_VALUES: list[tuple[Obj, str]] = [
     ({"replicas": 0}, "at '/replicas': minimum: got 0, want 1"),
@@ -62,6 +61,11 @@ def test_agent_service_account_needs_a_namespace_and_a_name_of_its_own() -> None
     assert "agent.serviceAccount.create needs agent.namespace or roleNamespaces" in error
     error = refusal({"agent": {"namespace": "a", "serviceAccount": {"create": True}}})
     assert 'give it a name other than "default"' in error
+
+
+def test_kubernetes_older_than_1_30_is_refused() -> None:
+    error = refusal({}, "--kube-version", "1.29.9")
+    assert "chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes" in error
 
 
 def _strict(schema: Any) -> Any:
