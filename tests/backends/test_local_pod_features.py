@@ -5,6 +5,7 @@ admission that refuses what the node cannot honour in the pod spec of every kind
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import socket
 import subprocess
@@ -25,6 +26,8 @@ from podtap.backends.local.capabilities import (
     node_bounding,
     setpriv_argv,
 )
+from podtap.backends.local.kubeapi.ephemeral import ephemeral_update
+from podtap.backends.local.kubeapi.resources import BUILTINS
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.models import HostPathVolume
 from podtap.backends.local.podconfig import (
@@ -35,9 +38,11 @@ from podtap.backends.local.podconfig import (
     host_path,
 )
 from podtap.backends.local.podfields import unhonoured
+from podtap.backends.local.podstatus import ContainerView, PodView, pod_status
 from podtap.backends.local.runnable import RUN_KINDS, check_runnable
 
 SHOP = Path(__file__).resolve().parents[2] / "examples" / "shop" / "shop.yaml"
+PODS = next(r for r in BUILTINS if r.kind == "Pod")
 CONTAINER = {"name": "app", "image": "x", "command": ["sleep", "1"]}
 
 
@@ -225,3 +230,59 @@ def test_the_shop_example_is_still_admitted() -> None:
     for doc in yaml.safe_load_all(SHOP.read_text()):
         if doc and doc["kind"] in RUN_KINDS:
             check_runnable(doc["kind"], doc)
+
+
+def _stored_pod(*ephemeral: dict[str, Any]) -> dict[str, Any]:
+    pod = _pod()
+    pod["metadata"]["resourceVersion"] = "7"
+    pod["spec"]["ephemeralContainers"] = list(ephemeral)
+    return pod
+
+
+DEBUGGER = {"name": "debugger", "image": "x", "command": ["sh"], "targetContainerName": "app"}
+
+
+def test_ephemeral_containers_are_only_added() -> None:
+    old = _stored_pod()
+    body = copy.deepcopy(old)
+    body["spec"]["ephemeralContainers"] = [DEBUGGER]
+    body["spec"]["containers"][0]["command"] = ["changed"]  # dropped, as the registry does
+    body["metadata"]["labels"] = {"dropped": "too"}
+    new = ephemeral_update(PODS, "p", new=body, old=old)
+    assert new["spec"]["ephemeralContainers"] == [DEBUGGER]
+    assert new["spec"]["containers"] == old["spec"]["containers"]
+    assert "labels" not in new["metadata"] and new["metadata"]["resourceVersion"] == "7"
+
+    def refused(*wanted: dict[str, Any], before: tuple[dict[str, Any], ...] = (DEBUGGER,)) -> str:
+        body = _stored_pod(*wanted)
+        with pytest.raises(ApiError) as err:
+            ephemeral_update(PODS, "p", new=body, old=_stored_pod(*before))
+        assert err.value.code == 422
+        return err.value.message
+
+    assert 'existing ephemeral containers "debugger" may not be removed' in refused()
+    changed = dict(DEBUGGER, command=["other"])
+    assert "spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers " in refused(
+        changed
+    )
+    assert 'spec.ephemeralContainers[1].name: Duplicate value: "app"' in refused(
+        DEBUGGER, dict(DEBUGGER, name="app")
+    )
+    missing = dict(DEBUGGER, name="d2", targetContainerName="nope")
+    assert 'targetContainerName: Not found: "nope"' in refused(DEBUGGER, missing)
+
+
+def test_ephemeral_container_statuses_are_reported_never_ready() -> None:
+    running = ContainerView("debugger", "x", "Running", "", 0, None, 1.0, 42)
+    app = dataclasses.replace(running, name="app", pid=41)
+    view = PodView("Running", True, "", "10.244.0.5", "10.244.0.1", 1.0, (app,), (running,))
+    status = pod_status(view, {}, now="t")
+    (debugger,) = status["ephemeralContainerStatuses"]
+    assert debugger["containerID"] == "podtap://42" and debugger["ready"] is False
+    assert status["containerStatuses"][0]["ready"] is True
+    assert "ephemeralContainerStatuses" not in pod_status(
+        dataclasses.replace(view, ephemeral=()), {}, now="t"
+    )
+    no_command = _pod()
+    no_command["spec"]["ephemeralContainers"] = [{"name": "d", "image": "busybox"}]
+    assert "ephemeralContainers[0] (d): command is required" in _refusal("Pod", no_command)

@@ -168,6 +168,13 @@ class Container(K8s):
         return value
 
 
+class EphemeralContainer(Container):
+    """A container added to a running pod (`kubectl debug`): no ports or probes; it shares
+    the pod's namespaces, the PID namespace included, so `targetContainerName` is met."""
+
+    target_container_name: str | None = None
+
+
 class KeyToPath(K8s):
     key: str
     path: str
@@ -258,7 +265,25 @@ class PodSpec(K8s):
     automount_service_account_token: bool | None = None
     node_name: str | None = None
     host_pid: bool = Field(default=False, alias="hostPID")
+    enable_service_links: bool = True
     security_context: PodSecurityContext | None = None
+    ephemeral_containers: list[EphemeralContainer] = []
+
+    @model_validator(mode="after")
+    def _ephemeral(self) -> PodSpec:
+        mounted = {(m.name, m.mount_path) for c in self.containers for m in c.volume_mounts}
+        for i, c in enumerate(self.ephemeral_containers):
+            where = f"ephemeralContainers[{i}] ({c.name})"
+            if c.command is None:
+                raise ValueError(f"{where}: command is required (images are not run)")
+            if c.ports or c.readiness_probe:
+                raise ValueError(f"{where}: ephemeral containers may not have ports or probes")
+            if any((m.name, m.mount_path) not in mounted for m in c.volume_mounts):
+                raise ValueError(
+                    f"{where}: the pod's mounts are made when it starts: an ephemeral "
+                    "container may mount a volume only where a container of the pod does"
+                )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> PodSpec:

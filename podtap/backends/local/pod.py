@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +21,17 @@ from podtap.backends.local.podconfig import (
     NODE_NAME,
     DownwardSource,
     Lookup,
+    PodConfigError,
     container_env,
     downward_fields,
     volume_mounts,
 )
+from podtap.backends.local.podstatus import ContainerView
 from podtap.backends.local.sandbox import Mount, Sandbox
 from podtap.backends.local.security_models import run_as
 from podtap.net.tasks import TaskSet
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,21 @@ def identity(spec: PodSpec, container: Container) -> Identity:
     return Identity(caps=wanted & node_bounding(), uid=uid, gid=gid, no_new_privs=no_new_privs)
 
 
+def view(spec: Container, runner: ContainerRunner | None) -> ContainerView:
+    """One container as its status is made from (not started yet: Waiting)."""
+    st = runner.status if runner is not None else None
+    return ContainerView(
+        name=spec.name,
+        image=spec.image or "",
+        state=st.state if st is not None else "Waiting",
+        reason=st.reason if st is not None else "ContainerCreating",
+        restarts=st.restarts if st is not None else 0,
+        exit_code=st.exit_code if st is not None else None,
+        started_at=st.started_at if st is not None else None,
+        pid=runner.pid() if runner is not None else None,
+    )
+
+
 class PodRuntime:
     def __init__(
         self,
@@ -85,6 +106,8 @@ class PodRuntime:
         )
         self.containers: list[ContainerRunner] = []
         self._specs: list[Container] = []
+        self.ephemeral: list[ContainerRunner] = []
+        self._config: tuple[Lookup, dict[str, str], dict[str, str]] | None = None
         self._tasks = TaskSet()
         self._on_change = on_change
 
@@ -101,6 +124,8 @@ class PodRuntime:
     async def start(self, *, lookup: Lookup, service_env: dict[str, str]) -> None:
         """Create the sandbox and start the containers; raise with a reason on failure."""
         p = self.plan
+        if not p.spec.enable_service_links:  # only the API server's address, as kubelet
+            service_env = {k: v for k, v in service_env.items() if k.startswith("KUBERNETES_")}
         fields = downward_fields(
             DownwardSource(
                 name=p.name,
@@ -131,23 +156,55 @@ class PodRuntime:
             )
         await self.sandbox.start(namespace=p.namespace, fqdn=self.fqdn(), mounts=mounts)
         self.phase = "Running"
+        self._config = (lookup, service_env, fields)
         for c, env in zip(p.spec.containers, envs, strict=True):
-            assert c.command is not None
-            runner = ContainerRunner(
-                name=c.name,
-                argv=[*c.command, *c.args],
-                env=env,
-                workdir=c.working_dir,
-                sandbox=self.sandbox,
-                identity=identity(p.spec, c),
-                log_path=self.directory / f"{c.name}.log",
-                restart_policy=p.spec.restart_policy,
-                on_change=self._containers_changed,
-            )
-            self.containers.append(runner)
+            self.containers.append(self._run(c, env, restart_policy=p.spec.restart_policy))
             self._specs.append(c)
-            self._tasks.spawn(runner.run(), name=f"pod {p.namespace}/{p.name} {c.name}")
         self._tasks.spawn(self._watch_readiness(), name=f"pod {p.namespace}/{p.name} readiness")
+        self.sync_ephemeral(p.spec)
+
+    def _run(self, c: Container, env: dict[str, str], *, restart_policy: str) -> ContainerRunner:
+        p = self.plan
+        assert c.command is not None
+        runner = ContainerRunner(
+            name=c.name,
+            argv=[*c.command, *c.args],
+            env=env,
+            workdir=c.working_dir,
+            sandbox=self.sandbox,
+            identity=identity(p.spec, c),
+            log_path=self.directory / f"{c.name}.log",
+            restart_policy=restart_policy,
+            on_change=self._containers_changed,
+        )
+        self._tasks.spawn(runner.run(), name=f"pod {p.namespace}/{p.name} {c.name}")
+        return runner
+
+    def sync_ephemeral(self, spec: PodSpec) -> None:
+        """Start the ephemeral containers added to the pod's spec since (`kubectl debug`):
+        in the running sandbox, never restarted, as kubelet runs them."""
+        self.plan = dataclasses.replace(self.plan, spec=spec)
+        if self._config is None or self.deleting:
+            return
+        lookup, service_env, fields = self._config
+        started = {r.status.name for r in self.ephemeral}
+        for c in spec.ephemeral_containers:
+            if c.name in started:
+                continue
+            try:
+                env = container_env(
+                    c, lookup=lookup, namespace=self.plan.namespace, fields=fields,
+                    service_env=service_env,
+                )  # fmt: skip
+            except PodConfigError as exc:
+                log.warning("pod %s/%s: ephemeral container %s: %s", *self.key, c.name, exc)
+                continue
+            self.ephemeral.append(self._run(c, env, restart_policy="Never"))
+
+    def ephemeral_views(self) -> tuple[ContainerView, ...]:
+        """The ephemeral containers of the spec as their status is made from."""
+        runners = {r.status.name: r for r in self.ephemeral}
+        return tuple(view(c, runners.get(c.name)) for c in self.plan.spec.ephemeral_containers)
 
     def _containers_changed(self) -> None:
         states = [c.status for c in self.containers]
@@ -220,7 +277,7 @@ class PodRuntime:
     async def stop(self) -> None:
         self.deleting = True
         self.ready = False
-        await asyncio.gather(*(c.stop() for c in self.containers))
+        await asyncio.gather(*(c.stop() for c in [*self.containers, *self.ephemeral]))
         await self._tasks.close()
         await self.sandbox.stop()
 

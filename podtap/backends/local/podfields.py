@@ -18,6 +18,17 @@ from pydantic import BaseModel
 
 from podtap.backends.local.models import PodSpec
 
+# A container's image and resource accounting (there are no images or cgroup limits here).
+_CONTAINER = frozenset(
+    {
+        "image",
+        "imagePullPolicy",
+        "resources",
+        "resizePolicy",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+    }
+)
 HARMLESS: dict[str, frozenset[str]] = {
     "PodSpec": frozenset(
         {
@@ -42,20 +53,11 @@ HARMLESS: dict[str, frozenset[str]] = {
             "terminationGracePeriodSeconds",
             # The deprecated alias of serviceAccountName that the API server fills in.
             "serviceAccount",
-            "enableServiceLinks",
         }
     ),
-    "Container": frozenset(
-        {
-            "image",
-            "imagePullPolicy",
-            "resources",
-            "resizePolicy",
-            "terminationMessagePath",
-            "terminationMessagePolicy",
-        }
-    ),
+    "Container": _CONTAINER,
     "ContainerPort": frozenset(),
+    "EphemeralContainer": _CONTAINER,
     "Probe": frozenset({"timeoutSeconds", "successThreshold", "failureThreshold"}),
     "FieldRef": frozenset({"apiVersion"}),
     "ConfigMapVolume": frozenset({"defaultMode"}),

@@ -44,6 +44,7 @@ class PodView:
     host_ip: str
     created: float
     containers: tuple[ContainerView, ...]
+    ephemeral: tuple[ContainerView, ...] = ()
 
 
 def _conditions(old: list[Obj], wanted: list[tuple[str, bool, str]], now: str) -> list[Obj]:
@@ -122,6 +123,10 @@ def pod_status(pod: PodView, old: Obj, *, now: str) -> Obj:
         ],
         "qosClass": "BestEffort",
     }
+    if pod.ephemeral:  # never ready: they are not part of the pod's readiness
+        status["ephemeralContainerStatuses"] = [
+            container_status(c, pod_ready=False, message="") for c in pod.ephemeral
+        ]
     if pod.message:
         status["message"] = pod.message
     return status

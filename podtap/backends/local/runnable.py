@@ -111,3 +111,11 @@ def check_runnable(kind: str, obj: dict[str, Any]) -> None:
         rt = next(r for r in BUILTINS if r.kind == kind)
         name = str((obj.get("metadata") or {}).get("name", ""))
         raise invalid(rt, name, causes) from None
+
+
+def default_pod(kind: str, obj: dict[str, Any]) -> None:
+    """kube-apiserver's default of a Pod's `spec.securityContext` (`{}`), which clients read
+    without checking (kubectl debug dereferences it)."""
+    spec = obj.get("spec")
+    if kind == "Pod" and isinstance(spec, dict) and spec.get("securityContext") is None:
+        spec["securityContext"] = {}
