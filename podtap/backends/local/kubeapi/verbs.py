@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from podtap.backends.local.kubeapi import kinds, lifecycle, rbac_objects, semantics
+from podtap.backends.local.kubeapi import ephemeral, kinds, lifecycle, rbac_objects, semantics
 from podtap.backends.local.kubeapi.admitting import admitted
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.fields import recorded
@@ -200,6 +200,8 @@ def update(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None
         raise conflict(target.rt, target.name, MODIFIED)
     obj = _admit(ctx, target, obj, write, operation="UPDATE", old=old)
     new = semantics.prepare_update(target.rt, obj, old=old, subresource=target.subresource)
+    if target.subresource == ephemeral.SUBRESOURCE:
+        new = ephemeral.ephemeral_update(target.rt, target.name, new=new, old=old)
     _check_finalizers(target, new, old)
     rbac_objects.check_write(ctx, target.rt, new, old=old, user=write.user)
     if write.record:
