@@ -33,10 +33,9 @@ from podtap.backends.local.network import (
 )
 from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.paths import ClusterPaths
-from podtap.backends.local.pod import PodPlan, PodRuntime
+from podtap.backends.local.pod import PodPlan, PodRuntime, view
 from podtap.backends.local.podconfig import PodConfigError
 from podtap.backends.local.podstatus import (
-    ContainerView,
     PodView,
     iso,
     pod_status,
@@ -55,29 +54,20 @@ RETRY_AFTER = 2.0
 
 def _spec_hash(stored: Stored) -> str:
     """What a pod's runtime is made from: its uid (a new object is a new pod) and its spec."""
-    spec = {k: v for k, v in (stored.raw.get("spec") or {}).items() if k != "nodeName"}
+    # (ephemeral containers join the running pod: adding one does not make a new pod)
+    skip = ("nodeName", "ephemeralContainers")
+    spec = {k: v for k, v in (stored.raw.get("spec") or {}).items() if k not in skip}
     text = json.dumps([stored.uid, spec], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def _view(pod: PodRuntime) -> PodView:
     """The pod as its status is made from: phase, readiness, each container of its spec."""
-    containers = []
-    for i, spec in enumerate(pod.plan.spec.containers):
-        runner = pod.containers[i] if i < len(pod.containers) else None
-        st = runner.status if runner is not None else None
-        containers.append(
-            ContainerView(
-                name=spec.name,
-                image=spec.image or "",
-                state=st.state if st is not None else "Waiting",
-                reason=st.reason if st is not None else "ContainerCreating",
-                restarts=st.restarts if st is not None else 0,
-                exit_code=st.exit_code if st is not None else None,
-                started_at=st.started_at if st is not None else None,
-                pid=runner.pid() if runner is not None else None,
-            )
-        )
+    runners = pod.containers
+    containers = [
+        view(spec, runners[i] if i < len(runners) else None)
+        for i, spec in enumerate(pod.plan.spec.containers)
+    ]
     return PodView(
         phase=pod.phase,
         ready=pod.ready,
@@ -86,6 +76,7 @@ def _view(pod: PodRuntime) -> PodView:
         host_ip=str(GATEWAY),
         created=pod.created,
         containers=tuple(containers),
+        ephemeral=pod.ephemeral_views(),
     )
 
 
@@ -190,7 +181,10 @@ class Cluster:
             running = self.pods.get(key)
             if running is None:
                 self.add_pod(_plan_of(stored, spec_hash, self.objects))
-            elif running.plan.labels != stored.model.metadata.labels:  # type: ignore[attr-defined]
+                continue
+            if isinstance(stored.model, Pod):
+                running.sync_ephemeral(stored.model.spec)
+            if running.plan.labels != stored.model.metadata.labels:  # type: ignore[attr-defined]
                 labels = dict(stored.model.metadata.labels)  # type: ignore[attr-defined]
                 running.plan = dataclasses.replace(running.plan, labels=labels)
 
