@@ -53,14 +53,15 @@ def access_of(request: web.Request) -> PodAccess:
 def container_of(pod: Obj, wanted: str) -> str:
     """The container a request names, or the pod's only one, as kube-apiserver chooses."""
     name = pod["metadata"]["name"]
-    names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+    spec = pod.get("spec") or {}
+    names = [c["name"] for c in spec.get("containers") or []]
     if not wanted:
         if len(names) == 1:
             return str(names[0])
         raise bad_request(
             f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
         )
-    if wanted not in names:
+    if wanted not in names + [c["name"] for c in spec.get("ephemeralContainers") or []]:
         raise bad_request(f"container {wanted} is not valid for pod {name}")
     return wanted
 
