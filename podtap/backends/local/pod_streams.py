@@ -32,7 +32,8 @@ class NodePods:
         return found
 
     def _container(self, namespace: str, pod: str, container: str) -> ContainerRunner:
-        for runner in self._pod(namespace, pod).containers:
+        running = self._pod(namespace, pod)
+        for runner in [*running.containers, *running.ephemeral]:
             if runner.status.name == container:
                 return runner
         raise LookupError(f'container "{container}" in pod "{pod}" is waiting to start')
