@@ -34,7 +34,7 @@ from podtap.backends.local.kubeapi.tokens import Signer
 from podtap.backends.local.network import GATEWAY
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.podstatus import iso
-from podtap.backends.local.runnable import check_runnable
+from podtap.backends.local.runnable import check_runnable, default_pod
 from podtap.backends.local.service_ips import ServiceIPs
 from podtap.backends.local.statefulsets import default as default_statefulset
 from podtap.backends.local.token_keeper import TokenKeeper
@@ -77,7 +77,9 @@ def api_app(paths: ClusterPaths, saver: Saver) -> tuple[ApiContext, web.Applicat
     if paths.api_snapshot.exists():
         store.restore(json.loads(paths.api_snapshot.read_text()))
     saver.store = store
-    ctx = ApiContext(store=store, admission_checks=[admit_pod, check_runnable, default_statefulset])
+    ctx = ApiContext(
+        store=store, admission_checks=[admit_pod, default_pod, check_runnable, default_statefulset]
+    )
     ctx.signer = Signer.load_or_create(paths.pki_dir / "sa.key")  # tokens outlive a restart
     ctx.admission_checks.append(ServiceIPs(ctx))
     app = build_app(ctx)
