@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from podtap.backends.local.capabilities import DEFAULT, capability_set, mask, node_bounding
 from podtap.testing.localcluster import LocalCluster
@@ -235,4 +236,67 @@ def test_admission_refuses_what_the_node_cannot_honour(
     for kind, manifest in _kinds("terminationGracePeriodSeconds: 5").items():
         kubectl("apply", "-f", "-", stdin=manifest)
         kubectl("delete", kind.lower(), "w", "--wait=false")
+    c.down()
+
+
+def _patch_ephemeral(kubectl: Kubectl, op: str) -> str:
+    done = kubectl(
+        "patch", "pod", "target", "--subresource=ephemeralcontainers", "--type=json", "-p", op,
+        ok=False,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    return done.stderr
+
+
+def test_kubectl_debug_adds_an_ephemeral_container(
+    make_cluster: type[LocalCluster], tmp_path: Path
+) -> None:
+    c = make_cluster("t-poddebug")
+    c.up()
+    kubectl = Kubectl(Path(c.podtap("local", "kubeconfig").stdout.strip()), tmp_path)
+    kubectl("apply", "-f", "-", stdin=_pod("target"))
+    _running(kubectl, "target")
+    before = kubectl.json("pod", "target")
+    app_id = before["status"]["containerStatuses"][0]["containerID"]
+    script = "echo debugging; readlink /proc/self/ns/net; sleep 3600"
+    kubectl("debug", "target", "--image=busybox", "--target=app", "-c", "debugger", "--",
+            "sh", "-c", script)  # fmt: skip
+
+    def debugger() -> dict[str, Any] | None:
+        statuses = kubectl.json("pod", "target")["status"].get("ephemeralContainerStatuses")
+        return next((s for s in statuses or [] if "running" in s["state"]), None)
+
+    status = wait_until(debugger, timeout=30, what="the debugger running")
+    assert status is not None and status["name"] == "debugger" and not status["ready"]
+    pod = kubectl.json("pod", "target")
+    assert pod["metadata"]["uid"] == before["metadata"]["uid"]
+    assert pod["status"]["containerStatuses"][0]["containerID"] == app_id  # not restarted
+    assert pod["status"]["containerStatuses"][0]["ready"]
+
+    # The command is what runs, in the pod's network namespace, its log read by name.
+    app_pid = int(app_id.removeprefix("podtap://"))
+    netns = os.readlink(f"/proc/{app_pid}/ns/net")
+    wait_until(
+        lambda: kubectl("logs", "target", "-c", "debugger").stdout == f"debugging\n{netns}\n",
+        timeout=20,
+        what="the debugger's log",
+    )
+    debug_pid = int(status["containerID"].removeprefix("podtap://"))
+    assert os.readlink(f"/proc/{debug_pid}/ns/pid") == os.readlink(f"/proc/{app_pid}/ns/pid")
+    assert kubectl("exec", "target", "-c", "debugger", "--", "hostname").stdout.strip() == "target"
+
+    # The subresource: GET answers the pod; entries are only ever added.
+    raw = kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers")
+    assert json.loads(raw.stdout)["spec"]["ephemeralContainers"][0]["name"] == "debugger"
+    removed = _patch_ephemeral(kubectl, '[{"op": "remove", "path": "/spec/ephemeralContainers/0"}]')
+    assert 'existing ephemeral containers "debugger" may not be removed' in removed
+    op = '[{"op": "replace", "path": "/spec/ephemeralContainers/0/command", "value": ["true"]}]'
+    assert 'existing ephemeral containers "debugger" may not be changed' in _patch_ephemeral(
+        kubectl, op
+    )
+    twin = '{"name": "app", "image": "x", "command": ["true"]}'
+    add = f'[{{"op": "add", "path": "/spec/ephemeralContainers/-", "value": {twin}}}]'
+    assert 'spec.ephemeralContainers[1].name: Duplicate value: "app"' in _patch_ephemeral(
+        kubectl, add
+    )
     c.down()
