@@ -165,14 +165,13 @@ def test_web_defaults_revisions_and_ordered_start(kubectl: Kubectl, sts: str) ->
     # scale down: the highest ordinal goes first
     kubectl("scale", f"statefulset/{sts}", "--replicas=1")
     gone: list[int] = []
-    wait_until(
-        lambda: (
-            gone.extend(i for i in (2, 1) if i not in _pods(kubectl, sts) and i not in gone)
-            or len(gone) == 2
-        ),
-        timeout=60,
-        what="scaled down",
-    )
+
+    def both_gone() -> bool:
+        present = _pods(kubectl, sts)
+        gone.extend(i for i in (2, 1) if i not in present and i not in gone)
+        return len(gone) == 2
+
+    wait_until(both_gone, timeout=60, what="scaled down")
     assert gone == [2, 1]
 
 
@@ -227,20 +226,29 @@ def test_canary_partition_keeps_lower_ordinals(kubectl: Kubectl, sts: str) -> No
 def test_ondelete_replaces_only_deleted_pods_and_trims_history(kubectl: Kubectl, sts: str) -> None:
     text = manifest(sts, replicas=2, updateStrategy="{type: OnDelete}", revisionHistoryLimit="1")
     kubectl("apply", "-f", "-", stdin=text)
-    wait_until(lambda: len(_pods(kubectl, sts)) == 2, timeout=90, what="two pods")
-    before = _pods(kubectl, sts)
-    for value in ("two", "three"):
-        kubectl("set", "env", f"statefulset/{sts}", f"V={value}")
     wait_until(
-        lambda: kubectl.json("statefulset", sts)["status"]["observedGeneration"] == 3,
-        timeout=30,
-        what="the update seen",
+        lambda: [p["ready"] for p in _pods(kubectl, sts).values()] == [True, True],
+        timeout=90,
+        what="two ready pods",
     )
+    refused = kubectl("rollout", "status", f"statefulset/{sts}", ok=False)
+    assert refused.returncode == 1
+    assert "rollout status is only available for RollingUpdate strategy type" in refused.stderr
+    before = _pods(kubectl, sts)
+    for generation, value in enumerate(("two", "three", "four"), start=2):
+        kubectl("set", "env", f"statefulset/{sts}", f"V={value}")
+        wait_until(
+            lambda: kubectl.json("statefulset", sts)["status"]["observedGeneration"] == generation,  # noqa: B023 (waited on within the iteration)
+            timeout=30,
+            what=f"generation {generation} seen",
+        )
     status = kubectl.json("statefulset", sts)["status"]
     assert status["updateRevision"] != status["currentRevision"]
     assert _pods(kubectl, sts) == before  # nothing replaced by itself
-    # history: the current and update revisions (used by pods) and one more at most
-    assert len(_revisions(kubectl, sts)) <= 3
+    # history: revision 2 goes (limit 1); 1 is current (the pods' own), 4 the update
+    revisions = _revisions(kubectl, sts)
+    assert sorted(revisions.values()) == [1, 3, 4], revisions
+    assert revisions[status["updateRevision"]] == 4
     kubectl("delete", "pod", f"{sts}-1")
     wait_until(
         lambda: (
@@ -251,7 +259,7 @@ def test_ondelete_replaces_only_deleted_pods_and_trims_history(kubectl: Kubectl,
         timeout=60,
         what="the deleted pod back at the update revision",
     )
-    assert _env(kubectl, f"{sts}-1") == "three" and _env(kubectl, f"{sts}-0") == "one"
+    assert _env(kubectl, f"{sts}-1") == "four" and _env(kubectl, f"{sts}-0") == "one"
     assert _pods(kubectl, sts)[0] == before[0]
 
 
