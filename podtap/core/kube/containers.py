@@ -10,8 +10,9 @@ component, in the text of `/proc/PID/cgroup`:
 - systemd driver: `.../kubepods-besteffort-pod<uid>.slice/cri-containerd-<id>.scope`,
   `crio-<id>.scope`, `docker-<id>.scope`; containerd under cgroup v1 may also write the
   unconverted `kubepods-...-pod<uid>.slice:cri-containerd:<id>`;
-- nested clusters (kind, k3d, k3s in docker) only put more components in front, and a
-  process may sit in a sub-cgroup of its container (`crio-<id>.scope/container`).
+- nested clusters (kind, k3d, k3s in docker) only put more components in front, an agent in
+  its own cgroup namespace (cgroup v2) sees `/../../...` in front, and a process may sit in a
+  sub-cgroup of its container (`crio-<id>.scope/container`).
 
 CRI-O's monitor lives in `crio-conmon-<id>.scope`: it carries the id but runs on the host, in
 the host's namespaces, so it must not match. Comparing whole components (after the runtime's

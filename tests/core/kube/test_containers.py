@@ -197,6 +197,16 @@ def test_a_sub_cgroup_of_the_container_is_the_container() -> None:
     assert in_container(text, parse_container_id(RECORDS[6][1]))
 
 
+def test_seen_from_an_agent_in_its_own_cgroup_namespace() -> None:
+    # On cgroup v2 an agent container has a private cgroup namespace: another container's path
+    # is shown relative to the agent's own cgroup, with one "../" per level above it
+    # (cgroup_namespaces(7)). The agent's root here is its own pod's container scope.
+    kind = RECORDS[4][2].removeprefix("0::/kubelet.slice/kubelet-kubepods.slice/")
+    seen = f"0::/../../../{kind}"
+    assert in_container(seen, parse_container_id(RECORDS[4][1]))
+    assert not in_container("0::/\n", parse_container_id(RECORDS[4][1]))  # the agent itself
+
+
 def test_cgroup_paths_keeps_one_path_per_hierarchy() -> None:
     text = "12:rdma:/\n11:freezer:/a/b\n0::/c:d:e\nnot a line\n1:name=systemd:\n"
     assert cgroup_paths(text) == ["/", "/a/b", "/c:d:e"]
