@@ -1,8 +1,9 @@
 """Kind -> group, version, plural and scope, from the API server's discovery (cached).
 
-The first look-up reads ``/api/v1`` and the preferred version of every group under
-``/apis``; a kind not found there is looked up once more after a fresh read (a
-CustomResourceDefinition created since), then refused in one line.
+The first look-up reads ``/api/v1`` and every version of every group under ``/apis`` (a
+bare kind maps to its group's preferred version); a kind not found is looked up once more
+(a CustomResourceDefinition created since: only its group version when that is given, so a
+kind the cluster lacks, as Rollouts without Argo, costs one request), then refused.
 """
 
 from __future__ import annotations
@@ -46,33 +47,48 @@ class Discovery:
         self._rest = rest
         self._by_kind: dict[str, ResourceType] = {}
         self._by_api_version: dict[tuple[str, str], ResourceType] = {}
+        self._chosen: set[str] = set()
         self._lock = asyncio.Lock()
         self._read = False
 
-    async def _refresh(self) -> None:
-        by_kind: dict[str, ResourceType] = {}
-        by_version: dict[tuple[str, str], ResourceType] = {}
+    async def _versions(self) -> list[tuple[str, str, bool]]:
+        """(group, version, preferred) of everything served, the core group first."""
         versions = [("", "v1", True)]
         for group in (await self._rest.get("/apis")).get("groups") or ():
             preferred = (group.get("preferredVersion") or {}).get("version")
             for v in group.get("versions") or ():
                 versions.append((group["name"], v["version"], v["version"] == preferred))
-        for group_name, version, preferred in versions:
-            path = f"/apis/{group_name}/{version}" if group_name else f"/api/{version}"
-            try:
-                listing = await self._rest.get(path)
-            except ApiError:  # an aggregated group that does not answer: skip it, as kubectl
-                continue
-            for r in listing.get("resources") or ():
-                if "/" in r["name"]:
-                    continue  # a subresource
-                found = ResourceType(group_name, version, r["name"], r["kind"], r["namespaced"])
-                by_version.setdefault((found.api_version, found.kind), found)
+        return versions
+
+    async def _read_version(self, group: str, version: str, *, preferred: bool) -> None:
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            listing = await self._rest.get(path)
+        except ApiError:  # not served, or an aggregated group that does not answer
+            return
+        for r in listing.get("resources") or ():
+            if "/" in r["name"]:
+                continue  # a subresource
+            found = ResourceType(group, version, r["name"], r["kind"], r["namespaced"])
+            self._by_api_version[(found.api_version, found.kind)] = found
+            # a bare kind: the first preferred version found (the core group comes first,
+            # so Event is v1's, not events.k8s.io's), else any
+            if found.kind not in self._chosen:
+                self._by_kind[found.kind] = found
                 if preferred:
-                    by_kind.setdefault(found.kind, found)
-        for key, found in by_version.items():
-            by_kind.setdefault(key[1], found)
-        self._by_kind, self._by_api_version, self._read = by_kind, by_version, True
+                    self._chosen.add(found.kind)
+
+    async def _refresh(self, api_version: str | None) -> None:
+        """Everything (the first time, or for a kind named without its version), else only
+        the one group version asked for: a miss costs one request, not a full discovery."""
+        if api_version is not None and self._read:
+            group, _, version = api_version.rpartition("/")
+            await self._read_version(group, version, preferred=False)
+            return
+        self._by_kind, self._by_api_version, self._chosen = {}, {}, set()
+        for group, version, preferred in await self._versions():
+            await self._read_version(group, version, preferred=preferred)
+        self._read = True
 
     def _lookup(self, kind: str, api_version: str | None) -> ResourceType | None:
         if api_version:
@@ -83,10 +99,10 @@ class Discovery:
         """The resource of `kind` (in `api_version` when given); raises UnknownKind."""
         async with self._lock:
             if not self._read:
-                await self._refresh()
+                await self._refresh(None)
             found = self._lookup(kind, api_version)
             if found is None:
-                await self._refresh()
+                await self._refresh(api_version)
                 found = self._lookup(kind, api_version)
         if found is None:
             served = f"{api_version} {kind}" if api_version else f"kind {kind!r}"
