@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 import yaml
 
 from tests.chart.cases import SAMPLES
-from tests.chart.render import Obj, one, refusal, render
+from tests.chart.render import CHART, Obj, one, refusal, render, template
 
 BAD_VALUES: list[tuple[Obj, str]] = [
     ({"replicas": 0}, "at '/replicas': minimum: got 0, want 1"),
@@ -63,9 +65,10 @@ def test_agent_service_account_needs_a_namespace_and_a_name_of_its_own() -> None
     assert 'give it a name other than "default"' in error
 
 
-def test_kubernetes_older_than_1_30_is_refused() -> None:
+def test_kubernetes_older_than_1_30_is_refused_and_1_30_accepted() -> None:
     error = refusal({}, "--kube-version", "1.29.9")
     assert "chart requires kubeVersion: >=1.30.0-0 which is incompatible with Kubernetes" in error
+    assert template({}, "--kube-version", "1.30.0").returncode == 0
 
 
 def _strict(schema: Any) -> Any:
@@ -130,3 +133,32 @@ def test_printer_columns_show_who_uses_what() -> None:
     assert version["subresources"] == {"status": {}}
     default = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
     assert default == ["User", "Target", "Namespace", "Mode", "State", "Age"]
+
+
+def _leaves(values: Obj, schema: Obj, prefix: str = "") -> Iterator[str]:
+    """Dotted paths of values.yaml's options: down to where the schema stops naming keys (or
+    to `resources`, a container's resources as Kubernetes has them)."""
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        below = schema["properties"][key]
+        if isinstance(value, dict) and "properties" in below and key != "resources":
+            yield from _leaves(value, below, f"{path}.")
+        else:
+            yield path
+
+
+def test_values_yaml_schema_and_readme_name_the_same_options() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    options = list(_leaves(values, schema))
+    assert sorted(options) == sorted(_leaves(_skeleton(schema), schema))
+    readme = (CHART / "README.md").read_text()
+    assert [o for o in options if f"`{o}`" not in readme] == []
+
+
+def _skeleton(schema: Obj) -> Obj:
+    """A values tree with every key the schema names (so none is missing from values.yaml)."""
+    return {
+        key: _skeleton(sub) if "properties" in sub and key != "resources" else None
+        for key, sub in schema["properties"].items()
+    }
