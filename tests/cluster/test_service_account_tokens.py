@@ -26,8 +26,8 @@ spec:
   containers:
     - name: main
       image: python:3
-      command: ["python3", "-c", "import time; time.sleep(3600)"]
-"""
+      command: ["python3", "-c", "CODE"]
+""".replace("CODE", f"import time; print(open('{SA}/token').read(), flush=True); time.sleep(3600)")
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -71,6 +71,11 @@ def test_pods_hold_their_own_bound_tokens(make_cluster: type[LocalCluster], tmp_
         what="the pod's mounted token bound to the pod",
     )
     token = mounted()
+    # What the container read as it started was already its own token.
+    assert claims(kubectl("logs", "holder", "-n", "sat").stdout)["kubernetes.io"]["pod"] == {
+        "name": "holder",
+        "uid": uid,
+    }
     got = claims(token)
     assert (got["iss"], got["aud"], got["sub"]) == (
         ISSUER,

@@ -24,7 +24,7 @@ from podtap.backends.local.kubeapi.tokenrequest import issue
 from podtap.backends.local.kubeapi.tokens import ISSUER, Signer
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.service_ips import ServiceIPs
-from podtap.backends.local.token_keeper import SAFETY_WAKE, TokenKeeper, refresh_at
+from podtap.backends.local.token_keeper import FAST, SAFETY_WAKE, TokenKeeper, refresh_at
 from tests.kubeapi.cli import run
 from tests.kubeapi.server import in_thread
 
@@ -382,12 +382,16 @@ def test_the_node_writes_pod_bound_tokens_and_refreshes_them_at_80_percent(
     paths = ClusterPaths(tmp_path)
     clock = Clock()
     keeper = TokenKeeper(api.context, paths, clock=clock)
-    keeper.sync()  # nothing to write: the pod's files are not there yet
+    assert keeper.sync() == FAST  # a starting pod: its files are looked for often
     volumes = paths.pod_dir(ns, "kept") / "volumes"
     short, implicit = volumes / "short" / "t", volumes / "kube-api-access" / "token"
     for file in (short, implicit):
         file.parent.mkdir(parents=True)
         file.write_text("placeholder")  # as the node writes the volume at the pod's start
+    assert keeper.sync(changed=False) == SAFETY_WAKE  # found without reading the store
+    first = short.read_text()
+    assert claims(first)["kubernetes.io"]["pod"]["name"] == "kept"
+    short.write_text("placeholder")
     assert refresh_at(issued=clock.now, expiration=600) == clock.now + 480
     assert keeper.sync() == SAFETY_WAKE  # the next pass; the refresh is further away
     first = short.read_text()

@@ -206,16 +206,19 @@ class SystemControllers:
 
     async def run(self, *, pod_tokens: TokenKeeper | None = None) -> None:
         """Sync after every change; with `pod_tokens`, keep the pods' token files too (after
-        each change, and when one is due)."""
+        each change, and when one is due or a pod is starting)."""
         unlisten = self.ctx.store.listen(self.changed)
         try:
+            wait = pod_tokens.sync() if pod_tokens is not None else None
             while True:
-                wait = pod_tokens.sync() if pod_tokens is not None else None
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                if self._wake.is_set():
+                woke = self._wake.is_set()
+                if woke:
                     self._wake.clear()
                     self.sync()
-                    await asyncio.sleep(0.05)
+                wait = pod_tokens.sync(changed=woke) if pod_tokens is not None else None
+                if woke:  # a burst of changes is one pass (a starting pod's files: sooner)
+                    await asyncio.sleep(min(0.05, wait or 0.05))
         finally:
             unlisten()

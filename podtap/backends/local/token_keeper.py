@@ -7,6 +7,11 @@ the source's `audience` and `expirationSeconds` (default 1 h). As kubelet does, 
 again once 80 % of the token's life has passed (or 24 h), and writes the file atomically
 (a rename in the volume's directory, which the pod has bind-mounted, so it sees the new one).
 A file that changed under it (the pod was started again) is written again at once.
+
+The kubelet part (`podconfig.py`) first writes the account's legacy token there, as it
+starts the pod; while a pod created in the last STARTING seconds has no file yet the keeper
+looks every FAST seconds (only at those files), so it replaces that token well before the
+containers' processes are up.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.serviceaccounts import SA_DIR, projection
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.kubeapi.tokenrequest import DEFAULT_EXPIRATION, issue
+from podtap.backends.local.kubeapi.tokens import parse_time
 from podtap.backends.local.paths import ClusterPaths
 
 log = logging.getLogger(__name__)
 IMPLICIT_VOLUME = "kube-api-access"  # podconfig's directory for a pod stored without one
 SAFETY_WAKE = 5.0  # seconds: a pass at least this often, for files written between changes
+FAST = 0.01  # seconds between looks at the files of a starting pod
+STARTING = 30.0  # seconds after its creation a pod without its files counts as starting
 
 
 def refresh_at(*, issued: float, expiration: int) -> float:
@@ -46,6 +54,7 @@ class Wanted:
     pod_uid: str
     audience: str
     expiration: int
+    created: float  # the pod's creationTimestamp
 
 
 @dataclass
@@ -82,6 +91,9 @@ def wanted_files(pod: dict[str, Any], directory: Path) -> list[Wanted]:
                     pod_uid=str(meta.get("uid", "")),
                     audience=str(source.get("audience") or ""),
                     expiration=int(source.get("expirationSeconds") or DEFAULT_EXPIRATION),
+                    created=parse_time(
+                        str(meta.get("creationTimestamp") or "1970-01-01T00:00:00Z")
+                    ),
                 )
             )
     return found
@@ -104,27 +116,39 @@ class TokenKeeper:
         self.paths = paths
         self.clock = clock
         self._minted: dict[Path, Minted] = {}
+        self._wanted: list[Wanted] = []
 
-    def sync(self) -> float:
-        """Write what is missing, changed or due; the seconds until the next pass is due."""
+    def sync(self, *, changed: bool = True) -> float:
+        """Write what is missing, changed or due (the pods read again from the store when it
+        `changed`); the seconds until the next pass is due."""
         now = self.clock()
-        seen = set()
-        for pod in self.ctx.store.items(group="", plural="pods"):
-            directory = self.paths.pod_dir(pod["metadata"]["namespace"], pod["metadata"]["name"])
-            for want in wanted_files(pod, directory):
-                seen.add(want.file)
-                self._keep(want, now=now)
-        for gone in set(self._minted) - seen:
-            del self._minted[gone]
+        if changed:
+            self._wanted = [
+                want
+                for pod in self.ctx.store.items(group="", plural="pods")
+                for want in wanted_files(pod, self._directory(pod))
+            ]
+            for gone in set(self._minted) - {w.file for w in self._wanted}:
+                del self._minted[gone]
+        starting = False
+        for want in self._wanted:
+            written = self._keep(want, now=now)
+            starting = starting or (not written and now - want.created < STARTING)
+        if starting:
+            return FAST
         due = min((m.refresh for m in self._minted.values()), default=now + SAFETY_WAKE)
         return max(0.0, min(due - now, SAFETY_WAKE))
 
-    def _keep(self, want: Wanted, *, now: float) -> None:
+    def _directory(self, pod: dict[str, Any]) -> Path:
+        return self.paths.pod_dir(pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    def _keep(self, want: Wanted, *, now: float) -> bool:
+        """Whether the file is there (and now holds a token of ours)."""
         if not want.file.exists():
-            return  # the pod has not started (or its files are gone)
+            return False  # the pod has not started (or its files are gone)
         minted = self._minted.get(want.file)
         if minted is not None and now < minted.refresh and want.file.read_bytes() == minted.token:
-            return
+            return True
         bound = {"kind": "Pod", "apiVersion": "v1", "name": want.pod, "uid": want.pod_uid}
         try:
             token, _expires = issue(
@@ -138,8 +162,9 @@ class TokenKeeper:
             )
         except ApiError as e:
             log.warning("token for pod %s/%s: %s", want.namespace, want.pod, e)
-            return
+            return True  # not a starting pod's: its account is gone
         _write(want.file, token.encode())
         self._minted[want.file] = Minted(
             token.encode(), refresh_at(issued=now, expiration=want.expiration)
         )
+        return True

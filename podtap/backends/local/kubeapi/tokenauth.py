@@ -10,7 +10,6 @@ node-name, credential-id) that admission webhooks and the node authorizer read.
 
 from __future__ import annotations
 
-import calendar
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ from podtap.backends.local.kubeapi.tokens import (
     TokenInvalid,
     audiences_of,
     go_quoted,
+    parse_time,
 )
 
 _EXTRA = "authentication.kubernetes.io/"
@@ -84,10 +84,6 @@ class BoundTokens:
         return TokenAnswer(identity, common)
 
 
-def _parse_time(stamp: str) -> float:
-    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
-
-
 def _check(obj: dict[str, Any], ref: dict[str, Any], *, what: str) -> None:
     """The stored object is the one the claim names (same uid), else `what` with both."""
     uid = obj["metadata"].get("uid")
@@ -98,7 +94,7 @@ def _check(obj: dict[str, Any], ref: dict[str, Any], *, what: str) -> None:
 def _deleted(obj: dict[str, Any], *, now: float) -> bool:
     """Deleted longer ago than the leeway (a pod in its grace period still counts)."""
     stamp = obj["metadata"].get("deletionTimestamp")
-    return bool(stamp) and _parse_time(str(stamp)) < now - LEEWAY
+    return bool(stamp) and parse_time(str(stamp)) < now - LEEWAY
 
 
 def _extra(claims: Claims, kube: dict[str, Any]) -> dict[str, tuple[str, ...]]:

@@ -10,6 +10,7 @@ uid is the authenticator's business (`tokenauth.py`).
 from __future__ import annotations
 
 import base64
+import calendar
 import functools
 import hashlib
 import json
@@ -107,6 +108,11 @@ class Signer:
             return None
         check_times(claims, now=time.time() if now is None else now)
         return claims
+
+
+def parse_time(stamp: str) -> float:
+    """A Kubernetes timestamp (`2026-01-02T03:04:05Z`) as seconds since the epoch."""
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
 
 
 def check_times(claims: Claims, *, now: float) -> None:
