@@ -201,3 +201,15 @@ def test_history_beyond_the_limit_is_trimmed_oldest_first() -> None:
     assert sts_.expired(revs, live={"web-5"}, limit=2) == ["web-1", "web-2"]
     assert sts_.expired(revs, live={"web-1", "web-5"}, limit=2) == ["web-2"]
     assert sts_.expired(revs, live=set(), limit=None) == []
+
+
+def test_min_ready_seconds_makes_ready_pods_wait_to_be_available() -> None:
+    policy, same = Policy(replicas=2, min_ready=5), Revisions(NEW, NEW, 0)
+    fresh = [Member("web-0", 0, NEW, ready=True, ready_for=1)]
+    assert sts_.decide(policy, revisions=same, pods=fresh) == sts_.Step()
+    settled = [Member("web-0", 0, NEW, ready=True, ready_for=6)]
+    assert sts_.decide(policy, revisions=same, pods=settled).create == [(1, NEW)]
+    sts = _sts(minReadySeconds=5)
+    status = sts_.status(sts, revisions=same, pods=[*fresh, Member("web-1", 1, NEW, ready=True)])
+    assert (status["readyReplicas"], status["availableReplicas"]) == (2, 1)
+    assert sts_.policy_of(sts).min_ready == 5

@@ -12,6 +12,7 @@ workload deleted in the foreground is let go once its last pod is.
 
 from __future__ import annotations
 
+import calendar
 import copy
 import secrets
 import time
@@ -271,6 +272,15 @@ def _type(objects: ApiObjects, kind: str) -> ResourceType:
     return rt
 
 
+def _ready_for(pod: Obj, *, now: float) -> float:
+    """Seconds since the pod's Ready condition turned True."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    since = next((c.get("lastTransitionTime") for c in conditions if c.get("type") == "Ready"), "")
+    if not since:
+        return float("inf")
+    return now - calendar.timegm(time.strptime(since, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def _member(pod: Obj) -> statefulsets.Member:
     meta, phase = pod["metadata"], (pod.get("status") or {}).get("phase")
     labels = meta.get("labels") or {}
@@ -280,6 +290,7 @@ def _member(pod: Obj) -> statefulsets.Member:
         ordinal=int(ordinal) if ordinal.isdigit() else -1,
         revision=str(labels.get(statefulsets.REVISION_LABEL, "")),
         ready=phase == "Running" and _is_ready(pod),
+        ready_for=_ready_for(pod, now=time.time()),
         finished=phase in ("Succeeded", "Failed"),
         terminating=bool(meta.get("deletionTimestamp")),
     )

@@ -9,7 +9,8 @@ revision's name. `OrderedReady` creates ordinal N only once N-1 is Running and R
 removes the highest first, one at a time; `Parallel` does not wait. A `RollingUpdate`
 deletes, from the highest ordinal down to `partition`, one pod not at the update revision
 once every pod above it is healthy (the creation step makes it again at the new one);
-`OnDelete` only recreates pods someone deleted. The status counts pods per revision, and
+`OnDelete` only recreates pods someone deleted. Waiting for a pod means waiting until it is
+available: Ready for `minReadySeconds`. The status counts pods per revision, and
 `currentRevision` becomes the update revision once every pod is updated and ready.
 """
 
@@ -198,6 +199,7 @@ class Member:
     ordinal: int
     revision: str
     ready: bool = False  # Running and Ready
+    ready_for: float = float("inf")  # seconds it has been Ready
     finished: bool = False  # Succeeded or Failed: replaced
     terminating: bool = False
 
@@ -214,6 +216,11 @@ class Policy:
     ordered: bool = True  # OrderedReady (else Parallel)
     rolling: bool = True  # RollingUpdate (else OnDelete)
     partition: int = 0
+    min_ready: float = 0  # minReadySeconds: Ready this long is available
+
+
+def available(pod: Member, policy: Policy) -> bool:
+    return pod.ready and pod.ready_for >= policy.min_ready
 
 
 def policy_of(sts: Obj) -> Policy:
@@ -225,6 +232,7 @@ def policy_of(sts: Obj) -> Policy:
         ordered=spec.get("podManagementPolicy", "OrderedReady") != "Parallel",
         rolling=rolling,
         partition=int((strategy.get("rollingUpdate") or {}).get("partition") or 0),
+        min_ready=int(spec.get("minReadySeconds") or 0),
     )
 
 
@@ -239,7 +247,7 @@ def decide(policy: Policy, *, revisions: Revisions, pods: Sequence[Member]) -> S
         elif pod is None:
             old = policy.rolling and ordinal < policy.partition
             step.create.append((ordinal, revisions.current if old else revisions.update))
-        elif not (policy.ordered and (pod.terminating or not pod.ready)):
+        elif not (policy.ordered and (pod.terminating or not available(pod, policy))):
             continue
         if policy.ordered:
             return step
@@ -262,7 +270,7 @@ def decide(policy: Policy, *, revisions: Revisions, pods: Sequence[Member]) -> S
         if pod.revision != revisions.update and not pod.terminating:
             step.delete.append(pod.name)
             return step
-        if pod.terminating or not pod.ready:
+        if pod.terminating or not available(pod, policy):
             return step
     return step
 
@@ -276,6 +284,7 @@ def status(sts: Obj, *, revisions: Revisions, pods: Sequence[Member]) -> Obj:
     current = revisions.current
     if policy_of(sts).rolling and updated == replicas == ready:
         current, current_n = revisions.update, updated
+    free = sum(available(p, policy_of(sts)) for p in pods)
     counts = {"readyReplicas": ready, "currentReplicas": current_n, "updatedReplicas": updated}
     return {
         "observedGeneration": int(sts["metadata"].get("generation", 1)),
@@ -284,7 +293,7 @@ def status(sts: Obj, *, revisions: Revisions, pods: Sequence[Member]) -> Obj:
         "currentRevision": current,
         "updateRevision": revisions.update,
         "collisionCount": revisions.collisions,
-        "availableReplicas": ready,
+        "availableReplicas": free,
     }
 
 
