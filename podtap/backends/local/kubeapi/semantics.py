@@ -119,6 +119,26 @@ def _default(rt: ResourceType, obj: Obj) -> None:
     elif (rt.group, rt.plural) == ("", "services"):
         spec = obj.setdefault("spec", {})
         spec["type"] = spec.get("type") or "ClusterIP"
+    elif (rt.group, rt.plural) == ("apps", "deployments"):
+        default_deployment(obj)
+
+
+def default_deployment(obj: Obj) -> None:
+    """SetDefaults_Deployment (apps/v1): what `kubectl describe deployment` prints."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    if isinstance(strategy, dict):
+        strategy["type"] = strategy.get("type") or "RollingUpdate"
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                rolling.setdefault("maxUnavailable", "25%")
+                rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
 
 
 def fold_string_data(secret: Obj) -> None:
@@ -168,6 +188,8 @@ def prepare_update(rt: ResourceType, new: Obj, *, old: Obj, subresource: str) ->
             new.pop("status", None)
     if (rt.group, rt.plural) == ("", "secrets"):
         fold_string_data(new)
+    if (rt.group, rt.plural) == ("apps", "deployments"):
+        default_deployment(new)
     if _has_generation(rt):
         generation = int(old_meta.get("generation", 1))
         meta["generation"] = generation + (_content(new) != _content(old))
