@@ -100,7 +100,14 @@ def endpoints_subsets(service: Obj, pods: list[Obj]) -> list[Obj]:
 
 
 def slice_endpoints(service: Obj, pods: list[Obj]) -> tuple[list[Obj], list[Obj]]:
-    """The (endpoints, ports) of the Service's one EndpointSlice."""
+    """The (endpoints, ports) of the Service's one EndpointSlice. A slice names every port,
+    "" when the Service's is unnamed (its name is a pointer, which kubectl describe
+    dereferences), where an Endpoints subset leaves the name out."""
+    eps, ports = _slice(service, pods)
+    return eps, [{"name": "", **p} for p in ports]
+
+
+def _slice(service: Obj, pods: list[Obj]) -> tuple[list[Obj], list[Obj]]:
     if is_kubernetes(service):
         conditions = {"ready": True, "serving": True, "terminating": False}
         return [{"addresses": [API_ENDPOINT[0]], "conditions": conditions}], _ports(service, None)
