@@ -138,7 +138,7 @@ def test_services_get_endpoints_and_slices(
     (slice_,) = kubectl.json("endpointslices", "-l", "kubernetes.io/service-name=hello")["items"]
     assert sorted(e["addresses"][0] for e in slice_["endpoints"]) == ips
     assert all(e["conditions"]["ready"] for e in slice_["endpoints"])
-    assert slice_["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    assert slice_["ports"] == [{"name": "", "port": 8000, "protocol": "TCP"}]
     assert "hello" in kubectl("get", "endpoints").stdout
     assert "hello" in kubectl("get", "endpointslices").stdout
 
