@@ -82,6 +82,8 @@ def test_agent_pod_features(make_cluster: type[LocalCluster], tmp_path: Path) ->
     data.mkdir()
     (data / "hello.txt").write_text("from the node\n")
     manifests = [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: links}\nspec: {ports: [{port: 80}]}\n",
+        _pod("nolinks", spec="enableServiceLinks: false"),
         _agent(data),
         _pod("target"),
         _pod(
@@ -91,7 +93,7 @@ def test_agent_pod_features(make_cluster: type[LocalCluster], tmp_path: Path) ->
         _pod("user", spec="securityContext: {runAsUser: 1234, runAsGroup: 1234}"),
     ]
     kubectl("apply", "-f", "-", stdin="---".join(manifests))
-    _running(kubectl, "agent", "target", "admin", "bare", "user")
+    _running(kubectl, "agent", "target", "admin", "bare", "user", "nolinks")
     target = kubectl.json("pod", "target")
     pid = int(target["status"]["containerStatuses"][0]["containerID"].removeprefix("podtap://"))
 
@@ -159,6 +161,11 @@ def test_agent_pod_features(make_cluster: type[LocalCluster], tmp_path: Path) ->
         "HOST_IP": status["hostIP"], "HOST_IPS": status["hostIP"],
         "POD_IP": status["podIP"], "POD_IPS": status["podIP"],
     }  # fmt: skip
+
+    # enableServiceLinks: false leaves out the Services' variables, not the API server's.
+    assert kubectl("exec", "target", "--", "printenv", "LINKS_SERVICE_HOST").stdout.strip()
+    assert kubectl("exec", "nolinks", "--", "printenv", "LINKS_SERVICE_HOST", ok=False).returncode
+    assert kubectl("exec", "nolinks", "--", "printenv", "KUBERNETES_SERVICE_HOST").stdout.strip()
 
     # A hostPath of the wrong type keeps the pod from starting, with kubelet's reason.
     volume = f"volumes: [{{name: s, hostPath: {{path: {data}/hello.txt, type: Socket}}}}]"
