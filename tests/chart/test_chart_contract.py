@@ -79,6 +79,13 @@ def test_probes_and_tls_mount_serve_https_on_8443() -> None:
     ]
 
 
+def test_a_default_of_the_security_context_goes_with_null() -> None:
+    objs = render({"podSecurityContext": {"runAsUser": None, "runAsGroup": None}})
+    pod = one(objs, "Deployment")["spec"]["template"]["spec"]
+    runtime = {"type": "RuntimeDefault"}
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": runtime}
+
+
 def test_an_internal_registry_names_every_image_and_the_agent_image() -> None:
     objs = render(CASES["internal-registry"])
     assert list(images(objs)) == [f"{REGISTRY}/podtap:0.1.0"]
