@@ -161,6 +161,13 @@ def test_web_defaults_revisions_and_ordered_start(kubectl: Kubectl, sts: str) ->
     }
     out = kubectl("rollout", "status", f"statefulset/{sts}", "--timeout=30s").stdout
     assert out.strip() == "partitioned roll out complete: 3 new pods have been updated..."
+    described = [
+        " ".join(line.split())
+        for line in kubectl("describe", "statefulset", sts).stdout.split("\n")
+    ]
+    for line in ("Replicas: 3 desired | 3 total", "Update Strategy: RollingUpdate", "Partition: 0"):
+        assert line in described, described
+    assert "Pods Status: 3 Running / 0 Waiting / 0 Succeeded / 0 Failed" in described, described
 
     # scale down: the highest ordinal goes first
     kubectl("scale", f"statefulset/{sts}", "--replicas=1")
