@@ -26,7 +26,7 @@ from podtap.backends.local.capabilities import (
     node_bounding,
     setpriv_argv,
 )
-from podtap.backends.local.kubeapi.ephemeral import ephemeral_update
+from podtap.backends.local.kubeapi.ephemeral import check_main_update, ephemeral_update
 from podtap.backends.local.kubeapi.resources import BUILTINS
 from podtap.backends.local.kubeapi.status import ApiError
 from podtap.backends.local.models import HostPathVolume
@@ -270,6 +270,10 @@ def test_ephemeral_containers_are_only_added() -> None:
     )
     missing = dict(DEBUGGER, name="d2", targetContainerName="nope")
     assert 'targetContainerName: Not found: "nope"' in refused(DEBUGGER, missing)
+
+    check_main_update(PODS, "p", new=_stored_pod(DEBUGGER), old=_stored_pod(DEBUGGER))
+    with pytest.raises(ApiError, match="write them through pods/p/ephemeralcontainers"):
+        check_main_update(PODS, "p", new=_stored_pod(), old=_stored_pod(DEBUGGER))
 
 
 def test_ephemeral_container_statuses_are_reported_never_ready() -> None:

@@ -295,7 +295,8 @@ def test_kubectl_debug_adds_an_ephemeral_container(
     # The subresource: GET answers the pod; entries are only ever added.
     raw = kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers")
     assert json.loads(raw.stdout)["spec"]["ephemeralContainers"][0]["name"] == "debugger"
-    removed = _patch_ephemeral(kubectl, '[{"op": "remove", "path": "/spec/ephemeralContainers/0"}]')
+    removal = '[{"op": "remove", "path": "/spec/ephemeralContainers/0"}]'
+    removed = _patch_ephemeral(kubectl, removal)
     assert 'existing ephemeral containers "debugger" may not be removed' in removed
     op = '[{"op": "replace", "path": "/spec/ephemeralContainers/0/command", "value": ["true"]}]'
     assert 'existing ephemeral containers "debugger" may not be changed' in _patch_ephemeral(
@@ -306,4 +307,6 @@ def test_kubectl_debug_adds_an_ephemeral_container(
     assert 'spec.ephemeralContainers[1].name: Duplicate value: "app"' in _patch_ephemeral(
         kubectl, add
     )
+    main = kubectl("patch", "pod", "target", "--type=json", "-p", removal, ok=False)
+    assert "pod updates may not change spec.ephemeralContainers" in main.stderr, main.stderr
     c.down()

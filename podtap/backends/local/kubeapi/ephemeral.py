@@ -66,3 +66,14 @@ def ephemeral_update(rt: ResourceType, name: str, *, new: Obj, old: Obj) -> Obj:
     out = copy.deepcopy(old)
     out.setdefault("spec", {})["ephemeralContainers"] = wanted
     return out
+
+
+def check_main_update(rt: ResourceType, name: str, *, new: Obj, old: Obj) -> None:
+    """A write of the Pod itself may not touch its ephemeral containers (kube-apiserver's pod
+    update validation holds the list to the stored one)."""
+    if _listed(new, "ephemeralContainers") != _listed(old, "ephemeralContainers"):
+        msg = (
+            "Forbidden: pod updates may not change spec.ephemeralContainers: "
+            f"write them through pods/{name}/{SUBRESOURCE} (kubectl debug)"
+        )
+        raise invalid(rt, name, [Cause(AT, "FieldValueForbidden", msg)])
