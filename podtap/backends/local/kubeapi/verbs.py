@@ -202,6 +202,8 @@ def update(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None
     new = semantics.prepare_update(target.rt, obj, old=old, subresource=target.subresource)
     if target.subresource == ephemeral.SUBRESOURCE:
         new = ephemeral.ephemeral_update(target.rt, target.name, new=new, old=old)
+    elif target.rt.kind == "Pod" and not target.subresource:
+        ephemeral.check_main_update(target.rt, target.name, new=new, old=old)
     _check_finalizers(target, new, old)
     rbac_objects.check_write(ctx, target.rt, new, old=old, user=write.user)
     if write.record:
