@@ -108,8 +108,79 @@ def _s(path: str) -> Callable[[Obj], Any]:
     return get
 
 
+def _since(stamp: object) -> str:
+    """translateTimestampSince: the age of an RFC 3339 time, `<unknown>` without one."""
+    if not isinstance(stamp, str) or not stamp:
+        return "<unknown>"
+    then = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    return human_duration((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+
+
+def _node_status(obj: Obj) -> str:
+    conditions = obj.get("status", {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    status = "Ready" if ready else "NotReady"
+    return status + (",SchedulingDisabled" if obj.get("spec", {}).get("unschedulable") else "")
+
+
+def _node_roles(obj: Obj) -> str:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(k[len(prefix) :] for k in labels if k.startswith(prefix) and k != prefix)
+    return ",".join(roles) or "<none>"
+
+
+def _node_ip(kind: str) -> Callable[[Obj], str]:
+    def get(obj: Obj) -> str:
+        found = [
+            a["address"]
+            for a in obj.get("status", {}).get("addresses") or ()
+            if a.get("type") == kind
+        ]
+        return found[0] if found else "<none>"
+
+    return get
+
+
+def _event_object(obj: Obj) -> str:
+    ref = obj.get("involvedObject") or {}
+    return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+
+
+def _role_ref(obj: Obj) -> str:
+    ref = obj.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _subjects(kind: str) -> Callable[[Obj], str]:
+    def get(obj: Obj) -> str:
+        subjects = [s for s in obj.get("subjects") or () if s.get("kind") == kind]
+        if kind == "ServiceAccount":
+            return ", ".join(f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects)
+        return ", ".join(str(s.get("name", "")) for s in subjects)
+
+    return get
+
+
+def _containers(field: str) -> Callable[[Obj], str]:
+    def get(obj: Obj) -> str:
+        containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
+        return ",".join(str(c.get(field, "")) for c in containers or ())
+
+    return get
+
+
 NAME: Column = ("Name", "string", 0, _name)
 AGE: Column = ("Age", "string", 0, _age)
+_CREATED_AT: Column = ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))
+_BINDING: list[Column] = [
+    NAME,
+    ("Role", "string", 0, _role_ref),
+    AGE,
+    ("Users", "string", 1, _subjects("User")),
+    ("Groups", "string", 1, _subjects("Group")),
+    ("ServiceAccounts", "string", 1, _subjects("ServiceAccount")),
+]
 
 _COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("", "pods"): [
@@ -140,6 +211,49 @@ _COLUMNS: dict[tuple[str, str], list[Column]] = {
         ("Data", "integer", 0, lambda o: len(o.get("data", {}))),
         AGE,
     ],
+    ("", "nodes"): [
+        NAME,
+        ("Status", "string", 0, _node_status),
+        ("Roles", "string", 0, _node_roles),
+        AGE,
+        ("Version", "string", 0, _s("status.nodeInfo.kubeletVersion")),
+        ("Internal-IP", "string", 1, _node_ip("InternalIP")),
+        ("External-IP", "string", 1, _node_ip("ExternalIP")),
+        ("OS-Image", "string", 1, _s("status.nodeInfo.osImage")),
+        ("Kernel-Version", "string", 1, _s("status.nodeInfo.kernelVersion")),
+        ("Container-Runtime", "string", 1, _s("status.nodeInfo.containerRuntimeVersion")),
+    ],
+    ("", "events"): [
+        ("Last Seen", "string", 0, lambda o: _since(o.get("lastTimestamp") or o.get("eventTime"))),
+        ("Type", "string", 0, _s("type")),
+        ("Reason", "string", 0, _s("reason")),
+        ("Object", "string", 0, _event_object),
+        ("Subobject", "string", 1, lambda o: (o.get("involvedObject") or {}).get("fieldPath", "")),
+        ("Source", "string", 1, lambda o: (o.get("source") or {}).get("component", "")),
+        ("Message", "string", 0, lambda o: str(o.get("message", "")).strip()),
+        ("First Seen", "string", 1, lambda o: _since(o.get("firstTimestamp"))),
+        ("Count", "string", 1, lambda o: o.get("count", 1)),
+        ("Name", "string", 1, _name),
+    ],
+    ("", "serviceaccounts"): [
+        NAME,
+        ("Secrets", "string", 0, lambda o: len(o.get("secrets") or ())),
+        AGE,
+    ],
+    ("apps", "replicasets"): [
+        NAME,
+        ("Desired", "integer", 0, lambda o: o.get("spec", {}).get("replicas", 1)),
+        ("Current", "integer", 0, lambda o: o.get("status", {}).get("replicas", 0)),
+        ("Ready", "integer", 0, lambda o: o.get("status", {}).get("readyReplicas", 0)),
+        AGE,
+        ("Containers", "string", 1, _containers("name")),
+        ("Images", "string", 1, _containers("image")),
+        ("Selector", "string", 1, _selector),
+    ],
+    ("rbac.authorization.k8s.io", "roles"): [NAME, _CREATED_AT],
+    ("rbac.authorization.k8s.io", "clusterroles"): [NAME, _CREATED_AT],
+    ("rbac.authorization.k8s.io", "rolebindings"): _BINDING,
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): _BINDING,
     ("apps", "deployments"): [
         NAME,
         ("Ready", "string", 0, _replicas),
