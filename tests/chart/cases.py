@@ -23,7 +23,8 @@ CASES: dict[str, Obj] = {
         },
     },
     "internal-registry": {"image": {"registry": REGISTRY}, "imagePullSecrets": ["corp-pull"]},
-    "role-namespaces": {"roleNamespaces": ["shop", "billing"]},
+    # agent.namespace among them: one Role there, not two.
+    "role-namespaces": {"roleNamespaces": ["shop", "billing"], "agent": {"namespace": "shop"}},
     "tls-given": {"tls": {"secretName": "operator-tls", "caBundle": CA_BUNDLE.decode()}},
     "agent-ephemeral": {"agent": {"ephemeral": True}},
     "replicas-2": {"replicas": 2},
