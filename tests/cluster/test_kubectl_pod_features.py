@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,7 @@ def test_kubectl_debug_adds_an_ephemeral_container(
     _running(kubectl, "target")
     before = kubectl.json("pod", "target")
     app_id = before["status"]["containerStatuses"][0]["containerID"]
-    script = "echo debugging; readlink /proc/self/ns/net; sleep 3600"
+    script = "echo debugging; readlink /proc/self/ns/net; while sleep 0.5; do echo tick; done"
     kubectl("debug", "target", "--image=busybox", "--target=app", "-c", "debugger", "--",
             "sh", "-c", script)  # fmt: skip
 
@@ -284,13 +285,26 @@ def test_kubectl_debug_adds_an_ephemeral_container(
     app_pid = int(app_id.removeprefix("podtap://"))
     netns = os.readlink(f"/proc/{app_pid}/ns/net")
     wait_until(
-        lambda: kubectl("logs", "target", "-c", "debugger").stdout == f"debugging\n{netns}\n",
+        lambda: kubectl("logs", "target", "-c", "debugger").stdout.startswith(
+            f"debugging\n{netns}\ntick\n"
+        ),
         timeout=20,
         what="the debugger's log",
     )
     debug_pid = int(status["containerID"].removeprefix("podtap://"))
     assert os.readlink(f"/proc/{debug_pid}/ns/pid") == os.readlink(f"/proc/{app_pid}/ns/pid")
     assert kubectl("exec", "target", "-c", "debugger", "--", "hostname").stdout.strip() == "target"
+    attach = subprocess.Popen(
+        [str(kubectl.bin), "attach", "target", "-c", "debugger"],
+        env=kubectl.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert attach.stdout is not None
+        out = attach.stdout
+        wait_until(lambda: out.readline() == "tick\n", timeout=20, what="attach to the debugger")
+    finally:
+        attach.kill()
+        attach.wait()
 
     # The subresource: GET answers the pod; entries are only ever added.
     raw = kubectl("get", "--raw", "/api/v1/namespaces/default/pods/target/ephemeralcontainers")
