@@ -9,7 +9,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from podtap.core.sessions import Principal, unix_principal
+from podtap.core.sessions import Actor, Principal, unix_principal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,6 +18,11 @@ class Caller:
     name: str
     admin: bool
     groups: tuple[str, ...] = ()
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the session book's decisions name them."""
+        return Actor(name=self.name, principal=self.principal, admin=self.admin)
 
     def owner(self, *, whoami: str | None, host: str | None) -> str:
         """`whoami/k8s-user@host`: the local user the client reports, the user we verified."""

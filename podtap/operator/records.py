@@ -143,6 +143,12 @@ class RecordStore:
         self._compact(records)
         return records
 
+    async def restore(self) -> list[SessionRecord]:
+        return self.load()
+
+    async def aclose(self) -> None:
+        self.close()
+
     def put(self, record: SessionRecord) -> None:
         """`record` is new or changed: journaled before anyone is told."""
         self._append({"put": record_to_json(record)})

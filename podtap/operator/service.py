@@ -13,12 +13,10 @@ import logging
 import time
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
-from podtap.core.arbitration import PortSubscription, start_refusal
 from podtap.core.ids import SessionId, format_session_id, new_session_id
-from podtap.core.protocol import CloseReason, IncomingMode, Unsubscribe
+from podtap.core.protocol import CloseReason, Unsubscribe
 from podtap.core.protocol import Subscribe as SubscribeFrame
 from podtap.core.sessions import (
-    Actor,
     Attach,
     Audit,
     Begin,
@@ -49,6 +47,7 @@ from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
 from podtap.operator.records import RecordStore, SessionRecord
 from podtap.operator.relay import Attachment
+from podtap.operator.session_store import SessionStore
 from podtap.operator.settings import (
     ConnectOptions,
     Opening,
@@ -57,6 +56,7 @@ from podtap.operator.settings import (
     StartRefused,
     refusals,
 )
+from podtap.operator.steal_check import refuse_held_steals
 
 __all__ = [
     "ConnectOptions",
@@ -71,7 +71,13 @@ log = logging.getLogger(__name__)
 
 
 class OperatorService:
-    def __init__(self, settings: OperatorSettings, backend: ClusterBackend) -> None:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        backend: ClusterBackend,
+        *,
+        store: SessionStore | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.started = time.time()
@@ -80,7 +86,7 @@ class OperatorService:
         self.metrics = Metrics()
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         self.audit = AuditLog(settings.state_dir / "audit.jsonl")
-        self._store = RecordStore(
+        self._store: SessionStore = store or RecordStore(
             settings.state_dir / "sessions.json", snapshot=lambda: self.book.records.values()
         )
         self.agents = AgentManager(
@@ -99,7 +105,7 @@ class OperatorService:
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
-        await self.handle(Restore(records=tuple(self._store.load())))
+        await self.handle(Restore(records=tuple(await self._store.restore())))
         self._tasks.spawn(self._tick_loop(), name="session lifecycle")
 
     async def close(self) -> None:
@@ -107,7 +113,7 @@ class OperatorService:
         for attachment in list(self.attached.values()):
             await self._let_go(attachment)
         await self.agents.close()
-        self._store.close()
+        await self._store.aclose()
         self.audit.close()
 
     async def _tick_loop(self) -> None:
@@ -264,43 +270,13 @@ class OperatorService:
         record: SessionRecord | None = None
         if resume is not None:
             with refusals():
-                record = self.book.resumable(resume, _actor(caller))
+                record = self.book.resumable(resume, caller.actor)
             target, namespace = TargetRef.parse(record.target), record.namespace
         resolved = await self.resolve(target, namespace)
         if options is not None:
-            self._refuse_held_steals(resolved, resume, options, owner=caller.name)
+            held = self.book.held(resolved.namespace, resolved.pod.name, other_than=resume)
+            refuse_held_steals(held, resume, options, owner=caller.name)
         return record, resolved
-
-    def _refuse_held_steals(
-        self,
-        resolved: ResolvedTarget,
-        session: SessionId | None,
-        options: ConnectOptions,
-        *,
-        owner: str,
-    ) -> None:
-        """StartRefused if a port the session will steal is held (on_concurrent_steal=abort):
-        the run stops before its command starts."""
-        now = time.time()
-        wanted = [
-            PortSubscription(
-                session=session if session is not None else SessionId(0),
-                user=owner,
-                since=now,
-                mode=IncomingMode.STEAL,
-                http_filter=flt,
-                port=port,
-            )
-            for port, flt in options.steals
-        ]
-        refusal = start_refusal(
-            self.book.held(resolved.namespace, resolved.pod.name, other_than=session),
-            wanted,
-            on_concurrent_steal=options.on_concurrent_steal,
-            now=now,
-        )
-        if refusal is not None:
-            raise StartRefused(refusal.message)
 
     async def open(
         self,
@@ -369,13 +345,13 @@ class OperatorService:
     async def kill(self, session: SessionId, *, by: Caller) -> SessionRecord:
         record = self.book.records.get(session)
         with refusals():
-            await self.handle(Kill(session=session, by=_actor(by), now=time.time()))
+            await self.handle(Kill(session=session, by=by.actor, now=time.time()))
         assert record is not None  # else the book refused
         return record
 
     async def prune(self, *, by: Caller) -> list[SessionRecord]:
         before = dict(self.book.records)
-        effects = await self.handle(Prune(by=_actor(by), now=time.time()))
+        effects = await self.handle(Prune(by=by.actor, now=time.time()))
         return [before[e.session] for e in effects if isinstance(e, Close)]
 
     def _agent_stats(self, delta: dict[str, int]) -> None:
@@ -394,7 +370,3 @@ class OperatorService:
     def matching(self, key: str | None) -> list[SessionRecord]:
         """Sessions with session key `key` (every session when None), oldest first."""
         return self.book.matching(key)
-
-
-def _actor(caller: Caller) -> Actor:
-    return Actor(name=caller.name, principal=caller.principal, admin=caller.admin)
