@@ -54,6 +54,19 @@ def _running(pod: Obj | None) -> dict[str, str]:
 
 
 def _pod_notes(event: Event) -> list[Note]:
+    pod = event.obj
+    notes = [] if event.type == "DELETED" else _kubelet_notes(event)
+    owner = _controller(pod, "ReplicaSet")
+    if owner is not None and event.type in ("ADDED", "DELETED"):
+        verb = "Created" if event.type == "ADDED" else "Deleted"
+        reason = "SuccessfulCreate" if event.type == "ADDED" else "SuccessfulDelete"
+        msg = f"{verb} pod: {pod['metadata']['name']}"
+        notes.append(Note(owner, reason, msg, "replicaset-controller"))
+    return notes
+
+
+def _kubelet_notes(event: Event) -> list[Note]:
+    """What the scheduler and the kubelet say of a pod added or changed."""
     pod, prev = event.obj, event.prev
     name = f"{pod['metadata'].get('namespace', '')}/{pod['metadata']['name']}"
     notes = []
@@ -63,7 +76,7 @@ def _pod_notes(event: Event) -> list[Note]:
         notes.append(Note(pod, "Scheduled", msg, "default-scheduler"))
     before = _running(prev) if event.type == "MODIFIED" else {}
     for container, started in _running(pod).items():
-        if event.type != "DELETED" and before.get(container) != started:
+        if before.get(container) != started:
             path = f"spec.containers{{{container}}}"
             notes.append(Note(pod, "Created", f"Created container: {container}", "kubelet", path))
             notes.append(Note(pod, "Started", f"Started container {container}", "kubelet", path))
@@ -73,12 +86,6 @@ def _pod_notes(event: Event) -> list[Note]:
             path = f"spec.containers{{{container}}}"
             msg = f"Stopping container {container}"
             notes.append(Note(pod, "Killing", msg, "kubelet", path))
-    owner = _controller(pod, "ReplicaSet")
-    if owner is not None and event.type in ("ADDED", "DELETED"):
-        verb = "Created" if event.type == "ADDED" else "Deleted"
-        reason = "SuccessfulCreate" if event.type == "ADDED" else "SuccessfulDelete"
-        msg = f"{verb} pod: {pod['metadata']['name']}"
-        notes.append(Note(owner, reason, msg, "replicaset-controller"))
     return notes
 
 
