@@ -318,7 +318,8 @@ def test_missing_api_version_without_name_says_question_mark() -> None:
             "spec.template.spec.volumes",
             [{"name": "cfg"}],
             "spec.template.spec.volumes[0]",
-            "Value error, a volume needs exactly one of configMap, secret, emptyDir or projected",
+            "Value error, a volume needs exactly one of configMap, secret, emptyDir, projected "
+            "or hostPath",
         ),
         (
             CONTAINER,
