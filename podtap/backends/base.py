@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import aiohttp
+
 # the one list of target kinds lives in core, shared with the config
 from podtap.core.targets import TARGET_KINDS, TargetError, TargetKind, TargetRef
 
 __all__ = [
     "TARGET_KINDS",
     "AgentEndpoint",
+    "AgentRoute",
     "AgentStartFailed",
     "ClusterBackend",
     "ContainerInfo",
@@ -28,6 +31,7 @@ __all__ = [
     "TargetNotReady",
     "TargetRef",
     "TargetSummary",
+    "direct_route",
 ]
 
 
@@ -112,13 +116,28 @@ class ResourceEvent:
     object: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentEndpoint:
-    """Where a started agent listens for the operator, and how to stop it."""
+    """A started agent: where it listens for the operator (`url`: ``unix:/PATH`` on this
+    machine, ``http://IP:PORT`` in a cluster), the bearer token it takes, and `handle`, what
+    the backend that started it stops it by (a pid here, ``NS/POD`` in Kubernetes): opaque
+    to everyone else."""
 
-    socket_path: str
+    url: str
     token: str
-    pid: int
+    handle: str
+
+
+#: how the operator reaches an agent: a connector for its aiohttp session, and the base URL
+#: (``http://HOST[:PORT]``) that the agent's paths go under
+AgentRoute = tuple[aiohttp.BaseConnector, str]
+
+
+def direct_route(endpoint: AgentEndpoint) -> AgentRoute:
+    """The route straight to `endpoint`'s URL: its Unix socket, or its address."""
+    if endpoint.url.startswith("unix:"):
+        return aiohttp.UnixConnector(path=endpoint.url.removeprefix("unix:")), "http://agent"
+    return aiohttp.TCPConnector(), endpoint.url.rstrip("/")
 
 
 class ClusterBackend(Protocol):
@@ -143,7 +162,13 @@ class ClusterBackend(Protocol):
     async def start_agent(
         self, resolved: ResolvedTarget, *, token: str, socket_path: str
     ) -> AgentEndpoint:
-        """Start an agent in the target's network namespace, listening on `socket_path`."""
+        """Start an agent in the target's network namespace, taking `token`; an agent on this
+        machine listens on `socket_path` (one elsewhere, on its own address)."""
+        ...
+
+    async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        """How this operator reaches a started agent (`direct_route`, or a tunnel such as
+        the API server's ``pods/portforward`` when it runs outside the cluster)."""
         ...
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None: ...

@@ -30,7 +30,7 @@ from podtap.net.wire import ConnectionClosed, WireConnection
 log = logging.getLogger(__name__)
 PodKey = tuple[str, str]  # namespace, pod
 Deliver = Callable[[Payload], None]
-AGENT_PATH = "http://agent/agent/v1/connect"
+AGENT_PATH = "/agent/v1/connect"
 
 
 class AgentLink:
@@ -129,10 +129,17 @@ class AgentManager:
         endpoint = await self._backend.start_agent(
             resolved, token=secrets.token_hex(24), socket_path=str(sock)
         )
-        http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(sock)))
+        try:
+            connector, base = await self._backend.agent_route(endpoint)
+        except BaseException:
+            await self._backend.stop_agent(endpoint)
+            raise
+        http = aiohttp.ClientSession(connector=connector)
         try:
             ws = await http.ws_connect(
-                AGENT_PATH, max_msg_size=0, headers={"Authorization": f"Bearer {endpoint.token}"}
+                base + AGENT_PATH,
+                max_msg_size=0,
+                headers={"Authorization": f"Bearer {endpoint.token}"},
             )
             wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}", session_faults=True)
             await wire.initiate(InitiatorHandshake(name="podtap-operator", version=__version__))
@@ -150,7 +157,7 @@ class AgentManager:
         link.on_stats = stats
         self.links[key] = link
         self._tasks.spawn(self._watch(link), name=f"agent {key[0]}/{key[1]}")
-        log.info("agent for %s/%s started (pid %d)", *key, endpoint.pid)
+        log.info("agent for %s/%s started (%s)", *key, endpoint.handle)
         return link
 
     async def _watch(self, link: AgentLink) -> None:

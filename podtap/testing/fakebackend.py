@@ -20,6 +20,7 @@ from typing import Any
 
 from podtap.backends.base import (
     AgentEndpoint,
+    AgentRoute,
     AgentStartFailed,
     ResolvedTarget,
     ResourceEvent,
@@ -27,6 +28,7 @@ from podtap.backends.base import (
     TargetNotReady,
     TargetRef,
     TargetSummary,
+    direct_route,
 )
 from podtap.backends.local.backend import (
     OBJECT_KIND,
@@ -52,7 +54,7 @@ class FakeCluster:
         every start_agent fails (AgentStartFailed), as when the agent cannot start."""
         self.node = FakeNode()
         self.node.apply(manifests)
-        self.agents: dict[int, FakeAgent] = {}
+        self.agents: dict[str, FakeAgent] = {}  # by handle
         self._agents_start = agents
 
     @classmethod
@@ -92,8 +94,8 @@ class FakeCluster:
         return only
 
     async def close(self) -> None:
-        for pid in list(self.agents):
-            await self.stop_agent(AgentEndpoint("", "", pid))
+        for handle in list(self.agents):
+            await self.stop_agent(AgentEndpoint(url="", token="", handle=handle))
 
     # -- ClusterBackend ----------------------------------------------------------------------
     async def list_targets(self, *, namespace: str | None = None) -> list[TargetSummary]:
@@ -197,12 +199,15 @@ class FakeCluster:
         )
         agent = FakeAgent(token=token, pod=pod, address=resolved.pod.ip)
         await agent.start(socket_path)
-        pid = next(self.node.pids)
-        self.agents[pid] = agent
-        return AgentEndpoint(socket_path, token, pid)
+        handle = str(next(self.node.pids))
+        self.agents[handle] = agent
+        return AgentEndpoint(url=f"unix:{socket_path}", token=token, handle=handle)
+
+    async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        return direct_route(endpoint)
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None:
-        agent = self.agents.pop(endpoint.pid, None)
+        agent = self.agents.pop(endpoint.handle, None)
         if agent is not None:
             await agent.stop()
 

@@ -14,6 +14,7 @@ import yaml
 
 from podtap.backends.base import (
     AgentEndpoint,
+    AgentRoute,
     ResolvedTarget,
     ResourceEvent,
     TargetRef,
@@ -274,6 +275,10 @@ class EachCall:
     ) -> AgentEndpoint:
         async with await self._open() as b:
             return await b.start_agent(resolved, token=token, socket_path=socket_path)
+
+    async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        async with await self._open() as b:
+            return await b.agent_route(endpoint)
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None:
         async with await self._open() as b:

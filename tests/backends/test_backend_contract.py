@@ -347,7 +347,7 @@ def test_an_agent_serves_the_operator_on_its_socket_until_stopped(
         shop = await resolve(backend, "deployment/shop")
         sock, token = str(tmp_path / "agent.sock"), secrets.token_hex(16)
         endpoint = await backend.start_agent(shop, token=token, socket_path=sock)
-        assert endpoint.socket_path == sock and endpoint.token == token
+        assert endpoint.url == f"unix:{sock}" and endpoint.token == token
         try:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await agent_wire(sock, "not-the-token")

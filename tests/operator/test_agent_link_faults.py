@@ -32,7 +32,7 @@ def test_a_malformed_message_from_the_agent_ends_only_its_session(tmp_path: Path
             http = aiohttp.ClientSession()
             link = AgentLink(
                 ("ns", "pod"),
-                AgentEndpoint(socket_path="", token="t", pid=0),
+                AgentEndpoint(url="unix:", token="t", handle="0"),
                 WireConnection(ws, session_faults=True),
                 http,
             )

@@ -20,6 +20,7 @@ from kubernetes_asyncio.client import ApiClient
 from podtap.backends import resolving
 from podtap.backends.base import (
     AgentEndpoint,
+    AgentRoute,
     AgentStartFailed,
     ContainerInfo,
     PodInfo,
@@ -30,6 +31,7 @@ from podtap.backends.base import (
     TargetNotReady,
     TargetRef,
     TargetSummary,
+    direct_route,
 )
 from podtap.backends.kubernetes import config, env
 from podtap.backends.kubernetes.discovery import Discovery
@@ -143,6 +145,9 @@ class KubernetesBackend:
         self, resolved: ResolvedTarget, *, token: str, socket_path: str
     ) -> AgentEndpoint:
         raise AgentStartFailed("agent pods: not yet")
+
+    async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        return direct_route(endpoint)
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None:
         raise AgentStartFailed("agent pods: not yet")

@@ -12,6 +12,7 @@ from typing import Any
 from podtap.backends import resolving
 from podtap.backends.base import (
     AgentEndpoint,
+    AgentRoute,
     AgentStartFailed,
     ContainerInfo,
     PodInfo,
@@ -22,6 +23,7 @@ from podtap.backends.base import (
     TargetNotReady,
     TargetRef,
     TargetSummary,
+    direct_route,
 )
 from podtap.backends.local.client import NodeClient
 from podtap.backends.local.manifests import ManifestError, check
@@ -69,7 +71,7 @@ class LocalBackend:
     def __init__(self, paths: ClusterPaths) -> None:
         self._client = NodeClient(paths)
         self._paths = paths
-        self._agents: dict[int, asyncio.subprocess.Process] = {}
+        self._agents: dict[str, asyncio.subprocess.Process] = {}  # by pid
 
     async def _pods(self, namespace: str | None) -> list[PodInfo]:
         return [
@@ -205,11 +207,14 @@ class LocalBackend:
                 f"the agent for pod {resolved.pod.name} did not start; "
                 f"see {self._paths.root / 'agents.log'}"
             )
-        self._agents[proc.pid] = proc
-        return AgentEndpoint(socket_path, token, proc.pid)
+        self._agents[str(proc.pid)] = proc
+        return AgentEndpoint(url=f"unix:{socket_path}", token=token, handle=str(proc.pid))
+
+    async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        return direct_route(endpoint)
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None:
-        proc = self._agents.pop(endpoint.pid, None)
+        proc = self._agents.pop(endpoint.handle, None)
         if proc is None or proc.returncode is not None:
             return
         proc.terminate()
