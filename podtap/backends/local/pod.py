@@ -107,6 +107,7 @@ class PodRuntime:
         self.containers: list[ContainerRunner] = []
         self._specs: list[Container] = []
         self.ephemeral: list[ContainerRunner] = []
+        self._ephemeral_failed: set[str] = set()
         self._config: tuple[Lookup, dict[str, str], dict[str, str]] | None = None
         self._tasks = TaskSet()
         self._on_change = on_change
@@ -187,7 +188,7 @@ class PodRuntime:
         if self._config is None or self.deleting:
             return
         lookup, service_env, fields = self._config
-        started = {r.status.name for r in self.ephemeral}
+        started = {r.status.name for r in self.ephemeral} | self._ephemeral_failed
         for c in spec.ephemeral_containers:
             if c.name in started:
                 continue
@@ -198,6 +199,7 @@ class PodRuntime:
                 )  # fmt: skip
             except PodConfigError as exc:
                 log.warning("pod %s/%s: ephemeral container %s: %s", *self.key, c.name, exc)
+                self._ephemeral_failed.add(c.name)  # said once, not at every pass
                 continue
             self.ephemeral.append(self._run(c, env, restart_policy="Never"))
 
