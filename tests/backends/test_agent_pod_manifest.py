@@ -1,0 +1,165 @@
+"""The agent pod's manifest and its settings from the chart's environment (no cluster)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+
+from podtap.backends.kubernetes.agent_pod import (
+    AgentPodSettings,
+    AgentSettingsError,
+    agent_pod,
+)
+
+VERSIONS = ("1.30.0", "1.37.0")
+TARGET: dict[str, Any] = {
+    "metadata": {"name": "shop-7d9f-abcde", "namespace": "team", "uid": "0b6c-11ef-9a1e"},
+    "spec": {"nodeName": "node-3", "containers": [{"name": "shop"}]},
+}
+CHART_ENV = {  # what the chart sets with an internal registry, a namespace and resources
+    "PODTAP_AGENT_IMAGE": "registry.corp:5000/mirror/podtap:1.2.3",
+    "PODTAP_AGENT_PULL_POLICY": "Always",
+    "PODTAP_AGENT_PULL_SECRETS": "corp-pull, other",
+    "PODTAP_AGENT_EPHEMERAL": "false",
+    "PODTAP_AGENT_PORT": "50052",
+    "PODTAP_AGENT_LINGER": "12",
+    "PODTAP_AGENT_NAMESPACE": "podtap-agents",
+    "PODTAP_AGENT_RESOURCES": '{"limits":{"memory":"256Mi"},"requests":{"cpu":"10m"}}',
+    "PODTAP_AGENT_PRIVILEGED": "false",
+    "PODTAP_SERVICE_ACCOUNT": "podtap-agent",
+}
+
+
+def build(settings: AgentPodSettings, token: str = "s3cret") -> dict[str, Any]:
+    return agent_pod(
+        TARGET, container_id="containerd://abc123", settings=settings, token=token, suffix="x1y2"
+    )
+
+
+def test_the_chart_environment_makes_the_settings() -> None:
+    s = AgentPodSettings.from_env(CHART_ENV)
+    assert s.image == "registry.corp:5000/mirror/podtap:1.2.3"
+    assert (s.pull_policy, s.pull_secrets) == ("Always", ("corp-pull", "other"))
+    assert (s.port, s.linger, s.namespace, s.service_account) == (
+        50052,
+        12.0,
+        "podtap-agents",
+        "podtap-agent",
+    )
+    assert s.resources == {"limits": {"memory": "256Mi"}, "requests": {"cpu": "10m"}}
+    assert not s.privileged and not s.ephemeral
+
+
+def test_empty_variables_mean_the_defaults() -> None:
+    s = AgentPodSettings.from_env(dict.fromkeys(CHART_ENV, ""))
+    assert s == AgentPodSettings()
+    assert (s.port, s.linger, s.namespace, s.service_account) == (50051, 30.0, None, "default")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PODTAP_AGENT_PORT", "70000", "PODTAP_AGENT_PORT='70000': give a port number 1-65535"),
+        ("PODTAP_AGENT_PORT", "http", "PODTAP_AGENT_PORT='http': give a port number"),
+        ("PODTAP_AGENT_LINGER", "soon", "PODTAP_AGENT_LINGER='soon': give seconds"),
+        ("PODTAP_AGENT_LINGER", "-3", "PODTAP_AGENT_LINGER='-3': give seconds"),
+        ("PODTAP_AGENT_PULL_POLICY", "Sometimes", "give one of Always, IfNotPresent, Never"),
+        ("PODTAP_AGENT_PRIVILEGED", "yes", "PODTAP_AGENT_PRIVILEGED='yes': give true or false"),
+        ("PODTAP_AGENT_RESOURCES", "{limits", "PODTAP_AGENT_RESOURCES is not JSON"),
+        ("PODTAP_AGENT_RESOURCES", '{"cpu": "1"}', "give a container's resources"),
+    ],
+)
+def test_a_bad_value_is_refused_in_one_line_naming_it(name: str, value: str, message: str) -> None:
+    with pytest.raises(AgentSettingsError, match=message) as refused:
+        AgentPodSettings.from_env({**CHART_ENV, name: value})
+    assert "\n" not in str(refused.value)
+
+
+def test_the_pod_runs_on_the_targets_node_with_host_pid_and_the_four_capabilities() -> None:
+    pod = build(AgentPodSettings.from_env(CHART_ENV))
+    spec = pod["spec"]
+    assert pod["metadata"]["name"] == "podtap-agent-x1y2"
+    assert pod["metadata"]["namespace"] == "podtap-agents"
+    assert (spec["nodeName"], spec["hostPID"], spec["restartPolicy"]) == ("node-3", True, "Never")
+    assert spec["enableServiceLinks"] is False
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "podtap-agent"
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["imagePullSecrets"] == [{"name": "corp-pull"}, {"name": "other"}]
+    (c,) = spec["containers"]
+    assert c["name"] == "agent"
+    assert (c["image"], c["imagePullPolicy"]) == (
+        "registry.corp:5000/mirror/podtap:1.2.3",
+        "Always",
+    )
+    assert c["resources"] == {"limits": {"memory": "256Mi"}, "requests": {"cpu": "10m"}}
+    caps = c["securityContext"]["capabilities"]
+    assert caps == {"drop": ["ALL"], "add": ["SYS_ADMIN", "SYS_PTRACE", "NET_RAW", "NET_ADMIN"]}
+    assert "privileged" not in c["securityContext"]
+    assert c["command"] == [
+        "podtap",
+        "agent",
+        "--container-id",
+        "containerd://abc123",
+        "--listen",
+        "0.0.0.0:50052",
+        "--idle-exit",
+        "12",
+    ]
+    assert c["readinessProbe"]["tcpSocket"] == {"port": 50052}
+    assert pod["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "podtap-agent",
+        "app.kubernetes.io/managed-by": "podtap-operator",
+        "podtap.dev/target-pod": "shop-7d9f-abcde",
+        "podtap.dev/target-uid": "0b6c-11ef-9a1e",
+    }
+
+
+def test_the_token_is_never_in_the_pod_only_its_sha256() -> None:
+    pod = build(AgentPodSettings(), token="the-operators-secret")
+    assert "the-operators-secret" not in repr(pod)
+    (c,) = pod["spec"]["containers"]
+    assert c["env"] == [
+        {
+            "name": "PODTAP_AGENT_TOKEN_SHA256",
+            "value": hashlib.sha256(b"the-operators-secret").hexdigest(),
+        }
+    ]
+
+
+def test_defaults_the_targets_namespace_and_privileged_when_asked() -> None:
+    pod = build(AgentPodSettings.from_env({"PODTAP_AGENT_PRIVILEGED": "true"}))
+    assert pod["metadata"]["namespace"] == "team"
+    (c,) = pod["spec"]["containers"]
+    assert c["securityContext"]["privileged"] is True
+    assert "imagePullSecrets" not in pod["spec"] and "resources" not in c
+
+
+def test_a_pod_not_on_a_node_yet_gets_no_agent() -> None:
+    with pytest.raises(ValueError, match="pod p is not on a node yet"):
+        agent_pod(
+            {"metadata": {"name": "p", "namespace": "d"}, "spec": {}},
+            container_id="containerd://1",
+            settings=AgentPodSettings(),
+            token="t",
+            suffix="s",
+        )
+
+
+def test_a_long_pod_name_still_makes_a_valid_label() -> None:
+    long = {**TARGET, "metadata": {**TARGET["metadata"], "name": "a" * 70 + ".b"}}
+    pod = agent_pod(
+        long, container_id="cri-o://1", settings=AgentPodSettings(), token="t", suffix="s"
+    )
+    assert pod["metadata"]["labels"]["podtap.dev/target-pod"] == "a" * 63
+    for version in VERSIONS:
+        kubernetes_validate.validate(pod, version, strict=True)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("env", [{}, CHART_ENV, {"PODTAP_AGENT_PRIVILEGED": "true"}])
+def test_the_manifest_is_valid_for_kubernetes(version: str, env: dict[str, str]) -> None:
+    kubernetes_validate.validate(build(AgentPodSettings.from_env(env)), version, strict=True)
