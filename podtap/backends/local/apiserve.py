@@ -32,6 +32,7 @@ from podtap.backends.local.kubeapi.serviceaccounts import admit_pod
 from podtap.backends.local.kubeapi.store import Key, Store
 from podtap.backends.local.kubeapi.tokens import Signer
 from podtap.backends.local.network import GATEWAY
+from podtap.backends.local.nodeinfo import LEASE_NAMESPACE, capacity, lease_object
 from podtap.backends.local.paths import ClusterPaths
 from podtap.backends.local.podstatus import iso
 from podtap.backends.local.runnable import check_runnable, default_pod
@@ -84,6 +85,9 @@ def api_app(paths: ClusterPaths, saver: Saver) -> tuple[ApiContext, web.Applicat
     ctx.admission_checks.append(ServiceIPs(ctx))
     app = build_app(ctx)
     store.put(Key("", "nodes", "", NODE_NAME), node_object())
+    renewed = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    lease = Key("coordination.k8s.io", "leases", LEASE_NAMESPACE, NODE_NAME)
+    store.put(lease, lease_object(NODE_NAME, now=renewed))
     return ctx, app
 
 
@@ -115,6 +119,8 @@ def node_object() -> dict[str, object]:
                     "lastTransitionTime": now,
                 }
             ],
+            "capacity": capacity(),
+            "allocatable": capacity(),
             "addresses": [
                 {"type": "InternalIP", "address": str(GATEWAY)},
                 {"type": "Hostname", "address": NODE_NAME},
