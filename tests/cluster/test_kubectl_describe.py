@@ -97,7 +97,8 @@ def test_describe_shows_every_section_and_the_events(
 
     lines = _described(kubectl, "node", "podtap-local")
     _has(lines, "Name: podtap-local", "Conditions:", "Addresses:", "InternalIP: 10.244.0.1")
-    _has(lines, "Non-terminated Pods: (2 in total)", "Events:")
+    _has(lines, "Lease:", "HolderIdentity: podtap-local", "Capacity:", "Allocatable:", "pods: 110")
+    _has(lines, "Non-terminated Pods: (2 in total)", "cpu 0 (0%) 0 (0%)", "Events:")
 
     lines = _described(kubectl, "namespace", "default")
     _has(lines, "Name: default", "Status: Active", "No resource quota.", "No LimitRange resource.")
