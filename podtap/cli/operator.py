@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -15,6 +16,7 @@ from podtap.core import operator_paths as paths
 
 if TYPE_CHECKING:
     from podtap.client.host.operator_api import OperatorAddress
+    from podtap.core.lifecycle import Limits
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -76,18 +78,35 @@ def serve(
     admin_group: list[str] = typer.Option(
         ["podtap-admins"], help="Groups whose members are admins (root always is)."
     ),
+    kube: bool = typer.Option(
+        False,
+        "--kube",
+        help="Serve a Kubernetes cluster through its API, as the Helm chart runs the operator "
+        "(settings from the PODTAP_* environment the chart sets).",
+    ),
+    kubeconfig: Path | None = typer.Option(
+        None, "--kubeconfig", help="With --kube outside a pod: the cluster's kubeconfig."
+    ),
+    context: str | None = typer.Option(None, "--context", help="With --kube: its context."),
 ) -> None:
     """Run the operator (what the local cluster and the Helm chart start)."""
+    from podtap.core.lifecycle import Limits
+
+    try:
+        limits = Limits(unused_ttl=unused_ttl, setup_deadline=setup_deadline, max_time=max_time)
+    except ValueError as exc:
+        fail(str(exc))
+    if kube:
+        _serve_kube(limits=limits, kubeconfig=kubeconfig, context=context)
+        return
     from podtap.backends.local.backend import LocalBackend
     from podtap.backends.local.paths import ClusterPaths, cluster_name
-    from podtap.core.lifecycle import Limits
     from podtap.operator.server import run
     from podtap.operator.service import OperatorSettings
 
     if local is None:
-        fail("only the local cluster backend is available yet: use --local NAME")
+        fail("say which cluster to serve: --kube (through the Kubernetes API) or --local NAME")
     try:
-        limits = Limits(unused_ttl=unused_ttl, setup_deadline=setup_deadline, max_time=max_time)
         paths = ClusterPaths.for_name(cluster_name(local))
     except ValueError as exc:
         fail(str(exc))
@@ -95,6 +114,18 @@ def serve(
         state_dir=paths.root / "operator", limits=limits, admin_groups=tuple(admin_group)
     )
     run(settings, LocalBackend(paths), listen=f"unix:{paths.operator_socket}")
+
+
+def _serve_kube(*, limits: Limits, kubeconfig: Path | None, context: str | None) -> None:
+    from podtap.backends.kubernetes.config import ConfigError
+    from podtap.operator.kube_serve import StartFailed, run_kube
+    from podtap.operator.kube_settings import SettingsError
+    from podtap.operator.settings import OperatorError
+
+    try:
+        run_kube(limits=limits, kubeconfig=kubeconfig, context=context)
+    except (SettingsError, StartFailed, ConfigError, OperatorError) as exc:
+        fail(str(exc))
 
 
 STATUS = paths.operator_path().removeprefix(paths.API)

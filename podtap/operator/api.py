@@ -8,7 +8,7 @@ import html
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 API = paths.API
 SESSION_HEADER = "X-Podtap-Session"
 CLOSE_GRACE = 1.0
+PUBLIC = frozenset({"/healthz", "/readyz", "/apis", f"/apis/{paths.GROUP}", API})
+"""Paths anyone may ask (probes, and the discovery the aggregator reads)."""
+CALLER = web.RequestKey("caller", Caller)
 MAX_KEY = 256  # characters of a session key (a git branch name fits)
 
 
@@ -85,9 +88,16 @@ async def _drop(wire: WireConnection, why: str) -> None:
             await wire.close(CloseReason.PROTOCOL_ERROR, why)
 
 
+Identify = Callable[[web.Request], Awaitable[Caller]]
+"""Who a request is from (OperatorError 401 if nobody the operator believes)."""
+
+
 class OperatorApi:
-    def __init__(self, service: OperatorService) -> None:
+    def __init__(self, service: OperatorService, *, identify: Identify | None = None) -> None:
+        """The API of `service`; callers are the peers of its Unix socket unless `identify`
+        says otherwise (a Kubernetes operator's: users relayed by the API server)."""
         self.service = service
+        self._identify = identify
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._errors])
@@ -118,12 +128,17 @@ class OperatorApi:
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
+            if self._identify is not None and request.path not in PUBLIC:
+                request[CALLER] = await self._identify(request)  # no one unknown gets further
             response: web.StreamResponse = await handler(request)
             return response
         except OperatorError as exc:
             return _error(exc.status, str(exc))
 
-    def caller(self, request: web.Request) -> Caller:
+    async def caller(self, request: web.Request) -> Caller:
+        if self._identify is not None:
+            known: Caller | None = request.get(CALLER)
+            return known if known is not None else await self._identify(request)
         sock = request.transport.get_extra_info("socket") if request.transport else None
         return peer_caller(sock, self.service.settings.admin_groups)
 
@@ -139,7 +154,7 @@ class OperatorApi:
         )
 
     async def connect(self, request: web.Request) -> web.StreamResponse:
-        caller = self.caller(request)
+        caller = await self.caller(request)
         kind, _, name = request.match_info["target"].partition(".")
         container = request.match_info.get("container")
         q = request.query
@@ -246,7 +261,7 @@ class OperatorApi:
             sid: SessionId = parse_session_id(request.match_info["id"])
         except ValueError as exc:
             return _error(400, str(exc))
-        record = await self.service.kill(sid, by=self.caller(request))
+        record = await self.service.kill(sid, by=await self.caller(request))
         return web.json_response({"killed": [record.label]})
 
     async def kill_all(self, request: web.Request) -> web.Response:
@@ -255,7 +270,7 @@ class OperatorApi:
         client (prune)."""
         if request.query.get("detached") in ("true", "True", "1"):
             return await self.prune(request)
-        caller, key = self.caller(request), self._key(request)
+        caller, key = await self.caller(request), self._key(request)
         if key is None and not caller.admin:
             return _error(
                 403,
@@ -269,7 +284,7 @@ class OperatorApi:
         return web.json_response({"killed": [r.label for r in killed]})
 
     async def prune(self, request: web.Request) -> web.Response:
-        pruned = await self.service.prune(by=self.caller(request))
+        pruned = await self.service.prune(by=await self.caller(request))
         return web.json_response({"pruned": [r.label for r in pruned]})
 
     async def status(self, request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,9 +15,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from podtap.backends.base import ClusterBackend
-from podtap.operator.api import OperatorApi
+from podtap.operator.api import Identify, OperatorApi
 from podtap.operator.node_watch import watch_node
 from podtap.operator.service import OperatorService, OperatorSettings
+from podtap.operator.session_store import SessionStore
 
 log = logging.getLogger("podtap.operator")
 
@@ -42,30 +44,37 @@ http_log = logging.getLogger("podtap.operator.http")  # aiohttp's server log, fo
 http_log.addFilter(OneLineBadRequests())
 
 
-def _site(runner: web.AppRunner, listen: str) -> web.BaseSite:
+def _site(runner: web.AppRunner, listen: str, *, tls: ssl.SSLContext | None = None) -> web.BaseSite:
     if listen.startswith("unix:"):
         path = Path(listen.removeprefix("unix:"))
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         return web.UnixSite(runner, str(path))
     host, _, port = listen.rpartition(":")
-    return web.TCPSite(runner, host or "127.0.0.1", int(port))
+    return web.TCPSite(runner, host or "127.0.0.1", int(port), ssl_context=tls)
 
 
 @contextlib.asynccontextmanager
 async def listening(
-    settings: OperatorSettings, backend: ClusterBackend, *, listen: str
+    settings: OperatorSettings,
+    backend: ClusterBackend,
+    *,
+    listen: str,
+    tls: ssl.SSLContext | None = None,
+    identify: Identify | None = None,
+    store: SessionStore | None = None,
 ) -> AsyncIterator[OperatorService]:
     """The operator serving on `listen` for the duration of the block (tests run it
-    in-process this way); leaving it closes the sessions' connections and saves state."""
-    service = OperatorService(settings, backend)
+    in-process this way); leaving it closes the sessions' connections and saves state.
+    A Kubernetes operator serves HTTPS (`tls`), knows its callers by `identify` and keeps
+    its sessions in `store`."""
+    service = OperatorService(settings, backend, store=store)
     await service.start()
-    runner = web.AppRunner(
-        OperatorApi(service).app(), handle_signals=False, access_log=None, logger=http_log
-    )
+    api = OperatorApi(service, identify=identify)
+    runner = web.AppRunner(api.app(), handle_signals=False, access_log=None, logger=http_log)
     await runner.setup()
     try:
-        await _site(runner, listen).start()
+        await _site(runner, listen, tls=tls).start()
         if listen.startswith("unix:"):
             Path(listen.removeprefix("unix:")).chmod(0o666)  # identity comes from SO_PEERCRED
         yield service
