@@ -55,13 +55,15 @@ class Rest:
         *,
         query: Sequence[tuple[str, str]] = (),
         body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
     ) -> dict[str, Any]:
+        """`content_type` of the body: a PATCH names its kind (merge, strategic, JSON)."""
         try:
             data = await self.api.call_api(
                 path,
                 method,
                 query_params=list(query),
-                header_params=dict(_JSON),
+                header_params=_JSON | {"Content-Type": content_type},
                 body=dict(body) if body is not None else None,
                 response_types_map={200: "object", 201: "object", 202: "object"},
                 auth_settings=["BearerToken"],
