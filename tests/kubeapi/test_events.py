@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podtap.backends.local.kubeapi.app import Running
-from podtap.backends.local.kubeapi.events import Note, event_object, notes
+from podtap.backends.local.kubeapi.events import Note, event_object, expired, notes
 from podtap.backends.local.kubeapi.store import Event, Key
 from tests.kubeapi.cli import run
 
@@ -165,3 +165,17 @@ def test_kubectl_get_prints_upstream_s_columns(api: Running, kubectl_bin: Path) 
     finally:
         run(kubectl_bin, api, "delete", "sa/bot", "role/reader", "rolebinding/reader")
         run(kubectl_bin, api, "delete", "rs", "web", "--ignore-not-found")
+
+
+def test_events_live_an_hour_from_their_last_sighting() -> None:
+    def ev(name: str, last: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": "shop"}, "lastTimestamp": last}
+
+    events = [ev("old", "2026-01-01T00:00:00Z"), ev("new", "2026-01-01T00:30:00Z")]
+    now = 1767229200.0  # 2026-01-01T01:00:00Z
+    assert expired(events, now=now) == [Key("", "events", "shop", "old")]
+    assert expired(events, now=now - 1) == []
+    assert expired(events, now=now, ttl=1800) == [
+        Key("", "events", "shop", "old"),
+        Key("", "events", "shop", "new"),
+    ]

@@ -8,13 +8,16 @@ Killing (kubelet); a Pod added or removed with a ReplicaSet as controller is Suc
 or SuccessfulDelete for that set (replicaset-controller); a ReplicaSet of a Deployment whose
 `spec.replicas` changes is ScalingReplicaSet for the Deployment (deployment-controller). The
 reasons and messages are upstream's. `notes()` decides (pure); `EventRecorder` writes them
-after the change that caused them, never from inside the store's notification.
+after the change that caused them, never from inside the store's notification, and drops
+events last seen over an hour ago (kube-apiserver's `--event-ttl`, 1h by default).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,7 @@ from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.store import Event, Key, Obj
 
 NODE = "podtap-local"
+EVENT_TTL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -147,21 +151,54 @@ def event_object(note: Note, *, stamp: str) -> Obj:
     }
 
 
-class EventRecorder:
-    """Posts the events of every change, after it (store listeners must not write)."""
+def _seconds(stamp: str) -> float:
+    then = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
+    return then.replace(tzinfo=datetime.UTC).timestamp()
 
-    def __init__(self, ctx: ApiContext) -> None:
+
+def expired(events: Iterable[Obj], *, now: float, ttl: float = EVENT_TTL) -> list[Key]:
+    """The events whose time to live is over (from their last sighting, as etcd's lease)."""
+    out = []
+    for ev in events:
+        stamp = ev.get("lastTimestamp") or ev["metadata"].get("creationTimestamp")
+        if isinstance(stamp, str) and _seconds(stamp) + ttl <= now:
+            meta = ev["metadata"]
+            out.append(Key("", "events", meta.get("namespace", ""), meta["name"]))
+    return out
+
+
+class EventRecorder:
+    """Posts the events of every change, after it (store listeners must not write), and
+    drops those past their time to live (checked at most every `prune_every` seconds)."""
+
+    def __init__(self, ctx: ApiContext, *, ttl: float = EVENT_TTL, prune_every: float = 60.0):
         self.ctx = ctx
+        self.ttl = ttl
+        self.prune_every = prune_every
         self._heard: asyncio.Queue[Event] = asyncio.Queue()
 
     async def run(self) -> None:
         stop = self.ctx.store.listen(self._heard.put_nowait)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         try:
             while True:
-                for note in notes(await self._heard.get()):
+                if loop.time() >= due:
+                    self._prune()
+                    due = loop.time() + self.prune_every
+                try:
+                    event = await asyncio.wait_for(self._heard.get(), due - loop.time())
+                except TimeoutError:
+                    continue
+                for note in notes(event):
                     self._post(note)
         finally:
             stop()
+
+    def _prune(self) -> None:
+        stored = self.ctx.store.items(group="", plural="events")
+        for key in expired(stored, now=time.time(), ttl=self.ttl):
+            self.ctx.store.delete(key)
 
     def _post(self, note: Note) -> None:
         rt = self.ctx.registry.get(group="", version="v1", plural="events")
