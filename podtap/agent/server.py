@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +46,9 @@ CONNECT_PATH = "/agent/v1/connect"
 class AgentSettings:
     target_pid: int
     listen: str  # "unix:/path" or "HOST:PORT"
-    token: str
+    #: the SHA-256 (hex) of the operator's bearer token: the token itself is kept nowhere
+    #: here, so an agent pod's spec, which anyone who may read pods sees, cannot give it away
+    token_sha256: str
     idle_exit: float = 10.0
     drain: float = 5.0
 
@@ -62,7 +66,8 @@ class Agent:
 
     async def connect(self, request: web.Request) -> web.StreamResponse:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if not hmac.compare_digest(given.encode(), self.settings.token.encode()):
+        digest = hashlib.sha256(given.encode()).hexdigest()
+        if not hmac.compare_digest(digest, self.settings.token_sha256):
             return web.json_response({"error": "a valid agent token is required"}, status=401)
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024, heartbeat=None)
         await ws.prepare(request)
@@ -205,21 +210,34 @@ class Agent:
             await self._idle.wait()
 
 
-async def serve(settings: AgentSettings) -> None:
+def bind_listener(listen: str) -> socket.socket:
+    """The operator's listening socket for `listen`, bound where the caller is now: the agent
+    binds it before it joins the target's network namespace, so a TCP port is opened in its
+    own pod, never in the target (where steal rules would catch it), and stays there."""
+    if listen.startswith("unix:"):
+        path = listen.removeprefix("unix:")
+        with contextlib.suppress(FileNotFoundError):
+            Path(path).unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
+    else:
+        host, _, port = listen.rpartition(":")
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]") or "0.0.0.0", int(port)))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(settings: AgentSettings, *, listener: socket.socket) -> None:
     agent = Agent(settings)
     await agent.incoming.start()
     app = web.Application()
     app.router.add_get(CONNECT_PATH, agent.connect)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    if settings.listen.startswith("unix:"):
-        path = settings.listen.removeprefix("unix:")
-        with contextlib.suppress(FileNotFoundError):
-            Path(path).unlink()
-        site: web.BaseSite = web.UnixSite(runner, path)
-    else:
-        host, _, port = settings.listen.rpartition(":")
-        site = web.TCPSite(runner, host or "0.0.0.0", int(port))
+    site = web.SockSite(runner, listener)
     await site.start()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -240,9 +258,11 @@ async def serve(settings: AgentSettings) -> None:
 
 
 def run(settings: AgentSettings, *, netns: str | None = None) -> None:
-    """Join the target's network namespace (before any thread starts), then serve."""
+    """Bind the operator's listener here, join the target's network namespace (before any
+    thread starts), then serve."""
     from podtap.net.namespaces import join_netns
 
+    listener = bind_listener(settings.listen)
     join_netns(netns or f"/proc/{settings.target_pid}/ns/net")
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s agent %(levelname)s %(message)s"
@@ -252,6 +272,6 @@ def run(settings: AgentSettings, *, netns: str | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, listener=listener))
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, listener=listener))

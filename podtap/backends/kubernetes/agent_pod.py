@@ -44,6 +44,9 @@ LABEL_TARGET_UID = "podtap.dev/target-uid"
 AGENT_SELECTOR = f"{LABEL_NAME}=podtap-agent,{MANAGED_BY}=podtap-operator"
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DEFAULT_IMAGE = f"ghcr.io/podtap/podtap:{__version__}"
+#: an agent waits this long at least for its operator (the first connection comes only once
+#: the pod is seen Ready)
+MIN_IDLE_EXIT = 10.0
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -145,7 +148,7 @@ def agent_container(
     *, container_id: str, settings: AgentPodSettings, token: str, name: str = "agent"
 ) -> dict[str, Any]:
     """The agent's container: `podtap agent` for the process of `container_id`, listening on
-    the agent port, leaving `linger` seconds after its operator is gone."""
+    the agent port, leaving `linger` seconds (10 at least) after its operator is gone."""
     security: dict[str, Any] = {
         "runAsUser": 0,
         "runAsNonRoot": False,
@@ -165,7 +168,7 @@ def agent_container(
             "--listen",
             f"0.0.0.0:{settings.port}",
             "--idle-exit",
-            f"{settings.linger:g}",
+            f"{max(settings.linger, MIN_IDLE_EXIT):g}",
         ],
         "env": [{"name": "PODTAP_AGENT_TOKEN_SHA256", "value": token_sha256(token)}],
         "ports": [{"name": "agent", "containerPort": settings.port, "protocol": "TCP"}],
