@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,10 @@ def container_env(
     service_env: dict[str, str],
 ) -> dict[str, str]:
     """The container's environment, in Kubernetes' order: services, envFrom, env."""
+    path = os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    here = str(Path(sys.executable).parent)  # podtap's own bin: an agent pod runs `podtap`
     env = {
-        "PATH": os.environ.get(
-            "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        ),
+        "PATH": path if here in path.split(":") else f"{path}:{here}",
         "HOME": "/root",
         "HOSTNAME": fields["metadata.name"],
         **service_env,
