@@ -172,15 +172,17 @@ def test_role_namespaces_turn_namespaced_rights_into_roles_there() -> None:
     assert env(objs)["PODTAP_ROLE_NAMESPACES"] == "shop,billing"
 
 
-def test_user_roles_let_users_connect_and_only_admins_and_ci_end_sessions() -> None:
+def test_user_roles_let_users_connect_and_end_their_sessions_and_admins_anyones() -> None:
     objs = render({})
     user = rules(one(objs, "ClusterRole", f"{FULLNAME}-user"))
     ci = rules(one(objs, "ClusterRole", f"{FULLNAME}-ci"))
     admin = rules(one(objs, "ClusterRole", f"{FULLNAME}-admin"))
     connect = ("operator.podtap.dev", "targets", "proxy")
     end = ("operator.podtap.dev", "sessions", "delete")
+    status = ("operator.podtap.dev", "operators", "get")
     assert connect in user and connect in ci
-    assert end not in user and end in ci
+    assert end in user and end in ci and status in user
+    assert ("operator.podtap.dev", "sessions", "kill") not in user
     assert ("operator.podtap.dev", "sessions", "*") in admin
     assert ("podtap.dev", "podtapsessions", "delete") in admin
     labels = one(render(CASES["everything"]), "ClusterRole", f"{FULLNAME}-user")["metadata"]

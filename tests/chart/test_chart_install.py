@@ -119,7 +119,9 @@ def test_user_roles_grant_what_the_readme_says(installed: Cli) -> None:
         for who in people:
             assert cli.can(who, "proxy", "targets.operator.podtap.dev")
             assert cli.can(who, "list", "podtapsessions.podtap.dev")
-        assert not cli.can("alice", "delete", "sessions.operator.podtap.dev")
+        assert cli.can("alice", "delete", "sessions.operator.podtap.dev")  # own only: operator
+        assert not cli.can("alice", "kill", "sessions.operator.podtap.dev")
+        assert cli.can("root", "kill", "sessions.operator.podtap.dev")
         assert cli.can("ci-bot", "delete", "sessions.operator.podtap.dev")
         assert cli.can("root", "delete", "podtapsessions.podtap.dev")
         assert not cli.can("mallory", "proxy", "targets.operator.podtap.dev")
