@@ -9,6 +9,7 @@ as `PodtapSession` objects, so that a restart — or another replica — resumes
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -34,6 +35,21 @@ from podtap.operator.service import OperatorSettings
 from podtap.operator.session_store import CrdSessionStore
 
 log = logging.getLogger("podtap.operator")
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line (`jsonLog: true`), for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line)
 
 
 class StartFailed(RuntimeError):
@@ -89,6 +105,7 @@ async def serve_kube(
             tls=tls,
             identify=identity.caller,
             store=CrdSessionStore(rest),
+            metrics_listen=f"0.0.0.0:{settings.metrics_port}" if settings.metrics_port else None,
         ):
             if stop is None:
                 stop = asyncio.Event()
@@ -106,9 +123,11 @@ async def serve_kube(
 def run_kube(*, limits: Limits, kubeconfig: Path | None = None, context: str | None = None) -> None:
     """The CLI's entry: settings from the environment (the chart's contract)."""
     settings = KubeOperatorSettings.from_env(os.environ)
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s operator %(levelname)s %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLines()
+        if settings.json_log
+        else logging.Formatter("%(asctime)s operator %(levelname)s %(message)s")
     )
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
     asyncio.run(serve_kube(settings, limits=limits, kubeconfig=kubeconfig, context=context))

@@ -63,24 +63,34 @@ async def listening(
     tls: ssl.SSLContext | None = None,
     identify: Identify | None = None,
     store: SessionStore | None = None,
+    metrics_listen: str | None = None,
 ) -> AsyncIterator[OperatorService]:
     """The operator serving on `listen` for the duration of the block (tests run it
     in-process this way); leaving it closes the sessions' connections and saves state.
-    A Kubernetes operator serves HTTPS (`tls`), knows its callers by `identify` and keeps
-    its sessions in `store`."""
+    A Kubernetes operator serves HTTPS (`tls`), knows its callers by `identify`, keeps
+    its sessions in `store`, and may serve `/metrics` alone in plain HTTP on
+    `metrics_listen` (for Prometheus, which holds no front-proxy certificate)."""
     service = OperatorService(settings, backend, store=store)
     await service.start()
     api = OperatorApi(service, identify=identify)
-    runner = web.AppRunner(api.app(), handle_signals=False, access_log=None, logger=http_log)
-    await runner.setup()
+    main = web.AppRunner(api.app(), handle_signals=False, access_log=None, logger=http_log)
+    sites: list[tuple[web.AppRunner, str, ssl.SSLContext | None]] = [(main, listen, tls)]
+    if metrics_listen is not None:
+        metrics = web.Application()
+        metrics.router.add_get("/metrics", api.metrics)
+        sites.append((web.AppRunner(metrics, access_log=None), metrics_listen, None))
+    runners = [runner for runner, _, _ in sites]
     try:
-        await _site(runner, listen, tls=tls).start()
+        for runner, where, context in sites:
+            await runner.setup()
+            await _site(runner, where, tls=context).start()
         if listen.startswith("unix:"):
             Path(listen.removeprefix("unix:")).chmod(0o666)  # identity comes from SO_PEERCRED
         yield service
     finally:
         await service.close()
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def serve(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
