@@ -121,16 +121,38 @@ class ExecAction(K8s):
     command: list[str] = Field(min_length=1)
 
 
+class HTTPHeader(K8s):
+    name: str = Field(min_length=1)
+    value: str
+
+
+class HTTPGetAction(K8s):
+    """kubelet's GET: `host` defaults to the pod's IP, `port` a number or a port's name."""
+
+    port: PortNumber | str
+    path: str = "/"
+    host: str = ""
+    scheme: Literal["HTTP", "HTTPS"] = "HTTP"
+    http_headers: list[HTTPHeader] = []
+
+
 class Probe(K8s):
+    """A probe as kubelet runs it. Periods and delays are whole seconds in the API; the
+    local models also take fractions (`podtap local apply` manifests use them)."""
+
     tcp_socket: TCPSocketAction | None = None
     exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
     initial_delay_seconds: float = Field(default=0, ge=0)
-    period_seconds: float = Field(default=1, gt=0)
+    period_seconds: float = Field(default=10, gt=0)
+    timeout_seconds: float = Field(default=1, gt=0)
+    success_threshold: int = Field(default=1, ge=1)
+    failure_threshold: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _one_action(self) -> Probe:
-        if (self.tcp_socket is None) == (self.exec is None):
-            raise ValueError("a probe needs exactly one of tcpSocket or exec")
+        if [self.tcp_socket, self.exec, self.http_get].count(None) != 2:
+            raise ValueError("a probe needs exactly one of httpGet, tcpSocket or exec")
         return self
 
 
@@ -157,6 +179,8 @@ class Container(K8s):
     working_dir: str | None = None
     ports: list[ContainerPort] = []
     readiness_probe: Probe | None = None
+    liveness_probe: Probe | None = None
+    startup_probe: Probe | None = None
     volume_mounts: list[VolumeMount] = []
     security_context: SecurityContext | None = None
 
@@ -166,6 +190,16 @@ class Container(K8s):
         if value is not None and not value:
             raise ValueError("command must not be empty")
         return value
+
+    @model_validator(mode="after")
+    def _one_success(self) -> Container:
+        for field, probe in (
+            ("livenessProbe", self.liveness_probe),
+            ("startupProbe", self.startup_probe),
+        ):
+            if probe is not None and probe.success_threshold != 1:
+                raise ValueError(f"{field}.successThreshold: must be 1")
+        return self
 
 
 class EphemeralContainer(Container):
@@ -276,7 +310,7 @@ class PodSpec(K8s):
             where = f"ephemeralContainers[{i}] ({c.name})"
             if c.command is None:
                 raise ValueError(f"{where}: command is required (images are not run)")
-            if c.ports or c.readiness_probe:
+            if c.ports or c.readiness_probe or c.liveness_probe or c.startup_probe:
                 raise ValueError(f"{where}: ephemeral containers may not have ports or probes")
             if any((m.name, m.mount_path) not in mounted for m in c.volume_mounts):
                 raise ValueError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -15,7 +14,9 @@ from typing import Any
 
 from podtap.backends.local.capabilities import Identity, capability_set, node_bounding
 from podtap.backends.local.container import ContainerRunner
-from podtap.backends.local.models import Container, PodSpec, Probe
+from podtap.backends.local.kubeapi import events
+from podtap.backends.local.kubeapi.context import ApiContext
+from podtap.backends.local.models import Container, PodSpec
 from podtap.backends.local.network import CLUSTER_DOMAIN, GATEWAY
 from podtap.backends.local.podconfig import (
     NODE_NAME,
@@ -26,7 +27,8 @@ from podtap.backends.local.podconfig import (
     downward_fields,
     volume_mounts,
 )
-from podtap.backends.local.podstatus import ContainerView
+from podtap.backends.local.podstatus import ContainerView, Terminated, exit_code
+from podtap.backends.local.prober import ContainerProber
 from podtap.backends.local.sandbox import Mount, Sandbox
 from podtap.backends.local.security_models import run_as
 from podtap.net.tasks import TaskSet
@@ -109,6 +111,9 @@ class PodRuntime:
         self.ephemeral: list[ContainerRunner] = []
         self._ephemeral_failed: set[str] = set()
         self._config: tuple[Lookup, dict[str, str], dict[str, str]] | None = None
+        self._probers: list[ContainerProber] = []
+        self._last: dict[str, Terminated] = {}
+        self._api: ApiContext | None = None
         self._tasks = TaskSet()
         self._on_change = on_change
 
@@ -122,9 +127,13 @@ class PodRuntime:
             return None
         return f"{p.hostname}.{p.subdomain}.{p.namespace}.svc.{CLUSTER_DOMAIN}"
 
-    async def start(self, *, lookup: Lookup, service_env: dict[str, str]) -> None:
-        """Create the sandbox and start the containers; raise with a reason on failure."""
+    async def start(
+        self, *, lookup: Lookup, service_env: dict[str, str], api: ApiContext | None = None
+    ) -> None:
+        """Create the sandbox and start the containers; raise with a reason on failure
+        (`api`: the node's API, for bound tokens and kubelet's events)."""
         p = self.plan
+        self._api = api
         if not p.spec.enable_service_links:  # only the API server's address, as kubelet
             service_env = {k: v for k, v in service_env.items() if k.startswith("KUBERNETES_")}
         fields = downward_fields(
@@ -159,9 +168,14 @@ class PodRuntime:
         self.phase = "Running"
         self._config = (lookup, service_env, fields)
         for c, env in zip(p.spec.containers, envs, strict=True):
-            self.containers.append(self._run(c, env, restart_policy=p.spec.restart_policy))
+            runner = self._run(c, env, restart_policy=p.spec.restart_policy)
+            prober = ContainerProber(
+                c, runner, ip=str(self.ip), on_change=self._refresh_ready, report=self._report
+            )
+            prober.start(self._tasks, name=f"pod {p.namespace}/{p.name} {c.name}")
+            self.containers.append(runner)
             self._specs.append(c)
-        self._tasks.spawn(self._watch_readiness(), name=f"pod {p.namespace}/{p.name} readiness")
+            self._probers.append(prober)
         self.sync_ephemeral(p.spec)
 
     def _run(self, c: Container, env: dict[str, str], *, restart_policy: str) -> ContainerRunner:
@@ -209,6 +223,18 @@ class PodRuntime:
         return tuple(view(c, runners.get(c.name)) for c in self.plan.spec.ephemeral_containers)
 
     def _containers_changed(self) -> None:
+        now = time.time()
+        for runner in self.containers:
+            st = runner.status
+            last = self._last.get(st.name)
+            if (
+                st.state == "Terminated"
+                and st.started_at
+                and (last is None or last.started_at != st.started_at)
+            ):
+                code = exit_code(st.exit_code or 0)
+                reason = "Completed" if code == 0 else "Error"
+                self._last[st.name] = Terminated(code, reason, st.started_at, now)
         states = [c.status for c in self.containers]
         if (
             states
@@ -220,61 +246,45 @@ class PodRuntime:
             )
         ):
             self.phase = "Succeeded" if all(s.exit_code == 0 for s in states) else "Failed"
+        self._refresh_ready()
+
+    def _refresh_ready(self) -> None:
+        """The pod is ready when every container runs and its probes say it is ready."""
+        ready = (
+            bool(self._probers)
+            and all(p.runner.running and p.ready for p in self._probers)
+            and not self.deleting
+        )
+        self.ready = ready
         self._on_change()
 
-    async def _probe(self, container: Container, probe: Probe) -> bool:
-        if probe.tcp_socket is not None:
-            port = probe.tcp_socket.port
-            if isinstance(port, str):
-                named = {p.name: p.container_port for p in container.ports}
-                if port not in named:
-                    return False
-                port = named[port]
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(str(self.ip), port), 1)
-            except (OSError, TimeoutError):
-                return False
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return True
-        assert probe.exec is not None
-        runner = next(r for r in self.containers if r.status.name == container.name)
-        proc = await asyncio.create_subprocess_exec(
-            *runner.enter_argv(),
-            *probe.exec.command,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            return await asyncio.wait_for(proc.wait(), 5) == 0
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return False
+    def _report(self, reason: str, message: str, warning: bool) -> None:
+        """Post one of kubelet's events about this pod (when the node has an API)."""
+        if self._api is None:
+            return
+        p = self.plan
+        involved = {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {"name": p.name, "namespace": p.namespace, "uid": p.uid},
+        }
+        events.post(self._api, events.Note(involved, reason, message, "kubelet", warning=warning))
 
-    async def _watch_readiness(self) -> None:
-        while True:
-            results = []
-            for runner, spec in zip(self.containers, self._specs, strict=True):
-                probe = spec.readiness_probe
-                if not runner.running:
-                    results.append(False)
-                elif probe is None:
-                    results.append(True)
-                elif (
-                    runner.status.started_at
-                    and time.time() - runner.status.started_at < probe.initial_delay_seconds
-                ):
-                    results.append(False)
-                else:
-                    results.append(await self._probe(spec, probe))
-            ready = all(results) and not self.deleting
-            if ready != self.ready:
-                self.ready = ready
-                self._on_change()
-            periods = [s.readiness_probe.period_seconds for s in self._specs if s.readiness_probe]
-            await asyncio.sleep(min(periods, default=0.5))
+    def container_views(self) -> tuple[ContainerView, ...]:
+        """The containers of the spec as their status is made from, with their probes."""
+        out = []
+        for i, spec in enumerate(self.plan.spec.containers):
+            prober = self._probers[i] if i < len(self._probers) else None
+            base = view(spec, prober.runner if prober is not None else None)
+            if prober is not None:
+                base = dataclasses.replace(
+                    base,
+                    ready=prober.ready,
+                    started=prober.started,
+                    last=self._last.get(spec.name),
+                )
+            out.append(base)
+        return tuple(out)
 
     async def stop(self) -> None:
         self.deleting = True

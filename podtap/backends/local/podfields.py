@@ -2,7 +2,7 @@
 
 The local models (`models.PodSpec` and what it holds) ignore unknown fields, so a manifest
 made for a real cluster still loads. But a field that changes what runs (an init container,
-a liveness probe, `hostNetwork`, a `subPath` mount) must not vanish silently: admission
+a gRPC probe, `hostNetwork`, a `subPath` mount) must not vanish silently: admission
 (`runnable`) refuses it with a 422 naming it. A field is accepted when its model has it, or
 when it is in `HARMLESS` below: fields that only matter to a scheduler, an image registry or
 resource accounting, none of which the one-node, image-less embedded cluster has.
@@ -58,7 +58,8 @@ HARMLESS: dict[str, frozenset[str]] = {
     "Container": _CONTAINER,
     "ContainerPort": frozenset(),
     "EphemeralContainer": _CONTAINER,
-    "Probe": frozenset({"timeoutSeconds", "successThreshold", "failureThreshold"}),
+    # kubelet's own; the only one the node does not run is `grpc` (refused).
+    "Probe": frozenset({"terminationGracePeriodSeconds"}),
     "FieldRef": frozenset({"apiVersion"}),
     "ConfigMapVolume": frozenset({"defaultMode"}),
     "SecretVolume": frozenset({"defaultMode"}),

@@ -22,8 +22,19 @@ def iso(ts: float) -> str:
 
 
 @dataclass(frozen=True)
+class Terminated:
+    """How a container's previous run ended (`lastState.terminated`)."""
+
+    exit_code: int
+    reason: str
+    started_at: float
+    finished_at: float
+
+
+@dataclass(frozen=True)
 class ContainerView:
-    """One container as the runtime sees it (`ContainerRunner.status` and its pid)."""
+    """One container as the runtime sees it (`ContainerRunner.status` and its pid), and
+    what its probes say: ready (readiness), started (startup), how its last run ended."""
 
     name: str
     image: str
@@ -33,6 +44,14 @@ class ContainerView:
     exit_code: int | None
     started_at: float | None
     pid: int | None
+    ready: bool = True
+    started: bool = True
+    last: Terminated | None = None
+
+
+def exit_code(code: int) -> int:
+    """A process's exit status as the runtime reports it: 128 + N when killed by signal N."""
+    return 128 - code if code < 0 else code
 
 
 @dataclass(frozen=True)
@@ -67,7 +86,7 @@ def _state(c: ContainerView, message: str) -> Obj:
     if c.state == "Running" and c.started_at is not None:
         return {"running": {"startedAt": iso(c.started_at)}}
     if c.state == "Terminated" and c.reason != "CrashLoopBackOff":
-        done: Obj = {"exitCode": c.exit_code if c.exit_code is not None else 0}
+        done: Obj = {"exitCode": exit_code(c.exit_code) if c.exit_code is not None else 0}
         done["reason"] = c.reason or ("Completed" if done["exitCode"] == 0 else "Error")
         return {"terminated": done}
     waiting: Obj = {"reason": c.reason or "ContainerCreating"}
@@ -81,11 +100,21 @@ def container_status(c: ContainerView, *, pod_ready: bool, message: str) -> Obj:
         "name": c.name,
         "image": c.image,
         "imageID": "",
-        "ready": c.state == "Running" and pod_ready,
+        "ready": c.state == "Running" and c.ready and pod_ready,
         "restartCount": c.restarts,
-        "started": c.state == "Running",
+        "started": c.state == "Running" and c.started,
         "state": _state(c, message),
     }
+    if c.last is not None:
+        last = c.last
+        out["lastState"] = {
+            "terminated": {
+                "exitCode": last.exit_code,
+                "reason": last.reason,
+                "startedAt": iso(last.started_at),
+                "finishedAt": iso(last.finished_at),
+            }
+        }
     if c.pid is not None:
         out["containerID"] = f"podtap://{c.pid}"
     return out

@@ -38,6 +38,7 @@ class Note:
     message: str
     component: str
     field_path: str = ""
+    warning: bool = False  # type Warning (a probe failed), else Normal
 
 
 def _controller(obj: Obj, kind: str) -> Obj | None:
@@ -144,7 +145,7 @@ def event_object(note: Note, *, stamp: str) -> Obj:
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,
-        "type": "Normal",
+        "type": "Warning" if note.warning else "Normal",
         "eventTime": None,
         "reportingComponent": note.component,
         "reportingInstance": NODE if note.component == "kubelet" else "",
@@ -201,12 +202,17 @@ class EventRecorder:
             self.ctx.store.delete(key)
 
     def _post(self, note: Note) -> None:
-        rt = self.ctx.registry.get(group="", version="v1", plural="events")
-        assert rt is not None
-        body = event_object(note, stamp=semantics.now())
-        namespace = body["metadata"]["namespace"]
-        ns = self.ctx.store.get(Key("", "namespaces", "", namespace))
-        if ns is None or ns["metadata"].get("deletionTimestamp"):
-            return  # its namespace is going (with what it was about), as upstream refuses
-        obj = semantics.prepare_create(rt, body, namespace=namespace)
-        self.ctx.store.put(Key("", "events", namespace, obj["metadata"]["name"]), obj)
+        post(self.ctx, note)
+
+
+def post(ctx: ApiContext, note: Note) -> None:
+    """Store the event for `note` now (a component's own report, not a store listener's)."""
+    rt = ctx.registry.get(group="", version="v1", plural="events")
+    assert rt is not None
+    body = event_object(note, stamp=semantics.now())
+    namespace = body["metadata"]["namespace"]
+    ns = ctx.store.get(Key("", "namespaces", "", namespace))
+    if ns is None or ns["metadata"].get("deletionTimestamp"):
+        return  # its namespace is going (with what it was about), as upstream refuses
+    obj = semantics.prepare_create(rt, body, namespace=namespace)
+    ctx.store.put(Key("", "events", namespace, obj["metadata"]["name"]), obj)
