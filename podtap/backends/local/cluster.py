@@ -33,7 +33,7 @@ from podtap.backends.local.network import (
 )
 from podtap.backends.local.objects import ApiObjects
 from podtap.backends.local.paths import ClusterPaths
-from podtap.backends.local.pod import PodPlan, PodRuntime, view
+from podtap.backends.local.pod import PodPlan, PodRuntime
 from podtap.backends.local.podconfig import PodConfigError
 from podtap.backends.local.podstatus import (
     PodView,
@@ -63,11 +63,7 @@ def _spec_hash(stored: Stored) -> str:
 
 def _view(pod: PodRuntime) -> PodView:
     """The pod as its status is made from: phase, readiness, each container of its spec."""
-    runners = pod.containers
-    containers = [
-        view(spec, runners[i] if i < len(runners) else None)
-        for i, spec in enumerate(pod.plan.spec.containers)
-    ]
+    containers = pod.container_views()
     return PodView(
         phase=pod.phase,
         ready=pod.ready,
@@ -227,7 +223,9 @@ class Cluster:
     async def _start_pod(self, pod: PodRuntime) -> None:
         try:
             await pod.start(
-                lookup=self.lookup, service_env=service_env(self._services(), pod.plan.namespace)
+                lookup=self.lookup,
+                service_env=service_env(self._services(), pod.plan.namespace),
+                api=self.objects.ctx,
             )
             pod.message = ""
         except (PodConfigError, SandboxFailed, CommandFailed, OSError) as exc:
