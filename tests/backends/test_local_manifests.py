@@ -306,7 +306,7 @@ def test_missing_api_version_without_name_says_question_mark() -> None:
             f"{CONTAINER}.0.readinessProbe",
             {"tcpSocket": {"port": "http"}, "exec": {"command": ["true"]}},
             f"{CONTAINER}[0].readinessProbe",
-            "Value error, a probe needs exactly one of tcpSocket or exec",
+            "Value error, a probe needs exactly one of httpGet, tcpSocket or exec",
         ),
         (
             f"{CONTAINER}.0.volumeMounts",

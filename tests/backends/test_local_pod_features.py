@@ -53,7 +53,8 @@ def test_capability_sets_follow_containerd() -> None:
         add=["NET_ADMIN", "CAP_SYS_PTRACE"], drop=["kill"], privileged=False
     )
     assert with_admin == (DEFAULT | {"NET_ADMIN", "SYS_PTRACE"}) - {"KILL"}
-    assert capability_set(add=["NET_ADMIN"], drop=["ALL"], privileged=False) == frozenset()
+    assert capability_set(add=["NET_ADMIN"], drop=["ALL"], privileged=False) == {"NET_ADMIN"}
+    assert capability_set(add=[], drop=["ALL"], privileged=False) == frozenset()
     assert capability_set(add=["ALL"], drop=["SYS_ADMIN"], privileged=False) == set(NAMES) - {
         "SYS_ADMIN"
     }
@@ -189,14 +190,14 @@ def test_what_is_refused_and_what_is_harmless() -> None:
     spec["containers"][0].update(
         resources={"limits": {"cpu": "1"}},
         imagePullPolicy="Always",
-        livenessProbe={"exec": {"command": ["true"]}},
+        livenessProbe={"grpc": {"port": 9000}},
         readinessProbe={"exec": {"command": ["true"]}, "timeoutSeconds": 2},
         env=[{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}],
         volumeMounts=[{"name": "v", "mountPath": "/v", "subPath": "x"}],
         securityContext={"readOnlyRootFilesystem": True, "capabilities": {"add": ["NET_ADMIN"]}},
     )
     assert unhonoured(spec) == [
-        "spec.containers[0].livenessProbe",
+        "spec.containers[0].livenessProbe.grpc",
         "spec.containers[0].env[0].valueFrom.resourceFieldRef",
         "spec.containers[0].volumeMounts[0].subPath",
         "spec.containers[0].securityContext.readOnlyRootFilesystem",
