@@ -1,7 +1,7 @@
 """A container's Linux capabilities and user, as a container runtime sets them (pure).
 
 containerd gives a container the default set below; `securityContext.capabilities` adds
-and drops names (`ALL` meaning every one, drop applied after add, as the CRI does), and
+and drops names (`ALL` meaning every one, applied before the single names, as the CRI does), and
 `privileged: true` grants every capability. The node cannot give more than it holds, so the
 result is cut to its own bounding set. For a root process the runtime sets the bounding,
 inheritable and ambient sets (so exec'd programs keep them); for another user only the
@@ -97,8 +97,9 @@ def capability_set(*, add: list[str], drop: list[str], privileged: bool) -> froz
         return frozenset(NAMES)
     adds = {normalise(n) for n in add}
     drops = {normalise(n) for n in drop}
-    caps = set(NAMES) if "ALL" in adds else set(DEFAULT) | adds
-    return frozenset() if "ALL" in drops else frozenset(caps - drops)
+    # containerd applies ALL first, then each name: drop ALL + add NET_ADMIN is NET_ADMIN
+    caps = set(NAMES) if "ALL" in adds else set() if "ALL" in drops else set(DEFAULT)
+    return frozenset((caps | adds) - drops - {"ALL"})
 
 
 def mask(caps: frozenset[str]) -> int:
