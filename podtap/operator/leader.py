@@ -147,13 +147,18 @@ class LeaderElection:
 
     # -- the loop ----------------------------------------------------------------------
     async def _run(self) -> None:
-        while not (self.lost.is_set() and self._labelled is False):
-            wait = await self._step()
-            await self._sync_label()
-            pause = wait.until - time.time()
-            if not self._elector.leading:
-                pause += random.random() * JITTER_FACTOR * self._elector.retry_period
-            await asyncio.sleep(max(pause, 0.0))
+        try:
+            while not (self.lost.is_set() and self._labelled is False):
+                wait = await self._step()
+                await self._sync_label()
+                pause = wait.until - time.time()
+                if not self._elector.leading:
+                    pause += random.random() * JITTER_FACTOR * self._elector.retry_period
+                await asyncio.sleep(max(pause, 0.0))
+        except Exception:
+            self.lost.set()  # a bug, not the API server: the operator must not go on leading
+            self._decided.set()
+            raise
 
     def _timeout(self) -> float:
         """A request's bound: the renew deadline while leading, else one renew deadline."""
@@ -180,15 +185,19 @@ class LeaderElection:
         if isinstance(action, Lost):
             await self._stop(action.reason)
             return Wait(until=time.time())
+        sent = time.time()
         try:
             answer = await self._write(action)
         except FAILURES as exc:
             return await self._failed(f"{type(action).__name__} failed ({_why(exc)})")
         was = self._elector.leading
-        wait = self._elector.written(parse_lease(answer), now=time.time())
+        # Renewed as of when the write was sent, not answered: that is before any follower
+        # can have seen it, so this leader's deadline ends a whole (lease - deadline) earlier
+        # than theirs, however slow the answer was.
+        wait = self._elector.written(parse_lease(answer), now=sent)
         self._lease = answer
         if self._elector.leading:
-            self._deadline = time.time() + self._elector.renew_deadline
+            self._deadline = sent + self._elector.renew_deadline
             if not was:
                 log.info("%s became leader of lease %s/%s", self.identity, self._ns, self._name)
                 self._leading.set()

@@ -31,7 +31,9 @@ JITTERED = RETRY * 2.2
 """The longest a follower waits between two reads (retry + client-go's jitter)."""
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
 PODS = f"/api/v1/namespaces/{NS}/pods"
+EVENTS = f"/api/v1/namespaces/{NS}/events"
 ROOT = Path(__file__).resolve().parents[2]
+MERGE = "application/merge-patch+json"
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,8 @@ async def world(api: Running, lease: str, *names: str) -> AsyncIterator[World]:
         for name in names:
             await _delete(w.rest, f"{PODS}/{name}")
         await _delete(w.rest, f"{LEASES}/{lease}")
+        for name in await events_of(w, names=True):
+            await _delete(w.rest, f"{EVENTS}/{name}")
         await client.close()
 
 
@@ -179,10 +183,11 @@ async def _is(got: Awaitable[object], want: object) -> bool:
     return await got == want
 
 
-async def events_of(w: World) -> list[str]:
-    listing = await w.rest.get(f"/api/v1/namespaces/{NS}/events")
+async def events_of(w: World, *, names: bool = False) -> list[str]:
+    """The messages (or names) of the LeaderElection events on the test's Lease."""
+    listing = await w.rest.get(EVENTS)
     return [
-        e["message"]
+        e["metadata"]["name"] if names else e["message"]
         for e in listing["items"]
         if e["involvedObject"].get("name") == w.lease
         and e["involvedObject"].get("kind") == "Lease"
@@ -368,5 +373,23 @@ def test_a_leader_cut_off_from_the_api_server_stops_before_its_lease_expires(
                     await label_on(w, "op-k")  # the new leader removed j's label
                 assert w.holders[:2] == ["op-j", "op-k"]
                 assert not j.is_leader and k.is_leader
+
+    run(body)
+
+
+def test_a_candidate_that_starts_as_a_follower_removes_its_stale_label(api: Running) -> None:
+    async def body() -> None:
+        async with (
+            world(api, "stale", "op-l", "op-m") as w,
+            elector(w, "op-l", kubeconfig=api.kubeconfig) as leader,
+        ):
+            await timed(leader.leading(), timeout=5)
+            await label_on(w, "op-l")  # the leader's sweep removed op-m's label
+            stale = {"metadata": {"labels": {LEADER_LABEL: "true"}}}
+            await w.rest.call("PATCH", f"{PODS}/op-m", body=stale, content_type=MERGE)
+            assert await w.labelled() == {"op-l", "op-m"}  # a process restarted in op-m
+            async with elector(w, "op-m", kubeconfig=api.kubeconfig) as follower:
+                await label_on(w, "op-l")
+                assert not follower.is_leader and leader.is_leader
 
     run(body)
