@@ -20,6 +20,7 @@ from podtap.backends.local.models import Container, PodSpec
 from podtap.backends.local.network import CLUSTER_DOMAIN, GATEWAY
 from podtap.backends.local.podconfig import (
     NODE_NAME,
+    BoundPod,
     DownwardSource,
     Lookup,
     PodConfigError,
@@ -163,6 +164,7 @@ class PodRuntime:
                 namespace=p.namespace,
                 directory=self.directory,
                 fields=fields,
+                bound=None if api is None else BoundPod(api=api, name=p.name, uid=p.uid),
             )
         await self.sandbox.start(namespace=p.namespace, fqdn=self.fqdn(), mounts=mounts)
         self.phase = "Running"

@@ -12,12 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.serviceaccounts import (
     ROOT_CA,
     SA_DIR,
     projection,
     token_secret,
 )
+from podtap.backends.local.kubeapi.status import ApiError
+from podtap.backends.local.kubeapi.store import Key
+from podtap.backends.local.kubeapi.tokenrequest import DEFAULT_EXPIRATION, issue
 from podtap.backends.local.manifests import ConfigMap, Secret
 from podtap.backends.local.models import (
     Container,
@@ -25,6 +29,7 @@ from podtap.backends.local.models import (
     HostPathVolume,
     PodSpec,
     ProjectedVolume,
+    TokenProjection,
 )
 from podtap.backends.local.sandbox import Mount
 
@@ -159,6 +164,55 @@ def container_env(
     return env
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoundPod:
+    """The pod its tokens are bound to and the API that issues them (kubelet's token
+    manager asks for the same: the token keeper renews what is written here)."""
+
+    api: ApiContext
+    name: str
+    uid: str
+
+
+def _token(
+    source: TokenProjection, *, bound: BoundPod | None, lookup: Lookup, namespace: str, account: str
+) -> bytes:
+    """A projected token: bound to the pod (the account's legacy token without an API)."""
+    if bound is None:
+        data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
+        if "token" not in data:
+            raise PodConfigError(f"the token of service account {namespace}/{account}")
+        return data["token"]
+    ref = {"kind": "Pod", "apiVersion": "v1", "name": bound.name, "uid": bound.uid}
+    try:
+        token, _expires = issue(
+            bound.api,
+            namespace=namespace,
+            account=account,
+            audiences=[source.audience] if source.audience else None,
+            expiration=source.expiration_seconds or DEFAULT_EXPIRATION,
+            bound=ref,
+        )
+    except ApiError as exc:
+        raise PodConfigError(f"the token of service account {namespace}/{account}: {exc}") from None
+    return token.encode()
+
+
+def _root_ca(spec: PodSpec, *, bound: BoundPod | None, lookup: Lookup, namespace: str) -> bytes:
+    """The cluster's CA, from `kube-root-ca.crt` in the API (the local models take names
+    for DNS labels, so without the API it is read from the account's token Secret, which
+    holds the same CA)."""
+    if bound is not None:
+        cm = bound.api.store.get(Key("", "configmaps", namespace, ROOT_CA)) or {}
+        if "ca.crt" in (cm.get("data") or {}):
+            return str(cm["data"]["ca.crt"]).encode()
+    account = spec.service_account_name or "default"
+    data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
+    if "ca.crt" not in data:
+        raise PodConfigError(f"ConfigMap {namespace}/{ROOT_CA} not found")
+    return data["ca.crt"]
+
+
 def _projected(
     volume: ProjectedVolume,
     *,
@@ -166,22 +220,22 @@ def _projected(
     lookup: Lookup,
     namespace: str,
     fields: dict[str, str],
+    bound: BoundPod | None = None,
 ) -> dict[str, bytes]:
-    """The files of a projected volume: the account's token, ConfigMap keys, downward API."""
+    """The files of a projected volume: the pod's token, ConfigMap keys, downward API."""
     files: dict[str, bytes] = {}
     for source in volume.sources:
         if source.service_account_token is not None:
             account = spec.service_account_name or "default"
-            data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
-            if "token" not in data:
-                raise PodConfigError(f"the token of service account {namespace}/{account}")
-            files[source.service_account_token.path] = data["token"]
+            files[source.service_account_token.path] = _token(
+                source.service_account_token,
+                bound=bound,
+                lookup=lookup,
+                namespace=namespace,
+                account=account,
+            )
         elif source.config_map is not None and source.config_map.name == ROOT_CA:
-            # The local models take names for DNS labels, so `kube-root-ca.crt` is read
-            # from the account's token Secret, which holds the same CA.
-            account = spec.service_account_name or "default"
-            data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
-            files["ca.crt"] = data["ca.crt"]
+            files["ca.crt"] = _root_ca(spec, bound=bound, lookup=lookup, namespace=namespace)
         elif source.config_map is not None:
             cm = source.config_map
             got = _source_data(lookup, "ConfigMap", namespace, cm.name, cm.optional) or {}
@@ -206,12 +260,23 @@ def _write_volume(target: Path, name: str, chosen: dict[str, bytes]) -> None:
 
 
 def _files(
-    spec: PodSpec, name: str, *, lookup: Lookup, namespace: str, fields: dict[str, str]
+    spec: PodSpec,
+    name: str,
+    *,
+    lookup: Lookup,
+    namespace: str,
+    fields: dict[str, str],
+    bound: BoundPod | None,
 ) -> dict[str, bytes]:
     volume = next(v for v in spec.volumes if v.name == name)
     if volume.projected is not None:
         return _projected(
-            volume.projected, spec=spec, lookup=lookup, namespace=namespace, fields=fields
+            volume.projected,
+            spec=spec,
+            lookup=lookup,
+            namespace=namespace,
+            fields=fields,
+            bound=bound,
         )
     if volume.config_map is not None:
         cm = volume.config_map
@@ -265,11 +330,13 @@ def volume_mounts(
     namespace: str,
     directory: Path,
     fields: dict[str, str] | None = None,
+    bound: BoundPod | None = None,
 ) -> list[Mount]:
     """Write each volume's files under `directory` and return where to mount them.
 
     A pod stored without the service-account volume (one a controller of the node made,
     which admission did not see) gets it all the same, as kube-apiserver would have added it.
+    Its tokens are bound to the pod from the first write when `bound` says which it is.
     """
     fields = fields or {"metadata.namespace": namespace}
     mounts: list[Mount] = []
@@ -284,7 +351,9 @@ def volume_mounts(
             target.mkdir(parents=True, exist_ok=True)
             mounts.append(Mount(target, vm.mount_path, vm.read_only))
             continue
-        chosen = _files(spec, vm.name, lookup=lookup, namespace=namespace, fields=fields)
+        chosen = _files(
+            spec, vm.name, lookup=lookup, namespace=namespace, fields=fields, bound=bound
+        )
         _write_volume(target, volume.name, chosen)
         mounts.append(Mount(target, vm.mount_path, read_only=True))
     if spec.automount_service_account_token is not False and not any(
@@ -292,7 +361,9 @@ def volume_mounts(
     ):
         implicit = ProjectedVolume.model_validate(projection())
         target = directory / "volumes" / "kube-api-access"
-        chosen = _projected(implicit, spec=spec, lookup=lookup, namespace=namespace, fields=fields)
+        chosen = _projected(
+            implicit, spec=spec, lookup=lookup, namespace=namespace, fields=fields, bound=bound
+        )
         _write_volume(target, "kube-api-access", chosen)
         mounts.append(Mount(target, SA_DIR, read_only=True))
     return mounts

@@ -1,0 +1,108 @@
+"""A pod's token files are bound to the pod from the node's first write of them, so the
+first read of a container is its own bound token (never the account's legacy one), for the
+implicit `kube-api-access` volume and a projected source with its own audience and life."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podtap.backends.local.kubeapi.app import Running
+from podtap.backends.local.kubeapi.context import ApiContext
+from podtap.backends.local.models import PodSpec
+from podtap.backends.local.podconfig import BoundPod, PodConfigError, volume_mounts
+from tests.kubeapi.cli import run
+from tests.kubeapi.server import in_thread
+
+SPEC = {
+    "serviceAccountName": "robot",
+    "containers": [
+        {
+            "name": "c",
+            "image": "x",
+            "command": ["true"],
+            "volumeMounts": [{"name": "short", "mountPath": "/s"}],
+        }
+    ],
+    "volumes": [
+        {
+            "name": "short",
+            "projected": {
+                "sources": [
+                    {
+                        "serviceAccountToken": {
+                            "path": "t",
+                            "expirationSeconds": 600,
+                            "audience": "x",
+                        }
+                    }
+                ]
+            },
+        }
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Running]:
+    with in_thread(ApiContext()) as running:
+        yield running
+
+
+def _claims(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+def test_the_first_token_written_is_bound_to_the_pod(
+    api: Running, kubectl_bin: Path, tmp_path: Path
+) -> None:
+    run(kubectl_bin, api, "create", "namespace", "firstread")
+    try:
+        run(kubectl_bin, api, "create", "serviceaccount", "robot", "-n", "firstread")
+        # What the node's account controller publishes in every namespace.
+        run(kubectl_bin, api, "create", "configmap", "kube-root-ca.crt", "-n", "firstread",
+            "--from-literal=ca.crt=THE-CA")  # fmt: skip
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": SPEC}
+        made = run(kubectl_bin, api, "create", "-n", "firstread", "-o", "json", "-f", "-",
+                   stdin=json.dumps(pod))  # fmt: skip
+        uid = json.loads(made.stdout)["metadata"]["uid"]
+        spec = PodSpec.model_validate(SPEC)
+        bound = BoundPod(api=api.context, name="p", uid=uid)
+        volume_mounts(
+            spec,
+            spec.containers[0],
+            lookup=lambda kind, ns, name: None,  # no legacy Secret is read
+            namespace="firstread",
+            directory=tmp_path,
+            bound=bound,
+        )
+        short = (tmp_path / "volumes" / "short" / "t").read_text()
+        implicit = (tmp_path / "volumes" / "kube-api-access" / "token").read_text()
+        for token in (short, implicit):
+            assert _claims(token)["kubernetes.io"]["pod"] == {"name": "p", "uid": uid}
+        assert (tmp_path / "volumes" / "kube-api-access" / "ca.crt").read_text() == "THE-CA"
+        assert _claims(short)["aud"] == ["x"]
+        assert _claims(short)["exp"] - _claims(short)["iat"] == 600
+        who = run(kubectl_bin, api, "auth", "whoami", "-o", "json", f"--token={implicit}")
+        info = json.loads(who.stdout)["status"]["userInfo"]
+        assert info["username"] == "system:serviceaccount:firstread:robot"
+        assert info["extra"]["authentication.kubernetes.io/pod-uid"] == [uid]
+
+        other = BoundPod(api=api.context, name="p", uid="not-its-uid")
+        with pytest.raises(PodConfigError, match=r"robot: .*does not match the UID in record"):
+            volume_mounts(
+                spec,
+                spec.containers[0],
+                lookup=lambda kind, ns, name: None,
+                namespace="firstread",
+                directory=tmp_path / "other",
+                bound=other,
+            )
+    finally:
+        run(kubectl_bin, api, "delete", "namespace", "firstread", "--wait=false")
