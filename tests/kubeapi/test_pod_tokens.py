@@ -4,11 +4,9 @@ implicit `kube-api-access` volume and a projected source with its own audience a
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,33 +16,14 @@ from podtap.backends.local.models import PodSpec
 from podtap.backends.local.podconfig import BoundPod, PodConfigError, volume_mounts
 from tests.kubeapi.cli import run
 from tests.kubeapi.server import in_thread
+from tests.kubeapi.test_tokens import claims
 
+SHORT = {"serviceAccountToken": {"path": "t", "expirationSeconds": 600, "audience": "x"}}
+MOUNT = {"name": "short", "mountPath": "/s"}
 SPEC = {
     "serviceAccountName": "robot",
-    "containers": [
-        {
-            "name": "c",
-            "image": "x",
-            "command": ["true"],
-            "volumeMounts": [{"name": "short", "mountPath": "/s"}],
-        }
-    ],
-    "volumes": [
-        {
-            "name": "short",
-            "projected": {
-                "sources": [
-                    {
-                        "serviceAccountToken": {
-                            "path": "t",
-                            "expirationSeconds": 600,
-                            "audience": "x",
-                        }
-                    }
-                ]
-            },
-        }
-    ],
+    "containers": [{"name": "c", "image": "x", "command": ["true"], "volumeMounts": [MOUNT]}],
+    "volumes": [{"name": "short", "projected": {"sources": [SHORT]}}],
 }
 
 
@@ -52,11 +31,6 @@ SPEC = {
 def api() -> Iterator[Running]:
     with in_thread(ApiContext()) as running:
         yield running
-
-
-def _claims(token: str) -> dict[str, Any]:
-    part = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
 
 
 def test_the_first_token_written_is_bound_to_the_pod(
@@ -85,10 +59,10 @@ def test_the_first_token_written_is_bound_to_the_pod(
         short = (tmp_path / "volumes" / "short" / "t").read_text()
         implicit = (tmp_path / "volumes" / "kube-api-access" / "token").read_text()
         for token in (short, implicit):
-            assert _claims(token)["kubernetes.io"]["pod"] == {"name": "p", "uid": uid}
+            assert claims(token)["kubernetes.io"]["pod"] == {"name": "p", "uid": uid}
         assert (tmp_path / "volumes" / "kube-api-access" / "ca.crt").read_text() == "THE-CA"
-        assert _claims(short)["aud"] == ["x"]
-        assert _claims(short)["exp"] - _claims(short)["iat"] == 600
+        assert claims(short)["aud"] == ["x"]
+        assert claims(short)["exp"] - claims(short)["iat"] == 600
         who = run(kubectl_bin, api, "auth", "whoami", "-o", "json", f"--token={implicit}")
         info = json.loads(who.stdout)["status"]["userInfo"]
         assert info["username"] == "system:serviceaccount:firstread:robot"
