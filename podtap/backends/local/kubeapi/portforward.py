@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from podtap.backends.local.kubeapi import spdy
+from podtap.backends.local.kubeapi import portforward_ws, spdy
 from podtap.backends.local.kubeapi.status import bad_request
 from podtap.net.tasks import TaskSet
 
@@ -146,9 +146,12 @@ async def serve(
     if not ws.can_prepare(request).ok:
         raise bad_request(f"Upgrade request required: pods/portforward speaks {PROTOCOL}")
     try:
-        access.pod_ip(namespace, pod)
+        ip = access.pod_ip(namespace, pod)
     except LookupError as e:
         raise bad_request(str(e)) from e
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    if PROTOCOL not in (p.strip() for p in offered.split(",")):  # the kubelet's plain channels
+        return await portforward_ws.serve(request, ip, pod)
     await ws.prepare(request)
     await _Session(ws, access, namespace, pod).run()
     return ws
