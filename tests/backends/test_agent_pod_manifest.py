@@ -13,6 +13,7 @@ from podtap.backends.kubernetes.agent_pod import (
     AgentSettingsError,
     agent_pod,
 )
+from podtap.backends.kubernetes.agents import agent_state
 
 VERSIONS = ("1.30.0", "1.37.0")
 TARGET: dict[str, Any] = {
@@ -163,3 +164,55 @@ def test_a_long_pod_name_still_makes_a_valid_label() -> None:
 @pytest.mark.parametrize("env", [{}, CHART_ENV, {"PODTAP_AGENT_PRIVILEGED": "true"}])
 def test_the_manifest_is_valid_for_kubernetes(version: str, env: dict[str, str]) -> None:
     kubernetes_validate.validate(build(AgentPodSettings.from_env(env)), version, strict=True)
+
+
+def _status(**status: Any) -> dict[str, Any]:
+    return {"status": status}
+
+
+@pytest.mark.parametrize(
+    ("pod", "state"),
+    [
+        (_status(phase="Pending"), None),
+        (_status(phase="Running", conditions=[{"type": "Ready", "status": "False"}]), None),
+        (_status(phase="Running", conditions=[{"type": "Ready", "status": "True"}]), "ready"),
+        (
+            _status(
+                phase="Pending",
+                containerStatuses=[
+                    {
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": 'Back-off pulling image "podtap:nope"',
+                            }
+                        }
+                    }
+                ],
+            ),
+            'ImagePullBackOff: Back-off pulling image "podtap:nope"',
+        ),
+        (
+            _status(
+                phase="Failed",
+                containerStatuses=[{"state": {"terminated": {"exitCode": 1, "reason": "Error"}}}],
+            ),
+            "the agent exited (Error): exit code 1",
+        ),
+        (
+            _status(phase="Failed", reason="OutOfcpu", message="Node didn't have enough cpu"),
+            "OutOfcpu: Node didn't have enough cpu",
+        ),
+        (
+            _status(
+                phase="Pending",
+                conditions=[
+                    {"type": "PodScheduled", "reason": "Unschedulable", "message": "0/3 nodes"}
+                ],
+            ),
+            "Unschedulable: 0/3 nodes",
+        ),
+    ],
+)
+def test_what_an_agent_pods_status_says(pod: dict[str, Any], state: str | None) -> None:
+    assert agent_state(pod) == state

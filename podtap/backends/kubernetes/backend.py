@@ -21,7 +21,6 @@ from podtap.backends import resolving
 from podtap.backends.base import (
     AgentEndpoint,
     AgentRoute,
-    AgentStartFailed,
     ContainerInfo,
     PodInfo,
     ResolvedTarget,
@@ -31,9 +30,10 @@ from podtap.backends.base import (
     TargetNotReady,
     TargetRef,
     TargetSummary,
-    direct_route,
 )
 from podtap.backends.kubernetes import config, env
+from podtap.backends.kubernetes.agent_pod import AgentPodSettings
+from podtap.backends.kubernetes.agents import AgentConnect, AgentPods
 from podtap.backends.kubernetes.discovery import Discovery
 from podtap.backends.kubernetes.pods import pod_info
 from podtap.backends.kubernetes.resources import Resources
@@ -51,10 +51,20 @@ RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({*LISTED, "label"})
 class KubernetesBackend:
     resolvable_kinds = RESOLVABLE_KINDS
 
-    def __init__(self, api: ApiClient) -> None:
-        """A backend on `api`, which it owns from now on (closed by `aclose`)."""
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        agents: AgentPodSettings | None = None,
+        agent_connect: AgentConnect = "port-forward",
+    ) -> None:
+        """A backend on `api`, which it owns from now on (closed by `aclose`); its agent pods
+        are made by `agents` (else from the environment) and reached by `agent_connect`."""
         self._api = api
         self._rest = Rest(api)
+        self._agent_settings = agents
+        self._agent_connect = agent_connect
+        self._agent_pods: AgentPods | None = None
         self._discovery = Discovery(self._rest)
         self._resources = Resources(self._rest, self._discovery)
         self._targets = Targets(self._rest, self._discovery)
@@ -70,9 +80,11 @@ class KubernetesBackend:
     @classmethod
     def in_cluster(cls) -> KubernetesBackend:
         """From the service account of the pod this runs in."""
-        return cls(config.in_cluster_client())
+        return cls(config.in_cluster_client(), agent_connect="direct")
 
     async def aclose(self) -> None:
+        if self._agent_pods is not None:
+            await self._agent_pods.close()
         await self._api.close()
 
     async def __aenter__(self) -> KubernetesBackend:
@@ -141,13 +153,30 @@ class KubernetesBackend:
             yield event
 
     # -- agents ------------------------------------------------------------------------
+    @property
+    def agent_pods(self) -> AgentPods:
+        """The agent pods this backend makes (settings read from the environment on first
+        use: the chart's PODTAP_AGENT_*)."""
+        if self._agent_pods is None:
+            settings = self._agent_settings or AgentPodSettings.from_env()
+            self._agent_pods = AgentPods(
+                self._api, self._rest, settings=settings, connect=self._agent_connect
+            )
+        return self._agent_pods
+
     async def start_agent(
         self, resolved: ResolvedTarget, *, token: str, socket_path: str
     ) -> AgentEndpoint:
-        raise AgentStartFailed("agent pods: not yet")
+        """An agent pod on the target's node (`socket_path` is not used: it listens on its
+        pod's address)."""
+        return await self.agent_pods.start(resolved, token=token)
 
     async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
-        return direct_route(endpoint)
+        return await self.agent_pods.route(endpoint)
 
     async def stop_agent(self, endpoint: AgentEndpoint) -> None:
-        raise AgentStartFailed("agent pods: not yet")
+        await self.agent_pods.stop(endpoint)
+
+    async def delete_leftover_agents(self) -> int:
+        """At operator start: delete the agent pods a previous operator left."""
+        return await self.agent_pods.delete_leftovers()

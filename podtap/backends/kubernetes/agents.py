@@ -1,0 +1,231 @@
+"""Agent pods through the Kubernetes API: created on the target's node, waited for until
+Ready (their port answers), reached directly or through `pods/portforward`, deleted.
+
+What a pod's status says about an agent that has not started (`agent_state`) is decided
+apart from the waiting, from the pod's JSON alone: Ready, still coming, or failed with the
+API's own words (an image that cannot be pulled, a node that refused it, a crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from kubernetes_asyncio.client import ApiClient
+
+from podtap.backends.base import (
+    AgentEndpoint,
+    AgentRoute,
+    AgentStartFailed,
+    ResolvedTarget,
+    direct_route,
+)
+from podtap.backends.kubernetes.agent_pod import AGENT_SELECTOR, AgentPodSettings, agent_pod
+from podtap.backends.kubernetes.portforward import PortForward
+from podtap.backends.kubernetes.rest import ApiError, Rest
+
+__all__ = ["AgentConnect", "AgentPods", "agent_state"]
+
+log = logging.getLogger(__name__)
+AgentConnect = Literal["direct", "port-forward"]
+START_TIMEOUT = 90.0
+#: waiting reasons after which the kubelet will not start the container by itself soon
+FATAL_WAITING = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+def agent_state(pod: Mapping[str, Any]) -> str | None:
+    """``"ready"``, None while it is coming, or why it will not come (the API's words)."""
+    status = pod.get("status") or {}
+    for c in status.get("containerStatuses") or ():
+        state = c.get("state") or {}
+        waiting, ended = state.get("waiting") or {}, state.get("terminated")
+        if waiting.get("reason") in FATAL_WAITING:
+            return f"{waiting['reason']}: {waiting.get('message') or 'no message'}"
+        if ended is not None:
+            why = ended.get("message") or f"exit code {ended.get('exitCode')}"
+            return f"the agent exited ({ended.get('reason') or 'Error'}): {why}"
+    if status.get("phase") in ("Failed", "Succeeded"):
+        return f"{status.get('reason') or status['phase']}: {status.get('message') or ''}".strip()
+    for cond in status.get("conditions") or ():
+        if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+            return f"Unschedulable: {cond.get('message') or ''}".strip()
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            return "ready"
+    return None
+
+
+class AgentPods:
+    def __init__(
+        self, api: ApiClient, rest: Rest, *, settings: AgentPodSettings, connect: AgentConnect
+    ) -> None:
+        self._api, self._rest = api, rest
+        self.settings, self.connect = settings, connect
+        self._forwards: dict[str, PortForward] = {}
+
+    async def start(self, resolved: ResolvedTarget, *, token: str) -> AgentEndpoint:
+        pod = resolved.pod
+        target = await self._rest.get(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}")
+        container_id = resolved.container.container_id
+        if not container_id:
+            raise AgentStartFailed(
+                f"container {resolved.container.name} of pod {pod.name} has no containerID yet"
+            )
+        manifest = agent_pod(
+            target,
+            container_id=container_id,
+            settings=self.settings,
+            token=token,
+            suffix=secrets.token_hex(4),
+        )
+        ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        try:
+            await self._rest.call("POST", f"/api/v1/namespaces/{ns}/pods", body=manifest)
+        except ApiError as exc:
+            raise AgentStartFailed(
+                f"cannot create agent pod {ns}/{name} for pod {pod.name}: {exc}"
+            ) from None
+        log.info("agent pod %s/%s created on node %s for %s", ns, name, pod.node, pod.name)
+        try:
+            ip = await self._wait_ready(ns, name)
+        except BaseException:
+            await self._delete(ns, name)
+            raise
+        endpoint = AgentEndpoint(
+            url=f"http://{ip}:{self.settings.port}", token=token, handle=f"{ns}/{name}"
+        )
+        log.info("agent pod %s/%s ready at %s", ns, name, endpoint.url)
+        return endpoint
+
+    async def _wait_ready(self, ns: str, name: str) -> str:
+        """The pod's IP once it is Ready; AgentStartFailed naming it and why, at the latest
+        after START_TIMEOUT."""
+        deadline = time.monotonic() + START_TIMEOUT
+        path = f"/api/v1/namespaces/{ns}/pods"
+        last: dict[str, Any] = {}
+        while (left := deadline - time.monotonic()) > 0:
+            listed = await self._rest.get(path, query=[("fieldSelector", f"metadata.name={name}")])
+            items = listed.get("items") or []
+            if not items:
+                raise AgentStartFailed(f"agent pod {ns}/{name} was deleted while starting")
+            last = items[0]
+            if (ip := await self._judge(ns, name, last)) is not None:
+                return ip
+            query = [
+                ("watch", "true"),
+                ("fieldSelector", f"metadata.name={name}"),
+                ("resourceVersion", str(listed["metadata"].get("resourceVersion", ""))),
+                ("timeoutSeconds", str(max(1, int(left)))),
+            ]
+            response = await self._rest.stream(path, query=query, read_timeout=left + 5)
+            try:
+                async with asyncio.timeout(left):
+                    async for line in response.content:
+                        event = json.loads(line)
+                        if event.get("type") == "DELETED":
+                            raise AgentStartFailed(
+                                f"agent pod {ns}/{name} was deleted while starting"
+                            )
+                        last = event.get("object") or last
+                        if (ip := await self._judge(ns, name, last)) is not None:
+                            return ip
+            except TimeoutError:
+                break
+            finally:
+                response.release()
+        phase = (last.get("status") or {}).get("phase", "Pending")
+        raise AgentStartFailed(
+            f"agent pod {ns}/{name} not ready after {START_TIMEOUT:.0f} s (phase {phase}); "
+            f"see kubectl -n {ns} describe pod {name}"
+        )
+
+    async def _judge(self, ns: str, name: str, pod: Mapping[str, Any]) -> str | None:
+        state = agent_state(pod)
+        if state is None:
+            log.info("agent pod %s/%s: %s", ns, name, (pod.get("status") or {}).get("phase"))
+            return None
+        if state != "ready":
+            said = await self._last_words(ns, name) if "exited" in state else ""
+            raise AgentStartFailed(f"agent pod {ns}/{name} did not start: {state}{said}")
+        return str(pod["status"]["podIP"])
+
+    async def _last_words(self, ns: str, name: str) -> str:
+        """The last line of an exited agent's log (its one-line error), as ``: LINE``."""
+        try:
+            text = await self._api.call_api(
+                f"/api/v1/namespaces/{ns}/pods/{name}/log",
+                "GET",
+                query_params=[("tailLines", "1")],
+                response_types_map={200: "str"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+            )
+        except Exception:  # the log is a courtesy: the failure is reported without it
+            return ""
+        line = str(text or "").strip()
+        return f" ({line})" if line else ""
+
+    async def route(self, endpoint: AgentEndpoint) -> AgentRoute:
+        if self.connect == "direct":
+            return direct_route(endpoint)
+        forward = self._forwards.get(endpoint.handle)
+        if forward is None:
+            ns, name = endpoint.handle.split("/", 1)
+            forward = PortForward(self._api, namespace=ns, pod=name, port=self.settings.port)
+            await forward.start()
+            self._forwards[endpoint.handle] = forward
+        return direct_route(
+            AgentEndpoint(
+                url=f"http://127.0.0.1:{forward.local_port}",
+                token=endpoint.token,
+                handle=endpoint.handle,
+            )
+        )
+
+    async def stop(self, endpoint: AgentEndpoint) -> None:
+        forward = self._forwards.pop(endpoint.handle, None)
+        if forward is not None:
+            await forward.close()
+        ns, name = endpoint.handle.split("/", 1)
+        await self._delete(ns, name)
+
+    async def _delete(self, ns: str, name: str) -> None:
+        try:
+            await self._rest.call(
+                "DELETE",
+                f"/api/v1/namespaces/{ns}/pods/{name}",
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 5},
+            )
+            log.info("agent pod %s/%s deleted", ns, name)
+        except ApiError as exc:
+            if exc.code != 404:
+                log.warning("agent pod %s/%s not deleted: %s", ns, name, exc)
+
+    async def delete_leftovers(self) -> int:
+        """Delete the agent pods an earlier operator left (by their labels); how many."""
+        ns = self.settings.namespace
+        path = f"/api/v1/namespaces/{ns}/pods" if ns else "/api/v1/pods"
+        listed = await self._rest.get(path, query=[("labelSelector", AGENT_SELECTOR)])
+        found = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in listed["items"]]
+        for pod_ns, name in found:
+            await self._delete(pod_ns, name)
+        return len(found)
+
+    async def close(self) -> None:
+        for forward in list(self._forwards.values()):
+            await forward.close()
+        self._forwards.clear()

@@ -1,0 +1,164 @@
+"""Agent pods on `podtap local up`, through the Kubernetes API only: the operator's
+AgentManager over KubernetesBackend (from the cluster's kubeconfig; port-forward, as an
+operator outside the cluster reaches them) starts an agent pod on the target's node, a
+session through it sees the container's environment and mirrors and steals its traffic,
+the pod goes after the last session and the linger, and a killed agent pod ends its
+sessions and leaves no rule in the target."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from podtap.backends.base import ResolvedTarget, TargetRef
+from podtap.backends.kubernetes import KubernetesBackend
+from podtap.backends.kubernetes.agent_pod import AGENT_SELECTOR, AgentPodSettings
+from podtap.backends.kubernetes.config import kubeconfig_client
+from podtap.core.ids import Port, RequestId, SessionId, new_session_id
+from podtap.core.protocol import (
+    Data,
+    EnvRequest,
+    EnvResponse,
+    IncomingMode,
+    NewConnection,
+    StreamClose,
+    Subscribe,
+    SubscribeResult,
+    Unsubscribe,
+)
+from podtap.operator.agents import AgentLink, AgentManager
+from podtap.testing.agentproc import SessionPeer
+from podtap.testing.localcluster import LocalCluster
+from podtap.testing.wait import async_wait_until
+from tests.agent.conftest import agent_tables
+from tests.agent.test_agent_traffic import get
+from tests.agent.web import port_forward
+from tests.cluster.test_kubectl_local import Kubectl
+
+SHOP = Path(__file__).parents[2] / "examples" / "shop"
+STOLEN = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nstolen"
+LINGER = 2.0
+
+
+def agent_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = kubectl.json("pods", "-l", AGENT_SELECTOR)["items"]
+    return found
+
+
+async def subscribe(peer: SessionPeer, mode: IncomingMode) -> None:
+    await peer.send(Subscribe(request=RequestId(1), port=Port(8080), mode=mode))
+    result = await peer.expect(SubscribeResult, timeout=20)
+    assert result.ok, result.error
+
+
+async def open_session(
+    manager: AgentManager, resolved: ResolvedTarget
+) -> tuple[AgentLink, SessionPeer, SessionId]:
+    """A session on the target's agent, as the operator's relay opens one."""
+    sid = new_session_id()
+    links: list[AgentLink] = []
+
+    async def send(payload: Any) -> None:
+        await links[0].send(sid, payload)
+
+    peer = SessionPeer(send)
+    links.append(await manager.acquire(resolved, sid, peer.receive))
+    return links[0], peer, sid
+
+
+class Scenario:
+    def __init__(self, kubectl: Kubectl, *, config: Path, run: Path, shop_port: int) -> None:
+        self.kubectl, self.config, self.run_dir, self.port = kubectl, config, run, shop_port
+        self.lost: list[AgentLink] = []
+
+    async def curl(self, path: str = "/whoami") -> str:
+        """GET svc/shop through the node's port-forward: in by the pod's veth, as a peer's."""
+        return (await asyncio.to_thread(get, self.port, path)).decode()
+
+    async def main(self) -> None:
+        api = await kubeconfig_client(path=self.config, context=None)
+        settings = AgentPodSettings(linger=LINGER, image="podtap:test")
+        backend = KubernetesBackend(api, agents=settings, agent_connect="port-forward")
+
+        async def on_lost(link: AgentLink) -> None:
+            self.lost.append(link)
+
+        manager = AgentManager(backend, run_dir=self.run_dir, grace=LINGER, on_lost=on_lost)
+        try:
+            await self.one_session(backend, manager)
+            await self.killed_agent(backend, manager)
+        finally:
+            await manager.close()
+            await backend.aclose()
+
+    async def one_session(self, backend: KubernetesBackend, manager: AgentManager) -> None:
+        resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
+        link, peer, sid = await open_session(manager, resolved)
+        (pod,) = await asyncio.to_thread(agent_pods, self.kubectl)
+        assert pod["spec"]["nodeName"] == resolved.pod.node == "podtap-local"
+        assert pod["spec"]["hostPID"] is True and pod["status"]["phase"] == "Running"
+        assert pod["metadata"]["labels"]["podtap.dev/target-pod"] == resolved.pod.name
+        assert link.endpoint.token not in json.dumps(pod)  # only its SHA-256 is there
+        assert link.endpoint.handle == f"default/{pod['metadata']['name']}"
+
+        await peer.send(EnvRequest(request=RequestId(7)))
+        env = (await peer.expect(EnvResponse, timeout=20)).env
+        assert env["SHOP_API_KEY"] and env["HOSTNAME"] == resolved.pod.name
+
+        await subscribe(peer, IncomingMode.MIRROR)
+        answered = await self.curl("/whoami")
+        assert f'"pod": "{resolved.pod.name}"' in answered
+        assert (await peer.expect(NewConnection, timeout=20)).mode == IncomingMode.MIRROR
+        assert (await peer.expect(Data, timeout=20)).data.startswith(b"GET /whoami ")
+        await peer.send(Unsubscribe(port=Port(8080)))
+
+        await subscribe(peer, IncomingMode.STEAL)
+        stolen = asyncio.ensure_future(self.curl("/mine"))
+        conn = await peer.expect(NewConnection, timeout=20)
+        assert conn.mode == IncomingMode.STEAL
+        assert (await peer.expect(Data, timeout=20)).data.startswith(b"GET /mine ")
+        await peer.send(Data(stream=conn.stream, data=STOLEN))
+        await peer.send(StreamClose(stream=conn.stream))
+        assert await stolen == "stolen"
+        await peer.send(Unsubscribe(port=Port(8080)))
+
+        manager.release(link, sid)  # the last session: the pod goes after the linger
+        await async_wait_until(
+            lambda: not agent_pods(self.kubectl),
+            timeout=LINGER + 30,
+            what="the agent pod to go",
+            interval=0.5,
+        )
+        assert not self.lost
+
+    async def killed_agent(self, backend: KubernetesBackend, manager: AgentManager) -> None:
+        resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
+        target_pid = int(str(resolved.container.container_id).removeprefix("podtap://"))
+        link, peer, sid = await open_session(manager, resolved)
+        await subscribe(peer, IncomingMode.STEAL)
+        assert "podtap_agent" in agent_tables(target_pid)
+        name = link.endpoint.handle.split("/")[1]
+        self.kubectl("delete", "pod", name, "--force", "--grace-period=0")
+        await async_wait_until(lambda: self.lost, timeout=30, what="the agent link to be lost")
+        assert self.lost == [link] and sid in link.sessions  # the service ends it: AgentFailed
+        await async_wait_until(
+            lambda: "podtap_agent" not in agent_tables(target_pid),
+            timeout=10,
+            what="the agent's nftables table to go",
+        )
+        assert "stolen" not in await self.curl()
+
+
+def test_agent_pods_through_the_kubernetes_api(
+    make_cluster: type[LocalCluster], tmp_path: Path
+) -> None:
+    cluster = make_cluster("t-agentpods")
+    cluster.up(SHOP)
+    config = Path(cluster.podtap("local", "kubeconfig").stdout.strip())
+    kubectl = Kubectl(config, tmp_path)
+    with port_forward(cluster, "svc/shop", 80) as port:
+        scenario = Scenario(kubectl, config=config, run=tmp_path / "run", shop_port=port)
+        asyncio.run(scenario.main())
+    assert not agent_pods(kubectl)
