@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.status import Status
 
-from podtap.cli.operator import NameOpt, OperatorOpt, address
+from podtap.cli.operator_address import OperatorChoice, choosing_operator
 from podtap.cli.output import err_console, fail
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def _not_yet(flag: str, text: str) -> Any:
     return typer.Option(None, flag, help=f"{text} Not supported yet: carried, not acted on.")
 
 
+@choosing_operator(context=False)  # --context is read with the config (kube_context)
 def exec_command(
     command: list[str] = typer.Argument(..., help="The command to run, after --."),
     target: str | None = typer.Option(
@@ -87,11 +88,14 @@ def exec_command(
         "filters on it with --key; fills {{ key }} in config templates.",
     ),
     profile: str | None = _not_yet("--profile", "Operator profile to apply (config: profile)."),
-    context: str | None = _not_yet(
-        "--context", "Kubernetes context (config: kube_context; env PODTAP_KUBE_CONTEXT)."
+    context: str | None = typer.Option(
+        None,
+        "--context",
+        help="The kubeconfig context whose API server leads to the operator (config: "
+        "kube_context; PODTAP_KUBE_CONTEXT / MIRRORD_KUBE_CONTEXT).",
     ),
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """Run COMMAND locally as if inside the target pod: its environment, its DNS, its
     outgoing TCP (peers see the pod's IP) and the incoming traffic of the ports COMMAND
@@ -142,12 +146,17 @@ def exec_command(
             "give a target: -t deployment/NAME (or `target` in the config file); "
             "list them with `podtap ls`"
         )
-    raise typer.Exit(_run(spec, address(operator, name)))
+    raise typer.Exit(_run(spec, choice.address(context=config.kube_context)))
 
 
 def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
-    """The spec's notices the config layer has not already given (about the same key)."""
-    return [str(n) for n in spec.notices if not any(f" {n.key} " in f" {w}" for w in warnings)]
+    """The spec's notices the config layer has not already given (about the same key);
+    kube_context is acted on here (it picks the operator's API server)."""
+    return [
+        str(n)
+        for n in spec.notices
+        if n.key != "kube_context" and not any(f" {n.key} " in f" {w}" for w in warnings)
+    ]
 
 
 def _run(spec: ExecSpec, operator: OperatorAddress) -> int:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from podtap.cli.operator_address import (
+    NameOpt,
+    OperatorChoice,
+    OperatorOpt,
+    address,
+    call,
+    choosing_operator,
+)
 from podtap.cli.output import Format, age, columns, console, fail
 from podtap.core import operator_paths as paths
 
 if TYPE_CHECKING:
-    from podtap.client.host.operator_api import OperatorAddress
     from podtap.core.lifecycle import Limits
+
+__all__ = ["NameOpt", "OperatorOpt", "address", "app", "call"]  # what other commands use
 
 app = typer.Typer(
     rich_markup_mode=None,
@@ -27,42 +34,9 @@ app = typer.Typer(
 session_app = typer.Typer(help="End sessions.", no_args_is_help=True)
 app.add_typer(session_app, name="session")
 
-OperatorOpt = typer.Option(
-    None,
-    "--operator",
-    help="unix:/PATH or http://HOST:PORT (default: "
-    "$PODTAP_OPERATOR, else the local cluster's operator).",
-)
-NameOpt = typer.Option(None, "--name", help="Local cluster whose operator to use.")
 KeyOpt = typer.Option(
     None, "--key", help="Only the sessions with this session key (`podtap exec --key`, config key)."
 )
-
-
-def address(operator: str | None, name: str | None) -> OperatorAddress:
-    from podtap.client.host.operator_api import OperatorAddress
-
-    given = operator or os.environ.get("PODTAP_OPERATOR")
-    if given:
-        return OperatorAddress(given)
-    from podtap.backends.local.paths import ClusterPaths, cluster_name
-
-    try:
-        paths = ClusterPaths.for_name(cluster_name(name))
-    except ValueError as exc:
-        fail(str(exc))
-    return OperatorAddress(f"unix:{paths.operator_socket}")
-
-
-def call(operator: str | None, name: str | None, method: str, path: str) -> Any:
-    from podtap.client.host.operator_api import OperatorApi, OperatorRefused, OperatorUnavailable
-
-    try:
-        return asyncio.run(OperatorApi(address(operator, name)).call(method, path))
-    except OperatorUnavailable as exc:
-        fail(f"{exc}\nIs the operator running? For the local cluster: podtap local up")
-    except OperatorRefused as exc:
-        fail(str(exc))
 
 
 @app.command()
@@ -154,17 +128,19 @@ def _rows(sessions: list[dict[str, Any]]) -> list[list[str]]:
 
 
 @app.command()
+@choosing_operator()
 def status(
     output: Format = typer.Option(Format.table, "-o", "--output", help="table or json"),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh every 2 s until Ctrl-C."),
     key: str | None = KeyOpt,
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """Operator version, uptime, and every session (or those with --key) with its key, ports
     and filters."""
+    where = choice.address()
     while True:
-        data = call(operator, name, "GET", _with_key(STATUS, key))
+        data = call(where, "GET", _with_key(STATUS, key))
         if output is Format.json:
             typer.echo(json.dumps(data, indent=2))
         else:
@@ -199,34 +175,37 @@ def status(
 
 
 @session_app.command("kill")
+@choosing_operator()
 def kill(
     session: str = typer.Argument(..., help="Session id (16 hex digits)."),
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """End one session (yours, or anyone's if you are an admin)."""
-    data = call(operator, name, "DELETE", f"/sessions/{session}")
+    data = call(choice.address(), "DELETE", f"/sessions/{session}")
     typer.echo(f"killed session {', '.join(data['killed'])}")
 
 
 @app.command("kill-all")
 @session_app.command("kill-all")
+@choosing_operator()
 def kill_all(
     key: str | None = typer.Option(
         None,
         "--key",
         help="Only the sessions with this session key: yours (an admin's: anyone's).",
     ),
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """End every session (admins only), or with --key every session of yours with that key."""
-    data = call(operator, name, "DELETE", _with_key("/sessions", key))
+    data = call(choice.address(), "DELETE", _with_key("/sessions", key))
     typer.echo(f"killed {len(data['killed'])} session(s)")
 
 
 @app.command()
-def prune(operator: str | None = OperatorOpt, name: str | None = NameOpt) -> None:
+@choosing_operator()
+def prune(*, choice: OperatorChoice) -> None:
     """End sessions whose client is gone."""
-    data = call(operator, name, "DELETE", "/sessions?detached=true")
+    data = call(choice.address(), "DELETE", "/sessions?detached=true")
     typer.echo(f"pruned {len(data['pruned'])} session(s)")

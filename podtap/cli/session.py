@@ -8,21 +8,22 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from podtap.cli.operator import NameOpt, OperatorOpt, address, call
+from podtap.cli.operator_address import OperatorChoice, call, choosing_operator
 from podtap.cli.output import Format, columns, err_console, fail
 
 if TYPE_CHECKING:
     from podtap.core.protocol import Log
 
 
+@choosing_operator()
 def ls(
     namespace: str = typer.Option("default", "-n", "--namespace"),
     output: Format = typer.Option(Format.table, "-o", "--output", help="table or json"),
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """List what can be targeted: pods, deployments, statefulsets, services."""
-    items = call(operator, name, "GET", f"/namespaces/{namespace}/targets")["items"]
+    items = call(choice.address(), "GET", f"/namespaces/{namespace}/targets")["items"]
     if output is Format.json:
         typer.echo(json.dumps(items, indent=2))
         return
@@ -34,6 +35,7 @@ def ls(
     )
 
 
+@choosing_operator()
 def port_forward(
     target: str = typer.Option(..., "-t", "--target", help="deployment/NAME, pod/NAME, ..."),
     forwards: list[str] = typer.Option(
@@ -44,8 +46,8 @@ def port_forward(
         "pod (cluster DNS names work).",
     ),
     namespace: str = typer.Option("default", "-n", "--namespace"),
-    operator: str | None = OperatorOpt,
-    name: str | None = NameOpt,
+    *,
+    choice: OperatorChoice,
 ) -> None:
     """Reach cluster addresses from this machine, through the target pod."""
     from podtap.client.host.channel import ClientChannel
@@ -61,8 +63,10 @@ def port_forward(
     def show(entry: Log) -> None:
         err_console.print(f"[yellow]{entry.level.value}:[/] {entry.message}", highlight=False)
 
+    where = choice.address()
+
     async def go() -> str:
-        api = OperatorApi(address(operator, name))
+        api = OperatorApi(where)
         async with api.connect(target, namespace=namespace) as session:
             channel = ClientChannel(session, on_log=show)
             tasks = TaskSet()

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the config models cost every CLI command time to import
     from podtap.core.exec_spec import IncomingPlan
 
 API = paths.API
+SESSION_HEADER = "X-Podtap-Session"
 
 
 class OperatorUnavailable(ConnectionError):
@@ -54,6 +55,27 @@ class OperatorAddress:
     def url(self, path: str) -> str:
         base = "http://operator" if self.value.startswith("unix:") else self.value.rstrip("/")
         return base + path
+
+    async def headers(self) -> dict[str, str]:
+        """Headers each request carries (credentials, for the API server)."""
+        return {}
+
+    async def renew(self) -> bool:
+        """Ask for fresh credentials after a 401; False when there is nothing to renew."""
+        return False
+
+    def request_options(self) -> dict[str, Any]:
+        """aiohttp request options (proxy, server_hostname) of this address."""
+        return {}
+
+    def refusal(self, status: int, body: Any, *, method: str, path: str, reason: str) -> str:
+        """The one line for a refused request (`body`: its JSON, None if it had none)."""
+        if isinstance(body, dict) and "error" in body:
+            return str(body["error"])
+        return reason or str(status)
+
+    def unreachable(self, exc: BaseException) -> OperatorUnavailable:
+        return OperatorUnavailable(f"cannot reach the operator at {self.value}: {exc}")
 
 
 @dataclass
@@ -114,18 +136,30 @@ class OperatorApi:
 
     async def call(self, method: str, path: str) -> Any:
         try:
-            async with (
-                self._http() as http,
-                http.request(method, self.address.url(API + path)) as r,
-            ):
-                data = await r.json()
-                if r.status >= 400:
-                    raise OperatorRefused(r.status, data.get("error", r.reason))
-                return data
+            async with self._http() as http:
+                status, data, reason = await self._request(http, method, path)
+                if status == 401 and await self.address.renew():
+                    status, data, reason = await self._request(http, method, path)
         except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
-            raise OperatorUnavailable(
-                f"cannot reach the operator at {self.address.value}: {exc}"
-            ) from None
+            raise self.address.unreachable(exc) from None
+        if status >= 400:
+            text = self.address.refusal(status, data, method=method, path=API + path, reason=reason)
+            raise OperatorRefused(status, text)
+        return data
+
+    async def _request(
+        self, http: aiohttp.ClientSession, method: str, path: str
+    ) -> tuple[int, Any, str]:
+        """Status, JSON body (None if not JSON) and reason of one request."""
+        headers = await self.address.headers()
+        url = self.address.url(API + path)
+        options = self.address.request_options()
+        async with http.request(method, url, headers=headers, **options) as r:
+            try:
+                data = await r.json(content_type=None)
+            except ValueError:
+                data = None
+            return r.status, data, r.reason or ""
 
     @asynccontextmanager
     async def connect(
@@ -144,40 +178,63 @@ class OperatorApi:
         params = connect_params(on_concurrent_steal=on_concurrent_steal, key=key, steals=steals)
         if resume is not None:
             params["session"] = format_session_id(resume)
-        headers = {"X-Podtap-Whoami": getpass.getuser(), "X-Podtap-Host": socket.gethostname()}
-        url = self.address.url(paths.connect_path(namespace, TargetRef.parse(target)))
+        path = paths.connect_path(namespace, TargetRef.parse(target))
+        url = self.address.url(path)
         try:
             async with self._http() as http:
                 try:
-                    ws = await http.ws_connect(url, params=params, headers=headers, max_msg_size=0)
+                    ws = await self._upgrade(http, url, params=params)
                 except aiohttp.WSServerHandshakeError as exc:
                     refused = SessionGone if exc.status == 410 else OperatorRefused
-                    raise refused(
-                        exc.status, await _error_text(http, url, params, headers, exc)
-                    ) from None
+                    _, body, reason = await self._request(
+                        http, "GET", path.removeprefix(API) + "?" + urlencode(params)
+                    )
+                    text = self.address.refusal(
+                        exc.status, body, method="GET", path=path, reason=reason or exc.message
+                    )
+                    raise refused(exc.status, text) from None
                 async with ws:
                     wire = WireConnection(ws, label="operator")
                     await wire.initiate(InitiatorHandshake(name="podtap", version=__version__))
-                    sid = parse_session_id(ws._response.headers["X-Podtap-Session"])
+                    sid = _session_id(ws, url)
                     yield ClientSession(sid, wire)
                     if not ws.closed:  # a clean exit ends the session now, not after its TTL
                         await wire.close(CloseReason.CLIENT_EXITED, "the client exited")
         except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
-            raise OperatorUnavailable(
-                f"cannot reach the operator at {self.address.value}: {exc}"
-            ) from None
+            raise self.address.unreachable(exc) from None
+
+    async def _upgrade(
+        self, http: aiohttp.ClientSession, url: str, *, params: dict[str, str]
+    ) -> aiohttp.ClientWebSocketResponse:
+        """The session's WebSocket (credentials renewed once if refused with 401)."""
+        for renewed in (False, True):
+            headers = {
+                "X-Podtap-Whoami": getpass.getuser(),
+                "X-Podtap-Host": socket.gethostname(),
+                **await self.address.headers(),
+            }
+            try:
+                ws: aiohttp.ClientWebSocketResponse = await http.ws_connect(
+                    url,
+                    params=params,
+                    headers=headers,
+                    max_msg_size=0,
+                    **self.address.request_options(),
+                )
+                return ws
+            except aiohttp.WSServerHandshakeError as exc:
+                if renewed or exc.status != 401 or not await self.address.renew():
+                    raise
+        raise AssertionError("unreachable")
 
 
-async def _error_text(
-    http: aiohttp.ClientSession,
-    url: str,
-    params: dict[str, str],
-    headers: dict[str, str],
-    exc: aiohttp.WSServerHandshakeError,
-) -> str:
-    """The operator's JSON error for a refused upgrade (asked again as a plain GET)."""
-    async with http.get(url, params=params, headers=headers) as r:
-        try:
-            return str((await r.json())["error"])
-        except (aiohttp.ContentTypeError, KeyError, ValueError):
-            return exc.message
+def _session_id(ws: aiohttp.ClientWebSocketResponse, url: str) -> SessionId:
+    """The session's id, from the upgrade's answer (a proxy must pass its headers on)."""
+    value = ws._response.headers.get(SESSION_HEADER)
+    if value is None:
+        raise OperatorRefused(
+            502,
+            f"the upgrade of {url} was answered without the operator's {SESSION_HEADER} "
+            "header: a proxy between here and the operator drops it",
+        )
+    return parse_session_id(value)

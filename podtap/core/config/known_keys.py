@@ -119,8 +119,6 @@ def not_acted(config: ResolvedConfig) -> Iterator[tuple[str, str]]:
         yield "feature.copy_target", "the target is not copied: podtap joins its own pod"
     if config.profile is not None:
         yield "profile", "operator profiles are not applied"
-    if config.kube_context is not None:
-        yield "kube_context", "podtap reaches the cluster through --operator / PODTAP_OPERATOR"
     if config.operator is False:
         yield "operator", "podtap always goes through its operator; false has no effect"
 

@@ -1,0 +1,124 @@
+"""Which operator a command talks to, in this order:
+
+1. ``--operator ADDR`` / ``$PODTAP_OPERATOR`` (``unix:/PATH``, ``http(s)://HOST:PORT``);
+2. ``--name`` given: that embedded cluster's operator socket;
+3. a kubeconfig named explicitly (``--kubeconfig``, ``--context`` / ``kube_context`` /
+   ``$PODTAP_KUBE_CONTEXT``): its API server, whose answer for ``operator.podtap.dev/v1`` is
+   final (no operator installed, refused credentials, ... are errors);
+4. a kubeconfig found (``$KUBECONFIG``, ``~/.kube/config``): its API server if it serves
+   ``operator.podtap.dev/v1``, checked once by discovery; when it does not (404) or cannot
+   be reached, the embedded cluster's operator if one runs here;
+5. the embedded cluster's operator socket (``podtap local up``).
+
+`candidates` is the decision, pure; `choose` asks the API server and falls through.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from podtap.client.host.operator_api import (
+    OperatorAddress,
+    OperatorApi,
+    OperatorRefused,
+    OperatorUnavailable,
+)
+
+log = logging.getLogger("podtap.client")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sources:
+    """What the command line, the environment and the config say about the operator."""
+
+    operator: str | None = None
+    local_name: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    env_kubeconfig: str | None = None
+    home_kubeconfig: bool = False
+
+
+@dataclass(frozen=True)
+class Given:
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Kube:
+    files: str | None
+    context: str | None
+    explicit: bool
+
+
+@dataclass(frozen=True)
+class Local:
+    name: str | None
+
+
+Candidate = Given | Kube | Local
+
+
+def candidates(s: Sources) -> tuple[Candidate, ...]:
+    """The addresses to try, in order (a later one only if an earlier finds no operator)."""
+    if s.operator:
+        return (Given(s.operator),)
+    if s.local_name:
+        return (Local(s.local_name),)
+    if s.kubeconfig or s.context:
+        return (Kube(files=s.kubeconfig or s.env_kubeconfig, context=s.context, explicit=True),)
+    if s.env_kubeconfig or s.home_kubeconfig:
+        return (Kube(files=s.env_kubeconfig, context=None, explicit=False), Local(None))
+    return (Local(None),)
+
+
+def falls_through(exc: Exception) -> bool:
+    """Whether an implicit kubeconfig's failure lets the next candidate be tried: no
+    operator there (404), the server unreachable, the kubeconfig unusable."""
+    if isinstance(exc, OperatorRefused):
+        return exc.status == 404
+    return True
+
+
+async def probe(address: OperatorAddress) -> None:
+    """Discovery of ``operator.podtap.dev/v1`` (raises the refusal's one line)."""
+    await OperatorApi(address).call("GET", "")
+
+
+def _usable(address: OperatorAddress) -> bool:
+    return not address.value.startswith("unix:") or Path(address.value[5:]).exists()
+
+
+async def choose(
+    sources: Sources, *, local: Callable[[str | None], OperatorAddress]
+) -> OperatorAddress:
+    """The address to use (KubeconfigError, OperatorRefused or OperatorUnavailable if the
+    chosen kubeconfig cannot reach an operator)."""
+    from podtap.client.host.kube_address import KubeconfigError, kube_address
+
+    failure: Exception | None = None
+    for candidate in candidates(sources):
+        if isinstance(candidate, Given):
+            log.debug("operator: %s (--operator / PODTAP_OPERATOR)", candidate.value)
+            return OperatorAddress(candidate.value)
+        if isinstance(candidate, Local):
+            address = local(candidate.name)
+            if failure is not None and not _usable(address):
+                raise failure
+            log.debug("operator: the embedded cluster's, %s", address.value)
+            return address
+        try:
+            kube = await kube_address(files=candidate.files, context=candidate.context)
+            await probe(kube)
+        except (KubeconfigError, OperatorRefused, OperatorUnavailable) as exc:
+            if candidate.explicit or not falls_through(exc):
+                raise
+            log.debug("operator: not through the kubeconfig (%s)", exc)
+            failure = exc
+            continue
+        log.debug("operator: through %s at %s", kube.credentials.where, kube.value)
+        return kube
+    raise AssertionError("the last candidate always answers")
