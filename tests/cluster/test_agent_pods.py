@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from podtap.backends.base import ResolvedTarget, TargetRef
+import pytest
+
+from podtap.backends.base import AgentStartFailed, ResolvedTarget, TargetRef
 from podtap.backends.kubernetes import KubernetesBackend
 from podtap.backends.kubernetes.agent_pod import AGENT_SELECTOR, AgentPodSettings
 from podtap.backends.kubernetes.config import kubeconfig_client
@@ -69,8 +73,11 @@ async def open_session(
 
 
 class Scenario:
-    def __init__(self, kubectl: Kubectl, *, config: Path, run: Path, shop_port: int) -> None:
+    def __init__(
+        self, kubectl: Kubectl, *, config: Path, limited: Path, run: Path, shop_port: int
+    ) -> None:
         self.kubectl, self.config, self.run_dir, self.port = kubectl, config, run, shop_port
+        self.limited = limited
         self.lost: list[AgentLink] = []
 
     async def curl(self, path: str = "/whoami") -> str:
@@ -89,6 +96,8 @@ class Scenario:
         try:
             await self.one_session(backend, manager)
             await self.killed_agent(backend, manager)
+            await self.failures(backend, self.limited)
+            await self.leftovers(backend)
         finally:
             await manager.close()
             await backend.aclose()
@@ -132,6 +141,35 @@ class Scenario:
             interval=0.5,
         )
         assert not self.lost
+        target_pid = int(str(resolved.container.container_id).removeprefix("podtap://"))
+        assert "podtap_agent" not in agent_tables(target_pid)  # SIGTERM: its rules undone
+
+    async def failures(self, backend: KubernetesBackend, limited: Path) -> None:
+        resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
+        gone = replace(resolved.container, container_id="containerd://" + "0" * 64)
+        with pytest.raises(AgentStartFailed) as failed:
+            await backend.start_agent(replace(resolved, container=gone), token="t", socket_path="")
+        message = str(failed.value)
+        assert re.match(r"agent pod default/podtap-agent-\w+ did not start: the agent ex", message)
+        assert "no process in /proc belongs to containerd container 000000000000" in message
+        assert not agent_pods(self.kubectl)  # deleted on failure
+
+        api = await kubeconfig_client(path=limited, context=None)
+        async with KubernetesBackend(api, agents=AgentPodSettings()) as nobody:
+            with pytest.raises(AgentStartFailed) as refused:
+                await nobody.start_agent(resolved, token="t", socket_path="")
+        assert str(refused.value).startswith(f"cannot read pod {resolved.pod.name} to start its")
+        assert 'User "nobody" cannot get resource "pods"' in str(refused.value)
+
+    async def leftovers(self, backend: KubernetesBackend) -> None:
+        resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
+        await backend.start_agent(resolved, token="t", socket_path="")  # then the operator dies
+        api = await kubeconfig_client(path=self.config, context=None)
+        async with KubernetesBackend(api, agents=AgentPodSettings()) as restarted:
+            assert await restarted.delete_leftover_agents() == 1
+        await async_wait_until(
+            lambda: not agent_pods(self.kubectl), timeout=30, what="the leftover gone", interval=1
+        )
 
     async def killed_agent(self, backend: KubernetesBackend, manager: AgentManager) -> None:
         resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
@@ -158,7 +196,11 @@ def test_agent_pods_through_the_kubernetes_api(
     cluster.up(SHOP)
     config = Path(cluster.podtap("local", "kubeconfig").stdout.strip())
     kubectl = Kubectl(config, tmp_path)
+    limited = tmp_path / "nobody.kubeconfig"
+    cluster.podtap("local", "kubeconfig", "--user", "nobody", "--out", str(limited))
     with port_forward(cluster, "svc/shop", 80) as port:
-        scenario = Scenario(kubectl, config=config, run=tmp_path / "run", shop_port=port)
+        scenario = Scenario(
+            kubectl, config=config, limited=limited, run=tmp_path / "run", shop_port=port
+        )
         asyncio.run(scenario.main())
     assert not agent_pods(kubectl)

@@ -79,7 +79,11 @@ class AgentPods:
 
     async def start(self, resolved: ResolvedTarget, *, token: str) -> AgentEndpoint:
         pod = resolved.pod
-        target = await self._rest.get(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}")
+        try:
+            target = await self._rest.get(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}")
+        except ApiError as exc:
+            why = f"cannot read pod {pod.name} to start its agent: {exc}"
+            raise AgentStartFailed(why) from None
         container_id = resolved.container.container_id
         if not container_id:
             raise AgentStartFailed(
