@@ -140,3 +140,30 @@ def test_the_commands_go_through_the_kubeconfig_and_its_context(
         in status.stderr
     )
     assert listed.returncode == 0 and "deployment/web" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (None, "no such file"),
+        ("clusters: [\n", "(the current context): while parsing a flow node expected"),
+    ],
+)
+def test_a_kubeconfig_that_cannot_be_read_is_one_line(
+    tmp_path: Path, text: str | None, says: str
+) -> None:
+    path = tmp_path / "kubeconfig"
+    if text is not None:
+        path.write_text(text)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("PODTAP_OPERATOR", None)
+    done = subprocess.run(
+        podtap_argv("operator", "status", "--kubeconfig", str(path)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"error: kubeconfig {path}") and says in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr

@@ -11,11 +11,14 @@ The operator's paths are the same as on its socket, under the server's URL.
 from __future__ import annotations
 
 import datetime
+import os
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config.config_exception import ConfigException
 from kubernetes_asyncio.config.kube_config import KubeConfigLoader, load_kube_config
@@ -86,12 +89,24 @@ async def load_credentials(*, files: str | None, context: str | None) -> Credent
     config = Configuration()
     name = f"context {context!r}" if context else "the current context"
     where = f"kubeconfig {files or '~/.kube/config'} ({name})"
+    listed = (files or "~/.kube/config").split(os.pathsep)
+    if not any(Path(f).expanduser().is_file() for f in listed if f):
+        raise KubeconfigError(f"kubeconfig {files or '~/.kube/config'}: no such file")
     try:
         loader = await load_kube_config(
             config_file=files, context=context, client_configuration=config, persist_config=False
         )
-    except (ConfigException, KeyError, TypeError, AssertionError, OSError) as exc:
-        raise KubeconfigError(f"{where}: {exc or 'no such context or cluster'}") from None
+    except (
+        ConfigException,
+        yaml.YAMLError,
+        LookupError,
+        TypeError,
+        AssertionError,
+        OSError,
+    ) as exc:
+        # (the loader asserts that a context has a cluster, and indexes what it does not check)
+        text = " ".join(str(exc).split()) or "no such context or cluster"  # one line
+        raise KubeconfigError(f"{where}: {text}") from None
     if not config.host or not str(config.host).startswith(("https://", "http://")):
         raise KubeconfigError(f"{where}: the cluster has no server URL")
     return Credentials(loader, config, where=where)
