@@ -142,6 +142,8 @@ BUILTINS: tuple[ResourceType, ...] = (
     _res("coordination.k8s.io", "v1", "leases", "Lease"),
     _res("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     _res("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
+    _res("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",),
+         subresources=_STATUS),
 )  # fmt: skip
 
 # Groups in the order kube-apiserver lists them; kubectl prefers earlier groups on a name clash
@@ -155,6 +157,7 @@ GROUP_ORDER: tuple[str, ...] = (
     "authorization.k8s.io",
     "batch",
     "discovery.k8s.io",
+    "policy",
     _RBAC,
     "coordination.k8s.io",
     "apiextensions.k8s.io",
