@@ -43,7 +43,7 @@ def _pod(name: str, *, data: Path, port: int, mode: str, probes: str) -> str:
     return f"""
 apiVersion: v1
 kind: Pod
-metadata: {{name: {name}}}
+metadata: {{name: {name}, labels: {{probed: "yes"}}}}
 spec:
   volumes: [{{name: data, hostPath: {{path: {data}, type: Directory}}}}]
   containers:
@@ -96,13 +96,32 @@ def test_http_probes(make_cluster: type[LocalCluster], tmp_path: Path) -> None:
     lively = _probe("readinessProbe", scheme="HTTP", period=1, failures=3) + _probe(
         "livenessProbe", scheme="HTTP", period=1, failures=2
     )
+    budget = """
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: probed}
+spec: {minAvailable: 1, selector: {matchLabels: {probed: "yes"}}}
+"""
     manifests = [
+        budget,
         _pod("secure", data=tls, port=8443, mode="tls", probes=secure),
         _pod("lively", data=live, port=8080, mode="plain", probes=lively),
     ]
     kubectl("apply", "-f", "-", stdin="---".join(manifests))
     kubectl("wait", "--for=condition=Ready", "pod/secure", "pod/lively", "--timeout=60s")
     assert _status(kubectl, "secure")["ready"] is True
+    # The disruption controller counts the two ready pods: one may go.
+    wait_until(
+        lambda: kubectl.json("pdb", "probed").get("status", {}).get("currentHealthy") == 2,
+        timeout=10,
+        what="the budget's healthy pods",
+    )
+    status = kubectl.json("pdb", "probed")["status"]
+    assert (status["desiredHealthy"], status["expectedPods"], status["disruptionsAllowed"]) == (
+        1,
+        2,
+        1,
+    )
 
     before = _status(kubectl, "lively")
     assert before["restartCount"] == 0 and "lastState" not in before

@@ -66,7 +66,7 @@ class PodView:
     ephemeral: tuple[ContainerView, ...] = ()
 
 
-def _conditions(old: list[Obj], wanted: list[tuple[str, bool, str]], now: str) -> list[Obj]:
+def timed_conditions(old: list[Obj], wanted: list[tuple[str, bool, str]], now: str) -> list[Obj]:
     """Conditions (type, status, reason) with the old transition time where unchanged."""
     before = {c.get("type"): c for c in old}
     out = []
@@ -128,7 +128,7 @@ def pod_status(pod: PodView, old: Obj, *, now: str) -> Obj:
         if pod.ready
         else ("PodCompleted" if pod.phase in ("Succeeded", "Failed") else "ContainersNotReady")
     )
-    conditions = _conditions(
+    conditions = timed_conditions(
         old.get("conditions") or [],
         [
             ("PodReadyToStartContainers", started, ""),
@@ -163,7 +163,7 @@ def pod_status(pod: PodView, old: Obj, *, now: str) -> Obj:
 
 def unrunnable_status(old: Obj, *, why: str, now: str) -> Obj:
     """A pod the local models cannot run: Pending, unschedulable, with the reason."""
-    conditions = _conditions(
+    conditions = timed_conditions(
         old.get("conditions") or [], [("PodScheduled", False, "Unschedulable")], now
     )
     conditions[0]["message"] = f"the local cluster cannot run this pod: {why}"
@@ -191,7 +191,7 @@ def deployment_status(obj: Obj, counts: ReplicaCounts, *, revision: str, old: Ob
     available = counts.ready
     done = counts.updated == desired == counts.replicas and counts.updated_ready == desired
     floor = desired - desired // 4  # maxUnavailable 25 %, rounded down as Kubernetes does
-    conditions = _conditions(
+    conditions = timed_conditions(
         old.get("conditions") or [],
         [
             (
