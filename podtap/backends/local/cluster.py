@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from podtap.backends.local import controllers
+from podtap.backends.local import controllers, disruption
 from podtap.backends.local.dns import ClusterDns
 from podtap.backends.local.manifests import Manifest, Pod, Service
 from podtap.backends.local.models import PodSpec
@@ -207,6 +207,7 @@ class Cluster:
                 spec["nodeName"] = controllers.NODE_NAME
                 self.objects.put(pods_rt, obj)
         controllers.report(self.objects, now=now)
+        disruption.report(self.objects, now=now)
 
     def add_pod(self, pod_plan: PodPlan) -> PodRuntime:
         self._index += 1
