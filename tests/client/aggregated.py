@@ -4,9 +4,11 @@ The API server of `tests.kubeapi.server.in_thread`, given the front-proxy client
 the embedded cluster's node gives it, routes ``operator.podtap.dev/v1`` by an ``APIService``
 to a Service whose Endpoints are 127.0.0.1:PORT, where the real operator API
 (`podtap.operator.api.OperatorApi` over the in-memory cluster, fake agents in this process)
-serves HTTPS and demands the front-proxy certificate, as an aggregated server does. Each
-request it gets is recorded with the X-Remote-User the API server passed and the common
-name of the certificate it presented.
+serves HTTPS and knows its callers as `podtap operator serve --kube` does: from the
+X-Remote-* headers of a connection with a verified front-proxy certificate
+(`podtap.operator.kube_identity`), admins by a SubjectAccessReview to the same API server.
+Each request it gets is recorded with the X-Remote-User it carried and the common name of
+the certificate the API server presented.
 """
 
 from __future__ import annotations
@@ -23,15 +25,20 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from kubernetes_asyncio.config.kube_config import new_client_from_config
 
-from podtap.backends.local.frontproxy import ensure_front_proxy
+from podtap.backends.kubernetes.access import SubjectAccessReviewer
+from podtap.backends.kubernetes.rest import Rest
+from podtap.backends.local.frontproxy import CLIENT_NAME, ensure_front_proxy
 from podtap.backends.local.kubeapi import app as kubeapi_app
 from podtap.backends.local.kubeapi.aggregation import FRONT_PROXY
 from podtap.backends.local.kubeapi.app import Running
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.pki import ClusterCA
 from podtap.core import operator_paths as paths
+from podtap.core.kube.requestheader import RequestHeaderConfig
 from podtap.operator.api import OperatorApi
+from podtap.operator.kube_identity import FrontProxyIdentity, server_ssl
 from podtap.operator.service import OperatorService, OperatorSettings
 from tests.kubeapi.cli import run
 from tests.kubeapi.server import in_thread
@@ -46,6 +53,7 @@ class Aggregated:
     kubectl: Path
     listener: socket.socket
     server_ssl: ssl.SSLContext
+    requestheader: RequestHeaderConfig
     endpoints: Path
     """The Endpoints object's manifest (to restore it once a test has removed it)."""
     seen: list[dict[str, Any]] = field(default_factory=list)
@@ -116,14 +124,13 @@ def aggregated(kubectl: Path, tmp: Path) -> Iterator[Aggregated]:
     pair = ca.serving(hosts=[SERVICE])
     pair.write(cert=tmp / "tls.crt", key=tmp / "tls.key")
     with front_proxied(tmp) as (running, front_ca), socket.create_server(("127.0.0.1", 0)) as sock:
-        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_ssl.load_cert_chain(tmp / "tls.crt", tmp / "tls.key")
-        server_ssl.load_verify_locations(cadata=front_ca.decode())
-        server_ssl.verify_mode = ssl.CERT_REQUIRED
+        config = RequestHeaderConfig(client_ca_pem=front_ca.decode(), allowed_names=(CLIENT_NAME,))
         objects = _objects(port=sock.getsockname()[1], ca_pem=ca.cert_pem)
         endpoints = tmp / "endpoints.json"
         endpoints.write_text(json.dumps(next(o for o in objects if o["kind"] == "Endpoints")))
-        agg = Aggregated(running, kubectl, sock, server_ssl, endpoints)
+        agg = Aggregated(
+            running, kubectl, sock, server_ssl(tls_dir=tmp, config=config), config, endpoints
+        )
         agg.apply(*objects)
         yield agg
 
@@ -155,7 +162,9 @@ async def operator_running(agg: Aggregated, state: Path) -> AsyncIterator[Operat
         response: web.StreamResponse = await handler(request)
         return response
 
-    app = OperatorApi(service).app()
+    client = await new_client_from_config(config_file=str(agg.api.kubeconfig), persist_config=False)
+    identity = FrontProxyIdentity(agg.requestheader, SubjectAccessReviewer(Rest(client)))
+    app = OperatorApi(service, identify=identity.caller).app()
     app.middlewares.insert(0, record)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
@@ -165,3 +174,4 @@ async def operator_running(agg: Aggregated, state: Path) -> AsyncIterator[Operat
     finally:
         await service.close()
         await runner.cleanup()
+        await client.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -38,19 +39,33 @@ CAROL_ROLE = {
         },
     ],
 }
-CAROL_BINDING = {
+DORA_ROLE = {
     "apiVersion": "rbac.authorization.k8s.io/v1",
-    "kind": "ClusterRoleBinding",
-    "metadata": {"name": "carol-web-only"},
-    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "web-only"},
-    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "carol"}],
+    "kind": "ClusterRole",
+    "metadata": {"name": "sessions-user"},
+    "rules": [
+        {"apiGroups": [paths.GROUP], "resources": ["sessions"], "verbs": ["deletecollection"]}
+    ],
 }
+
+
+def binding(*, role: str, user: str) -> dict[str, Any]:
+    """A ClusterRoleBinding of `role` to `user`."""
+    group = "rbac.authorization.k8s.io"
+    return {
+        "apiVersion": f"{group}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": f"{user}-{role}"},
+        "roleRef": {"apiGroup": group, "kind": "ClusterRole", "name": role},
+        "subjects": [{"apiGroup": group, "kind": "User", "name": user}],
+    }
 
 
 @pytest.fixture(scope="module")
 def agg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aggregated]:
     with aggregated(tools() / "kubectl", tmp_path_factory.mktemp("aggregated")) as running:
-        running.apply(CAROL_ROLE, CAROL_BINDING)
+        carol = binding(role="web-only", user="carol")
+        running.apply(CAROL_ROLE, carol, DORA_ROLE, binding(role="sessions-user", user="dora"))
         yield running
 
 
@@ -125,6 +140,25 @@ def test_a_session_through_the_api_server_is_the_users(agg: Aggregated, tmp_path
             assert [s["user"] for s in agg.seen if s["path"] == connect] == ["carol"]
 
     asyncio.run(go())
+
+
+def test_the_operators_own_refusal_passes_as_it_is(agg: Aggregated, tmp_path: Path) -> None:
+    """RBAC lets dora delete sessions; the operator, knowing her from the API server's
+    headers, refuses her every session (no kill verb: not an admin), in its own words."""
+    dora = agg.api.kubeconfig_for(user="dora")
+
+    async def go() -> str:
+        async with operator_running(agg, tmp_path / "state"):
+            address = await kube_address(files=str(dora), context=None)
+            with pytest.raises(OperatorRefused) as caught:
+                await OperatorApi(address).call("DELETE", "/sessions")
+            assert caught.value.status == 403
+            return str(caught.value)
+
+    assert asyncio.run(go()) == (
+        "killing every session needs admin rights "
+        "(root, or a member of the operator's admin groups)"
+    )
 
 
 def test_refused_credentials_name_the_server(agg: Aggregated, tmp_path: Path) -> None:
