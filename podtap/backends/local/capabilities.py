@@ -129,6 +129,16 @@ class Identity:
     uid: int = 0
     gid: int | None = None
     no_new_privs: bool = False
+    read_only_root: bool = False
+
+
+READ_ONLY_ROOT = [
+    *("unshare", "--mount", "--propagation", "private"),
+    *("sh", "-c", 'mount -o bind,remount,ro / && exec "$@"', "sh"),
+]
+"""Runs the rest in a mount namespace of its own whose root is read-only
+(`readOnlyRootFilesystem`); the pod's volumes, mounts of their own, stay as they are. unshare
+and sh exec, so the program keeps the pid the node knows."""
 
 
 def setpriv_argv(identity: Identity) -> list[str]:

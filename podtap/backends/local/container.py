@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podtap.backends.local.capabilities import Identity, setpriv_argv
+from podtap.backends.local.capabilities import READ_ONLY_ROOT, Identity, setpriv_argv
 from podtap.backends.local.sandbox import Sandbox
 from podtap.net.process import child_pids, die_with_parent
 
@@ -70,7 +70,8 @@ class ContainerRunner:
     def enter_argv(self, *, workdir: str | None = None) -> list[str]:
         """The command-line prefix that runs a program as this container's process (its
         pod's namespaces, its capabilities and user): for it, `kubectl exec`, exec probes."""
-        return [*self._sandbox.enter_argv(workdir=workdir), *setpriv_argv(self._identity)]
+        ro = READ_ONLY_ROOT if self._identity.read_only_root else []
+        return [*self._sandbox.enter_argv(workdir=workdir), *ro, *setpriv_argv(self._identity)]
 
     async def run(self) -> None:
         delay = BACKOFF_START

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from podtap.net.mounts import ensure_mountpoint, mount
 
@@ -25,6 +26,30 @@ def _reap(*_: object) -> None:
             pass
     except ChildProcessError:
         pass
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def bind_order(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The binds in an order where none hides the source of a later one: a volume bound on
+    /tmp would hide every other volume's source when the node keeps its state under /tmp
+    (an emptyDir at /tmp and a Secret at /etc/tls: the Secret's files were gone). A bind
+    waits for the binds whose sources lie below its target; the others keep their order."""
+    left, done = list(mounts), []
+    while left:
+        ready = next(
+            (
+                m
+                for m in left
+                if not any(o is not m and _under(o["source"], m["target"]) for o in left)
+            ),
+            left[0],  # a cycle (a source below its own target): as given
+        )
+        left.remove(ready)
+        done.append(ready)
+    return done
 
 
 def main() -> None:
@@ -41,7 +66,7 @@ def main() -> None:
         for m in spec["mounts"]:  # first every mount point: an overlay would hide binds
             source = Path(m["source"])
             ensure_mountpoint(Path(m["target"]), is_dir=source.is_dir(), scratch=scratch)
-        for m in spec["mounts"]:
+        for m in bind_order(spec["mounts"]):
             mount("--bind", m["source"], m["target"])
             if m.get("read_only"):
                 mount("-o", "remount,bind,ro", m["target"])

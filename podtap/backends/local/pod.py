@@ -64,7 +64,13 @@ def identity(spec: PodSpec, container: Container) -> Identity:
     )
     uid, gid = run_as(spec.security_context, own)
     no_new_privs = own is not None and own.allow_privilege_escalation is False
-    return Identity(caps=wanted & node_bounding(), uid=uid, gid=gid, no_new_privs=no_new_privs)
+    return Identity(
+        caps=wanted & node_bounding(),
+        uid=uid,
+        gid=gid,
+        no_new_privs=no_new_privs,
+        read_only_root=own is not None and own.read_only_root_filesystem,
+    )
 
 
 def view(spec: Container, runner: ContainerRunner | None) -> ContainerView:

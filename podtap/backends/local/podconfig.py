@@ -349,6 +349,7 @@ def volume_mounts(
             continue
         if volume.empty_dir is not None:
             target.mkdir(parents=True, exist_ok=True)
+            target.chmod(0o777)  # as kubelet makes it: any of the pod's users may write
             mounts.append(Mount(target, vm.mount_path, vm.read_only))
             continue
         chosen = _files(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from podtap.backends.local.capabilities import unknown
@@ -20,8 +22,17 @@ class Capabilities(K8s):
         return value
 
 
+class SeccompProfile(K8s):
+    """`RuntimeDefault` is the runtime's default profile, which for this node's runtime is no
+    filter (as containerd's on a kernel without seccomp); `Unconfined` is the same. A
+    `Localhost` profile file cannot be loaded here: refused at admission."""
+
+    type: Literal["RuntimeDefault", "Unconfined"]
+
+
 class SecurityContext(K8s):
-    """A container's: capabilities, privileged, the user; applied with setpriv."""
+    """A container's: capabilities, privileged, the user, a read-only root filesystem;
+    applied with setpriv and a mount namespace of its own."""
 
     capabilities: Capabilities | None = None
     privileged: bool = False
@@ -29,14 +40,17 @@ class SecurityContext(K8s):
     run_as_group: int | None = Field(default=None, ge=0)
     run_as_non_root: bool | None = None
     allow_privilege_escalation: bool | None = None
+    read_only_root_filesystem: bool = False
+    seccomp_profile: SeccompProfile | None = None
 
 
 class PodSecurityContext(K8s):
-    """The pod's defaults for its containers' user."""
+    """The pod's defaults for its containers' user and seccomp profile."""
 
     run_as_user: int | None = Field(default=None, ge=0)
     run_as_group: int | None = Field(default=None, ge=0)
     run_as_non_root: bool | None = None
+    seccomp_profile: SeccompProfile | None = None
 
 
 def run_as(pod: PodSecurityContext | None, own: SecurityContext | None) -> tuple[int, int | None]:
