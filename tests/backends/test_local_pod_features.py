@@ -194,13 +194,13 @@ def test_what_is_refused_and_what_is_harmless() -> None:
         readinessProbe={"exec": {"command": ["true"]}, "timeoutSeconds": 2},
         env=[{"name": "CPU", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}],
         volumeMounts=[{"name": "v", "mountPath": "/v", "subPath": "x"}],
-        securityContext={"readOnlyRootFilesystem": True, "capabilities": {"add": ["NET_ADMIN"]}},
+        securityContext={"seLinuxOptions": {"level": "s0"}, "capabilities": {"add": ["NET_ADMIN"]}},
     )
     assert unhonoured(spec) == [
         "spec.containers[0].livenessProbe.grpc",
         "spec.containers[0].env[0].valueFrom.resourceFieldRef",
         "spec.containers[0].volumeMounts[0].subPath",
-        "spec.containers[0].securityContext.readOnlyRootFilesystem",
+        "spec.containers[0].securityContext.seLinuxOptions",
         "spec.initContainers",
     ]
 
