@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +72,27 @@ def test_a_found_kubeconfig_without_operator_leaves_it_to_the_local_cluster(
         with pytest.raises(OperatorRefused) as caught:  # named: its answer is final
             asyncio.run(choose(named, local=lambda _: _local_at(socket)))
         assert str(caught.value) == f"{NOT_INSTALLED} [{bare.url}]"
+
+
+def test_a_found_kubeconfig_whose_server_never_answers_is_given_up_on(
+    agg: Aggregated, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(agg.api.kubeconfig.read_text())
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never says a word
+        config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        (tmp_path / "operator.sock").touch()
+
+        async def go() -> OperatorAddress:
+            found = Sources(env_kubeconfig=str(path))
+            return await choose(
+                found, local=lambda _: _local_at(tmp_path / "operator.sock"), probe_timeout=0.5
+            )
+
+        started = time.monotonic()
+        assert asyncio.run(go()) == _local_at(tmp_path / "operator.sock")
+        assert time.monotonic() - started < 5
 
 
 def test_a_kubeconfig_whose_cluster_serves_the_operator_is_used(

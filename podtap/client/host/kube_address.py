@@ -146,10 +146,10 @@ class KubeAddress(OperatorAddress):
         line = refusal_line(status, body, server=self.credentials.server, method=method, path=path)
         return line or super().refusal(status, body, method=method, path=path, reason=reason)
 
-    def unreachable(self, exc: BaseException) -> OperatorUnavailable:
+    def unreachable(self, why: BaseException | str) -> OperatorUnavailable:
         return OperatorUnavailable(
             f"cannot reach the Kubernetes API server {self.credentials.server} "
-            f"of {self.credentials.where}: {exc}"
+            f"of {self.credentials.where}: {why}"
         )
 
 

@@ -74,8 +74,8 @@ class OperatorAddress:
             return str(body["error"])
         return reason or str(status)
 
-    def unreachable(self, exc: BaseException) -> OperatorUnavailable:
-        return OperatorUnavailable(f"cannot reach the operator at {self.value}: {exc}")
+    def unreachable(self, why: BaseException | str) -> OperatorUnavailable:
+        return OperatorUnavailable(f"cannot reach the operator at {self.value}: {why}")
 
 
 @dataclass
@@ -130,18 +130,22 @@ class OperatorApi:
         self.address = address
 
     @asynccontextmanager
-    async def _http(self) -> AsyncIterator[aiohttp.ClientSession]:
-        async with aiohttp.ClientSession(connector=self.address.connector()) as http:
+    async def _http(self, *, timeout: float | None = None) -> AsyncIterator[aiohttp.ClientSession]:
+        limit = aiohttp.ClientTimeout(total=timeout) if timeout else aiohttp.ClientTimeout()
+        async with aiohttp.ClientSession(connector=self.address.connector(), timeout=limit) as http:
             yield http
 
-    async def call(self, method: str, path: str) -> Any:
+    async def call(self, method: str, path: str, *, timeout: float | None = None) -> Any:
+        """The JSON answer to `method API/path` (`timeout`: seconds for all of it)."""
         try:
-            async with self._http() as http:
+            async with self._http(timeout=timeout) as http:
                 status, data, reason = await self._request(http, method, path)
                 if status == 401 and await self.address.renew():
                     status, data, reason = await self._request(http, method, path)
         except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
             raise self.address.unreachable(exc) from None
+        except TimeoutError:
+            raise self.address.unreachable(f"no answer within {timeout} s") from None
         if status >= 400:
             text = self.address.refusal(status, data, method=method, path=API + path, reason=reason)
             raise OperatorRefused(status, text)

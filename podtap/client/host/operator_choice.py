@@ -83,9 +83,13 @@ def falls_through(exc: Exception) -> bool:
     return True
 
 
-async def probe(address: OperatorAddress) -> None:
+PROBE_TIMEOUT = 10.0
+"""Seconds the discovery of a kubeconfig's server may take (a cluster off the network)."""
+
+
+async def probe(address: OperatorAddress, *, timeout: float = PROBE_TIMEOUT) -> None:
     """Discovery of ``operator.podtap.dev/v1`` (raises the refusal's one line)."""
-    await OperatorApi(address).call("GET", "")
+    await OperatorApi(address).call("GET", "", timeout=timeout)
 
 
 def _usable(address: OperatorAddress) -> bool:
@@ -93,7 +97,10 @@ def _usable(address: OperatorAddress) -> bool:
 
 
 async def choose(
-    sources: Sources, *, local: Callable[[str | None], OperatorAddress]
+    sources: Sources,
+    *,
+    local: Callable[[str | None], OperatorAddress],
+    probe_timeout: float = PROBE_TIMEOUT,
 ) -> OperatorAddress:
     """The address to use (KubeconfigError, OperatorRefused or OperatorUnavailable if the
     chosen kubeconfig cannot reach an operator)."""
@@ -112,7 +119,7 @@ async def choose(
             return address
         try:
             kube = await kube_address(files=candidate.files, context=candidate.context)
-            await probe(kube)
+            await probe(kube, timeout=probe_timeout)
         except (KubeconfigError, OperatorRefused, OperatorUnavailable) as exc:
             if candidate.explicit or not falls_through(exc):
                 raise
