@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from podtap.backends.local.kubeapi.kubeconfig import ADMIN_USER
 from podtap.client.host.kube_address import KubeAddress, kube_address
 from podtap.client.host.operator_api import OperatorApi, OperatorUnavailable
 from podtap.core import operator_paths as paths
+from podtap.net.tasks import TaskSet
 from tests.client.aggregated import Aggregated, aggregated, operator_running
 from tests.kubeapi.server import tools
 
@@ -208,3 +210,51 @@ def test_tls_server_name_and_insecure_skip_tls_verify(agg: Aggregated, tmp_path:
     insecure = tmp_path / "insecure"
     insecure.write_text(yaml.safe_dump(config))
     assert status_as(agg, tmp_path, insecure)["seen"]["user"] == ADMIN_USER
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def connect_proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """An HTTP CONNECT proxy on 127.0.0.1 (its URL, and the targets it was asked for)."""
+    asked: list[str] = []
+    tasks = TaskSet()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        target = head.split()[1]
+        asked.append(target)
+        host, _, port = target.rpartition(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(
+            tasks.spawn(_pipe(reader, up_writer), name="proxy: out"),
+            tasks.spawn(_pipe(up_reader, writer), name="proxy: back"),
+        )
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", asked
+    finally:
+        server.close()
+        await tasks.close()
+        await server.wait_closed()
+
+
+def test_proxy_url_tunnels_to_the_server(agg: Aggregated, tmp_path: Path) -> None:
+    async def go() -> list[str]:
+        async with connect_proxy() as (url, asked), operator_running(agg, tmp_path / "state"):
+            config = write_config(tmp_path, agg, cluster={"proxy-url": url})
+            address = await kube_address(files=str(config), context=None)
+            assert (await OperatorApi(address).call("GET", STATUS))["sessions"] == []
+            return asked
+
+    assert asyncio.run(go()) == [agg.api.url.removeprefix("https://")]
