@@ -9,13 +9,18 @@ as `PodtapSession` objects, so that a restart — or another replica — resumes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
+import ssl
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
 from podtap.backends.kubernetes.access import SubjectAccessReviewer
@@ -28,8 +33,10 @@ from podtap.core.kube.requestheader import (
     RequestHeaderConfig,
 )
 from podtap.core.lifecycle import Limits
+from podtap.net.tasks import TaskSet
 from podtap.operator.kube_identity import FrontProxyIdentity, server_ssl
 from podtap.operator.kube_settings import KubeOperatorSettings
+from podtap.operator.leader import LeaderElection, NotLeading
 from podtap.operator.server import listening
 from podtap.operator.service import OperatorSettings
 from podtap.operator.session_store import CrdSessionStore
@@ -81,6 +88,42 @@ async def api_client(*, kubeconfig: Path | None, context: str | None) -> ApiClie
     return await kubeconfig_client(path=kubeconfig, context=context)
 
 
+async def _follower_health(listen: str, tls: ssl.SSLContext) -> web.AppRunner:
+    """While another replica leads: `/healthz` answers 200 (alive and ready, as the chart's
+    probes ask), everything else 503 — the chart's Service reaches only the leader anyway."""
+
+    async def healthy(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "leader": False})
+
+    async def not_leader(request: web.Request) -> web.Response:
+        return web.json_response({"error": "this operator replica is not the leader"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthy)
+    app.router.add_get("/readyz", healthy)
+    app.router.add_route("*", "/{tail:.*}", not_leader)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, _, port = listen.rpartition(":")
+    await web.TCPSite(runner, host, int(port), ssl_context=tls, reuse_address=True).start()
+    return runner
+
+
+async def _first(waits: dict[str, Coroutine[Any, Any, object]]) -> None:
+    """Return when the first of `waits` (named coroutines) returns; the others are cancelled."""
+    tasks = TaskSet()
+    try:
+        started = [tasks.spawn(coro, name=name) for name, coro in waits.items()]
+        await asyncio.wait(started, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await tasks.close()
+
+
+async def _leads(election: LeaderElection) -> None:
+    with contextlib.suppress(NotLeading):  # the election ended: `lost` says so
+        await election.leading()
+
+
 async def serve_kube(
     settings: KubeOperatorSettings,
     *,
@@ -89,7 +132,14 @@ async def serve_kube(
     context: str | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until `stop` is set (or SIGTERM/SIGINT when none is given)."""
+    """Serve until `stop` is set (or SIGTERM/SIGINT when none is given). Of several
+    replicas one leads (a Lease): it alone restores and serves the sessions; it ends when it
+    stops leading (StartFailed), to be restarted as a follower by its kubelet."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     api = await api_client(kubeconfig=kubeconfig, context=context)
     rest = Rest(api)
     backend = KubernetesBackend(api)
@@ -98,23 +148,44 @@ async def serve_kube(
         tls = server_ssl(tls_dir=settings.tls_dir, config=config)
         identity = FrontProxyIdentity(config, SubjectAccessReviewer(rest))
         operator = OperatorSettings(state_dir=settings.state_dir, limits=limits)
-        async with listening(
-            operator,
-            backend,
-            listen=settings.listen,
-            tls=tls,
-            identify=identity.caller,
-            store=CrdSessionStore(rest),
-            metrics_listen=f"0.0.0.0:{settings.metrics_port}" if settings.metrics_port else None,
-        ):
-            if stop is None:
-                stop = asyncio.Event()
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, stop.set)
-            log.info("operator %s serving on %s (HTTPS)", settings.pod_name, settings.listen)
+        election = LeaderElection(
+            rest=rest,
+            namespace=settings.namespace,
+            lease_name=settings.lease_name,
+            identity=settings.pod_name,
+            label=settings.leader_label,
+        )
+        async with election:
+            follower = await _follower_health(settings.listen, tls)
             print("ready", flush=True)
-            await stop.wait()
+            log.info(
+                "operator %s waiting to lead (lease %s)", settings.pod_name, settings.lease_name
+            )
+            try:
+                await _first({"stop": stop.wait(), "lead": _leads(election)})
+            finally:
+                await follower.cleanup()
+            if stop.is_set():
+                return
+            if election.lost.is_set():
+                raise StartFailed(f"{settings.pod_name} lost the election before it led")
+            async with listening(
+                operator,
+                backend,
+                listen=settings.listen,
+                tls=tls,
+                identify=identity.caller,
+                store=CrdSessionStore(rest),
+                metrics_listen=f"0.0.0.0:{settings.metrics_port}"
+                if settings.metrics_port
+                else None,
+            ):
+                log.info(
+                    "operator %s leads, serving on %s (HTTPS)", settings.pod_name, settings.listen
+                )
+                await _first({"stop": stop.wait(), "lost": election.lost.wait()})
+            if election.lost.is_set() and not stop.is_set():
+                raise StartFailed(f"{settings.pod_name} stopped leading: exiting to rejoin")
             log.info("operator stopping")
     finally:
         await backend.aclose()
