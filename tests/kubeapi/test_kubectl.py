@@ -107,6 +107,15 @@ def test_create_apply_get_delete(api: Running, kubectl_bin: Path) -> None:
     assert as_yaml["data"] == {"a": "1"} and as_yaml["metadata"]["uid"]
     listed = json.loads(run(kubectl_bin, api, "get", "cm", "-n", "demo", "-o", "json").stdout)
     assert [i["metadata"]["name"] for i in listed["items"]] == ["cfg"]
+    forms = {  # the printers that read fields rather than the server's table
+        "jsonpath={.items[*].metadata.name}": "cfg",
+        "custom-columns=NAME:.metadata.name,A:.data.a": "NAME   A\ncfg    1",
+        "go-template={{range .items}}{{.metadata.name}}={{.data.a}};{{end}}": "cfg=1;",
+        "jsonpath-as-json={.items[0].data}": '[\n    {\n        "a": "1"\n    }\n]',
+    }
+    for form, shown in forms.items():
+        out = run(kubectl_bin, api, "get", "cm", "-n", "demo", "-o", form).stdout
+        assert out.strip() == shown, (form, out)
     ns = run(kubectl_bin, api, "get", "ns", "demo").stdout.splitlines()
     assert ns[0].split() == ["NAME", "STATUS", "AGE"] and ns[1].split()[:2] == ["demo", "Active"]
 
