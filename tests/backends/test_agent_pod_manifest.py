@@ -52,6 +52,7 @@ def test_the_chart_environment_makes_the_settings() -> None:
     )
     assert s.resources == {"limits": {"memory": "256Mi"}, "requests": {"cpu": "10m"}}
     assert not s.privileged and not s.ephemeral
+    assert AgentPodSettings.from_env({"PODTAP_AGENT_CONNECT": "direct"}).connect == "direct"
 
 
 def test_empty_variables_mean_the_defaults() -> None:
@@ -71,6 +72,7 @@ def test_empty_variables_mean_the_defaults() -> None:
         ("PODTAP_AGENT_PRIVILEGED", "yes", "PODTAP_AGENT_PRIVILEGED='yes': give true or false"),
         ("PODTAP_AGENT_RESOURCES", "{limits", "PODTAP_AGENT_RESOURCES is not JSON"),
         ("PODTAP_AGENT_RESOURCES", '{"cpu": "1"}', "give a container's resources"),
+        ("PODTAP_AGENT_CONNECT", "tunnel", "PODTAP_AGENT_CONNECT='tunnel': give direct or port"),
     ],
 )
 def test_a_bad_value_is_refused_in_one_line_naming_it(name: str, value: str, message: str) -> None:

@@ -66,6 +66,9 @@ class AgentPodSettings:
     resources: Mapping[str, Any] | None = None
     privileged: bool = False
     service_account: str = "default"
+    #: how the operator reaches agents: "direct" (their pod IP), "port-forward" (through the
+    #: API server), or "" for the default of where the operator runs (direct in the cluster)
+    connect: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentPodSettings:
@@ -93,6 +96,7 @@ class AgentPodSettings:
             resources=_resources(get("PODTAP_AGENT_RESOURCES")),
             privileged=_flag(env, "PODTAP_AGENT_PRIVILEGED"),
             service_account=get("PODTAP_SERVICE_ACCOUNT") or cls.service_account,
+            connect=_connect(get("PODTAP_AGENT_CONNECT")),
         )
 
 
@@ -101,6 +105,12 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if value not in ("", "true", "false"):
         raise AgentSettingsError(f"{name}={value!r}: give true or false")
     return value == "true"
+
+
+def _connect(value: str) -> str:
+    if value not in ("", "direct", "port-forward"):
+        raise AgentSettingsError(f"PODTAP_AGENT_CONNECT={value!r}: give direct or port-forward")
+    return value
 
 
 def _port(value: str) -> int:

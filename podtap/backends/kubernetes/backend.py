@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from kubernetes_asyncio.client import ApiClient
 
@@ -56,10 +56,11 @@ class KubernetesBackend:
         api: ApiClient,
         *,
         agents: AgentPodSettings | None = None,
-        agent_connect: AgentConnect = "port-forward",
+        agent_connect: AgentConnect | None = None,
     ) -> None:
         """A backend on `api`, which it owns from now on (closed by `aclose`); its agent pods
-        are made by `agents` (else from the environment) and reached by `agent_connect`."""
+        are made by `agents` (else from the environment) and reached by `agent_connect` (else
+        their settings' `connect`, else through port-forward: the operator is outside)."""
         self._api = api
         self._rest = Rest(api)
         self._agent_settings = agents
@@ -80,7 +81,9 @@ class KubernetesBackend:
     @classmethod
     def in_cluster(cls) -> KubernetesBackend:
         """From the service account of the pod this runs in."""
-        return cls(config.in_cluster_client(), agent_connect="direct")
+        settings = AgentPodSettings.from_env()  # a bad PODTAP_AGENT_* fails the start
+        connect = cast(AgentConnect, settings.connect or "direct")  # pod IPs route in-cluster
+        return cls(config.in_cluster_client(), agents=settings, agent_connect=connect)
 
     async def aclose(self) -> None:
         if self._agent_pods is not None:
@@ -159,8 +162,9 @@ class KubernetesBackend:
         use: the chart's PODTAP_AGENT_*)."""
         if self._agent_pods is None:
             settings = self._agent_settings or AgentPodSettings.from_env()
+            connect = self._agent_connect or settings.connect or "port-forward"
             self._agent_pods = AgentPods(
-                self._api, self._rest, settings=settings, connect=self._agent_connect
+                self._api, self._rest, settings=settings, connect=cast(AgentConnect, connect)
             )
         return self._agent_pods
 
