@@ -43,7 +43,9 @@ class SessionGone(OperatorRefused):
 
 @dataclass(frozen=True)
 class OperatorAddress:
-    """unix:/path/operator.sock or http://host:port."""
+    """unix:/path/operator.sock, http://host:port or https://host:port: the operator itself.
+    Through a kube-apiserver it is a `kube_address.KubeAddress`, which adds credentials,
+    TLS and the API server's own refusals (`operator_choice` says which a command uses)."""
 
     value: str
 
