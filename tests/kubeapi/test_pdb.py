@@ -5,17 +5,12 @@ disruption controller computes it from the pods (pure)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from podtap.backends.local.disruption import budget_pods, disruption_status, expected_scale
 from podtap.backends.local.kubeapi.app import Running
-from podtap.backends.local.kubeapi.context import ApiContext
 from tests.kubeapi.cli import run
-from tests.kubeapi.server import in_thread
 
 CHART = Path(__file__).parents[2] / "charts" / "podtap-operator"
 NOW = "2026-01-01T00:00:00Z"
@@ -98,12 +93,6 @@ def test_which_pods_a_budget_covers() -> None:
     assert budget_pods({"metadata": {"name": "none"}, "spec": {}}, pods) == []
     two_sets = [_pod("a"), _pod("b"), _pod("d", owner="StatefulSet/db")]
     assert expected_scale(two_sets, namespace="ns", scale=_scale) == 5  # each counted once
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[Running]:
-    with in_thread(ApiContext()) as running:
-        yield running
 
 
 def test_kubectl_and_helm_see_poddisruptionbudgets(

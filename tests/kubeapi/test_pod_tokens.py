@@ -5,17 +5,14 @@ implicit `kube-api-access` volume and a projected source with its own audience a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from podtap.backends.local.kubeapi.app import Running
-from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.models import PodSpec
 from podtap.backends.local.podconfig import BoundPod, PodConfigError, volume_mounts
 from tests.kubeapi.cli import run
-from tests.kubeapi.server import in_thread
 from tests.kubeapi.test_tokens import claims
 
 SHORT = {"serviceAccountToken": {"path": "t", "expirationSeconds": 600, "audience": "x"}}
@@ -25,12 +22,6 @@ SPEC = {
     "containers": [{"name": "c", "image": "x", "command": ["true"], "volumeMounts": [MOUNT]}],
     "volumes": [{"name": "short", "projected": {"sources": [SHORT]}}],
 }
-
-
-@pytest.fixture(scope="module")
-def api() -> Iterator[Running]:
-    with in_thread(ApiContext()) as running:
-        yield running
 
 
 def test_the_first_token_written_is_bound_to_the_pod(
