@@ -23,6 +23,9 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from podtap.core import operator_paths as paths
+from podtap.core.kube.forbidden import request_forbidden
+from podtap.core.kube.rbac import Attributes
+from podtap.core.kube.request_info import request_info
 from podtap.core.kube.requestheader import (
     NotAuthenticated,
     RequestHeaderConfig,
@@ -39,6 +42,16 @@ ADMIN_CACHE_SECONDS = 10.0
 class AccessReviewer(Protocol):
     async def allowed(self, user: UserInfo, *, verb: str, group: str, resource: str) -> bool:
         """Whether RBAC lets `user` do `verb` on `resource` (a SubjectAccessReview)."""
+        ...
+
+    async def allows(self, user: UserInfo, attributes: dict[str, str]) -> bool:
+        """Whether RBAC allows `user` these `resourceAttributes`."""
+        ...
+
+
+class TokenAuthenticator(Protocol):
+    async def user(self, token: str) -> UserInfo | None:
+        """The user a bearer token is, or None (a TokenReview)."""
         ...
 
 
@@ -69,27 +82,74 @@ def _common_name(peer: Mapping[str, Any] | None) -> str | None:
 
 
 class FrontProxyIdentity:
-    """`Caller`s of requests relayed by the API server."""
+    """`Caller`s of requests relayed by the API server, and — when `tokens` is given — of
+    requests that reach the operator past it (a port-forward to its pod, where no
+    APIService may be registered): those prove who they are with a bearer token the API
+    server reviews, and are authorized here by a SubjectAccessReview of what their path asks,
+    as the aggregator would have."""
 
-    def __init__(self, config: RequestHeaderConfig, reviewer: AccessReviewer) -> None:
+    def __init__(
+        self,
+        config: RequestHeaderConfig,
+        reviewer: AccessReviewer,
+        *,
+        tokens: TokenAuthenticator | None = None,
+    ) -> None:
         self.config = config
         self._reviewer = reviewer
+        self._tokens = tokens
         self._admins: dict[tuple[str, tuple[str, ...]], tuple[float, bool]] = {}
 
     async def caller(self, request: web.Request) -> Caller:
         peer = request.transport.get_extra_info("peercert") if request.transport else None
-        try:
-            user = identity_from_headers(
-                request.headers.items(), config=self.config, client_common_name=_common_name(peer)
-            )
-        except NotAuthenticated as exc:
-            raise OperatorError(401, f"Unauthorized: {exc}") from None
+        cn = _common_name(peer)
+        bearer = request.headers.get("Authorization", "")
+        if cn is None and self._tokens is not None and bearer.startswith("Bearer "):
+            user = await self._token_user(request, bearer.removeprefix("Bearer ").strip())
+        else:
+            try:
+                user = identity_from_headers(
+                    request.headers.items(), config=self.config, client_common_name=cn
+                )
+            except NotAuthenticated as exc:
+                raise OperatorError(401, f"Unauthorized: {exc}") from None
         return Caller(
             principal=kube_principal(user.name),
             name=user.name,
             admin=await self._is_admin(user),
             groups=user.groups,
         )
+
+    async def _token_user(self, request: web.Request, token: str) -> UserInfo:
+        assert self._tokens is not None
+        user = await self._tokens.user(token)
+        if user is None:
+            raise OperatorError(401, "Unauthorized: the API server does not accept this token")
+        query = {k: request.query.getall(k) for k in request.query}
+        info = request_info(request.method, request.path, query)
+        attributes = {
+            "verb": info.verb,
+            "group": info.api_group,
+            "version": info.api_version,
+            "resource": info.resource,
+            "subresource": info.subresource,
+            "name": info.name,
+            "namespace": info.namespace,
+        }
+        if info.is_resource_request and not await self._reviewer.allows(user, attributes):
+            refusal = request_forbidden(
+                Attributes(
+                    user,
+                    info.verb,
+                    api_group=info.api_group,
+                    resource=info.resource,
+                    subresource=info.subresource,
+                    name=info.name,
+                    namespace=info.namespace,
+                )
+            )
+            raise OperatorError(403, refusal.message)
+        return user
 
     async def _is_admin(self, user: UserInfo) -> bool:
         if SYSTEM_MASTERS in user.groups:

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
-from podtap.backends.kubernetes.access import SubjectAccessReviewer
+from podtap.backends.kubernetes.access import SubjectAccessReviewer, TokenReviewer
 from podtap.backends.kubernetes.backend import KubernetesBackend
 from podtap.backends.kubernetes.config import in_cluster_client, kubeconfig_client
 from podtap.backends.kubernetes.rest import ApiError, Rest
@@ -146,7 +146,9 @@ async def serve_kube(
     try:
         config = await request_header_config(rest)
         tls = server_ssl(tls_dir=settings.tls_dir, config=config)
-        identity = FrontProxyIdentity(config, SubjectAccessReviewer(rest))
+        identity = FrontProxyIdentity(
+            config, SubjectAccessReviewer(rest), tokens=TokenReviewer(rest)
+        )
         operator = OperatorSettings(state_dir=settings.state_dir, limits=limits)
         election = LeaderElection(
             rest=rest,

@@ -20,6 +20,7 @@ import pytest
 from podtap.backends.kubernetes.config import kubeconfig_client
 from podtap.backends.kubernetes.rest import Rest
 from podtap.backends.local.kubeapi.app import Running
+from podtap.backends.local.kubeapi.auth import Identity
 from podtap.backends.local.kubeapi.pki import ClusterCA
 from podtap.core.lifecycle import Limits
 from podtap.net.tasks import TaskSet
@@ -166,6 +167,30 @@ def test_one_replica_leads_and_a_graceful_stop_hands_over(api: Running, tmp_path
             assert (await ask(other, STATUS))[0] == 503  # a follower serves probes only
             pod = await rest.get(f"/api/v1/namespaces/{NS}/pods/{first}")
             assert pod["metadata"]["labels"]["podtap.dev/leader"] == "true"
+
+            # Past the aggregator (a port-forward to the pod): a bearer token the API server
+            # reviews, and RBAC asked by the operator itself.
+            bare = ssl.create_default_context(cadata=serving.cert_pem.decode())
+
+            async def direct(token: str) -> tuple[int, Any]:
+                url = f"https://127.0.0.1:{ports[first]}{STATUS}"
+                headers = {"Authorization": f"Bearer {token}", "X-Remote-User": "root"}
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(url, ssl=bare, headers=headers) as r,
+                ):
+                    return r.status, await r.json()
+
+            admin = api.token_for(Identity("carol", ("system:masters",)))
+            assert (await direct(admin))[0] == 200
+            status, body = await direct(api.token_for(Identity("mallory")))
+            assert status == 403
+            assert body["error"] == (
+                'operators.operator.podtap.dev "operator" is forbidden: User "mallory" cannot '
+                'get resource "operators" in API group "operator.podtap.dev" at the cluster scope'
+            )
+            status, body = await direct("not-a-token")
+            assert status == 401 and "does not accept this token" in body["error"]
 
             stops[first].set()  # a graceful stop releases the lease
             await until(lambda: serving_status(other), timeout=5, what="hand-over")
