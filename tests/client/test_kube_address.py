@@ -122,9 +122,9 @@ def test_a_token_and_a_token_file(agg: Aggregated, tmp_path: Path) -> None:
     assert status_as(agg, tmp_path, from_file)["seen"]["user"] == "tina"
 
 
-def _plugin(tmp: Path, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """An exec credential plugin answering `outputs[n]` at its n-th run (the last after);
-    each run appends a line to tmp/runs."""
+def _plugin(tmp: Path, outputs: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """An exec credential plugin answering `outputs[n]` at its n-th run (the last after;
+    None: it fails); each run appends a line to tmp/runs."""
     (tmp / "outputs.json").write_text(json.dumps(outputs))
     script = tmp / "plugin.py"
     script.write_text(
@@ -135,6 +135,7 @@ def _plugin(tmp: Path, outputs: list[dict[str, Any]]) -> dict[str, Any]:
         "runs.write_text('run\\n' * (n + 1))\n"
         "outs = json.loads((d / 'outputs.json').read_text())\n"
         "status = outs[min(n, len(outs) - 1)]\n"
+        "if status is None: sys.exit('plugin: the identity provider is down')\n"
         "json.dump({'apiVersion': 'client.authentication.k8s.io/v1', "
         "'kind': 'ExecCredential', 'status': status}, sys.stdout)\n"
     )
@@ -169,6 +170,24 @@ def test_an_exec_plugins_token_is_asked_again_once_it_expires(
     through(agg, tmp_path, config, test)
     assert _runs(tmp_path) == 3  # loading, then before each request: it expires within 10 s
     assert {s["user"] for s in agg.seen} == {"erin"}
+
+
+def test_an_exec_plugin_failing_to_renew_is_one_line(agg: Aggregated, tmp_path: Path) -> None:
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=5)
+    token = agg.api.token_for(Identity("erin", ("system:masters",)))
+    stamp = soon.strftime("%Y-%m-%dT%H:%M:%SZ")
+    user = _plugin(tmp_path, [{"token": token, "expirationTimestamp": stamp}, None])
+    config = write_config(tmp_path, agg, user=user)
+
+    async def test(address: KubeAddress) -> None:
+        with pytest.raises(OperatorUnavailable) as caught:
+            await OperatorApi(address).call("GET", STATUS)
+        assert str(caught.value).startswith(
+            f"kubeconfig {config} (the current context): the exec credential plugin failed: "
+        )
+        assert str(caught.value).endswith("plugin: the identity provider is down")
+
+    through(agg, tmp_path, config, test)
 
 
 def test_an_exec_plugins_refused_token_is_replaced_once(agg: Aggregated, tmp_path: Path) -> None:

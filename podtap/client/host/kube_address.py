@@ -67,12 +67,16 @@ class Credentials:
                 del self._loader.exec_plugin_expiry
             try:
                 await self._loader.load_from_exec_plugin()
-            except (ConfigException, OSError) as exc:
-                raise KubeconfigError(
-                    f"{self.where}: the exec credential plugin failed: {exc}"
+            except (ConfigException, OSError) as exc:  # (at load, KubeconfigError)
+                said = " ".join(str(exc).split())  # its stderr, on one line
+                raise OperatorUnavailable(
+                    f"{self.where}: the exec credential plugin failed: {said}"
                 ) from None
             if hasattr(self._loader, "token"):
                 self._config.api_key["BearerToken"] = self._loader.token
+            for key in ("cert_file", "key_file"):  # a plugin may give a certificate instead
+                if key in vars(self._loader):
+                    setattr(self._config, key, getattr(self._loader, key))
         token = str(self._config.api_key.get("BearerToken") or "").strip()
         return token or None  # stripped: a tokenFile ends with a newline (client-go trims it)
 
