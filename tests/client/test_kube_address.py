@@ -25,7 +25,7 @@ import yaml
 
 from podtap.backends.local.kubeapi.auth import Identity
 from podtap.backends.local.kubeapi.kubeconfig import ADMIN_USER
-from podtap.client.host.kube_address import KubeAddress, kube_address
+from podtap.client.host.kube_address import KubeAddress, KubeconfigError, kube_address
 from podtap.client.host.operator_api import OperatorApi, OperatorUnavailable
 from podtap.core import operator_paths as paths
 from podtap.net.tasks import TaskSet
@@ -111,6 +111,16 @@ def test_client_certificate_and_ca_as_files(agg: Aggregated, tmp_path: Path) -> 
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     assert status_as(agg, tmp_path, path)["seen"]["user"] == ADMIN_USER
+
+
+def test_certificates_that_cannot_be_used_are_one_line(agg: Aggregated, tmp_path: Path) -> None:
+    not_pem = base64.b64encode(b"not a certificate").decode()
+    config = write_config(tmp_path, agg, cluster={"certificate-authority-data": not_pem})
+    with pytest.raises(KubeconfigError) as caught:
+        asyncio.run(kube_address(files=str(config), context=None))
+    assert str(caught.value).startswith(
+        f"kubeconfig {config} (the current context): its certificates cannot be used: "
+    )
 
 
 def test_a_token_and_a_token_file(agg: Aggregated, tmp_path: Path) -> None:

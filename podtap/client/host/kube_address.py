@@ -43,6 +43,7 @@ class Credentials:
         self.server: str = str(config.host).rstrip("/")
         self.proxy: str | None = config.proxy or None
         self.server_hostname: str | None = config.tls_server_name or None
+        self._ssl: ssl.SSLContext | None = None
 
     @property
     def uses_exec(self) -> bool:
@@ -50,7 +51,13 @@ class Credentials:
         return user is not None and "exec" in user
 
     def ssl_context(self) -> ssl.SSLContext:
-        """As kubernetes_asyncio's REST client builds it, from the same configuration."""
+        """As kubernetes_asyncio's REST client builds it, from the same configuration
+        (made once, and again when a plugin renews the client certificate)."""
+        if self._ssl is None:
+            self._ssl = self._make_ssl()
+        return self._ssl
+
+    def _make_ssl(self) -> ssl.SSLContext:
         c = self._config
         context = ssl.create_default_context(cafile=c.ssl_ca_cert)
         if c.cert_file:
@@ -77,6 +84,7 @@ class Credentials:
             for key in ("cert_file", "key_file"):  # a plugin may give a certificate instead
                 if key in vars(self._loader):
                     setattr(self._config, key, getattr(self._loader, key))
+                    self._ssl = None
         token = str(self._config.api_key.get("BearerToken") or "").strip()
         return token or None  # stripped: a tokenFile ends with a newline (client-go trims it)
 
@@ -113,7 +121,12 @@ async def load_credentials(*, files: str | None, context: str | None) -> Credent
         raise KubeconfigError(f"{where}: {text}") from None
     if not config.host or not str(config.host).startswith(("https://", "http://")):
         raise KubeconfigError(f"{where}: the cluster has no server URL")
-    return Credentials(loader, config, where=where)
+    credentials = Credentials(loader, config, where=where)
+    try:
+        credentials.ssl_context()
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise KubeconfigError(f"{where}: its certificates cannot be used: {exc}") from None
+    return credentials
 
 
 @dataclass(frozen=True)
