@@ -4,12 +4,14 @@ implicit `kube-api-access` volume and a projected source with its own audience a
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 
 from podtap.backends.local.kubeapi.app import Running
+from podtap.backends.local.manifests import Secret
 from podtap.backends.local.models import PodSpec
 from podtap.backends.local.podconfig import BoundPod, PodConfigError, volume_mounts
 from tests.kubeapi.cli import run
@@ -22,6 +24,10 @@ SPEC = {
     "containers": [{"name": "c", "image": "x", "command": ["true"], "volumeMounts": [MOUNT]}],
     "volumes": [{"name": "short", "projected": {"sources": [SHORT]}}],
 }
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_the_first_token_written_is_bound_to_the_pod(
@@ -69,5 +75,20 @@ def test_the_first_token_written_is_bound_to_the_pod(
                 directory=tmp_path / "other",
                 bound=other,
             )
+
+        # A pod the API does not hold (`podtap local run`'s): the account's legacy token.
+        legacy = Secret.model_validate(
+            {"metadata": {"name": "robot-token"}, "stringData": {},
+             "data": {"token": _b64("legacy"), "ca.crt": _b64("THE-CA")}}
+        )  # fmt: skip
+        volume_mounts(
+            spec,
+            spec.containers[0],
+            lookup=lambda kind, ns, name: legacy if name == "robot-token" else None,
+            namespace="firstread",
+            directory=tmp_path / "run",
+            bound=BoundPod(api=api.context, name="run-1", uid=""),
+        )
+        assert (tmp_path / "run" / "volumes" / "short" / "t").read_text() == "legacy"
     finally:
         run(kubectl_bin, api, "delete", "namespace", "firstread", "--wait=false")

@@ -177,7 +177,10 @@ class BoundPod:
 def _token(
     source: TokenProjection, *, bound: BoundPod | None, lookup: Lookup, namespace: str, account: str
 ) -> bytes:
-    """A projected token: bound to the pod (the account's legacy token without an API)."""
+    """A projected token: bound to the pod; the account's legacy token without an API or for
+    a pod the API does not hold (`podtap local run`'s, which the node alone runs)."""
+    if bound is not None and bound.api.store.get(Key("", "pods", namespace, bound.name)) is None:
+        bound = None
     if bound is None:
         data = _source_data(lookup, "Secret", namespace, token_secret(account), False) or {}
         if "token" not in data:
