@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,13 @@ def test_a_kubeconfig_that_cannot_be_read_is_one_line(
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith(f"error: kubeconfig {path}") and says in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_the_cli_loads_the_kubeconfig_machinery_only_when_it_chooses() -> None:
+    code = (
+        "import sys, podtap.cli.main; "
+        "print(sorted(m for m in ('kubernetes_asyncio', "
+        "'podtap.client.host.operator_choice') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "kubernetes_asyncio" not in done.stdout and "operator_choice" not in done.stdout
