@@ -7,11 +7,14 @@ into the local models (`manifests.KINDS`) the runtime understands — cached per
 resourceVersion, so a reconcile does not re-validate what did not change.
 
 `podtap local apply` writes here too, with the generic registry's rules (uid, generation,
-managedFields, a CRD's side effects) but not kube-apiserver's schema admission: local
-manifests are checked on the host by the local models instead, which accept what a local
-cluster needs and a real server refuses (no `image`, fractional probe periods). A kind
-without a CRD gets a schemaless one, so custom resources stay as easy to store as before
-and kubectl lists them too; a namespace that does not exist yet is created.
+managedFields, a CRD's side effects) and the API's admission plugins that a client's create
+or update of a built-in kind passes (`ApiContext.admission_checks`: a pod's service-account
+volume, a StatefulSet's defaults, a Service's cluster IP, the node's refusals), but not
+kube-apiserver's schema admission: local manifests are checked on the host by the local
+models instead, which accept what a local cluster needs and a real server refuses (no
+`image`, fractional probe periods). A kind without a CRD gets a schemaless one, so custom
+resources stay as easy to store as before and kubectl lists them too; a namespace that does
+not exist yet is created.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pydantic import ValidationError
 from podtap.backends.local.kubeapi import kinds, lifecycle, semantics
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.fields import recorded
-from podtap.backends.local.kubeapi.resources import ResourceType
+from podtap.backends.local.kubeapi.resources import BUILTINS, ResourceType
 from podtap.backends.local.kubeapi.store import Event, Key, Obj
 from podtap.backends.local.manifests import KINDS, Manifest, Unknown
 from podtap.backends.local.store import Stored, WatchEvent
@@ -230,6 +233,16 @@ class ApiObjects:
         stored = self.ctx.store.put(key, new)
         kinds.after_write(self.ctx, rt, stored)
         return "configured"
+
+    def _admitted(self, rt: ResourceType, body: Obj, *, namespace: str) -> Obj:
+        """The body after the admission plugins of a built-in kind (as `kubeapi.admitting`
+        runs them after its schema checks); an ApiError (422) when one refuses it."""
+        if rt in BUILTINS:
+            if namespace:
+                body.setdefault("metadata", {})["namespace"] = namespace
+            for check in self.ctx.admission_checks:
+                check(rt.kind, body)
+        return body
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         """Delete as the API does (owned objects collected in the background)."""
