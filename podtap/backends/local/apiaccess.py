@@ -26,13 +26,17 @@ from podtap.backends.local.kubeapi import kubeconfig
 from podtap.backends.local.kubeapi.pki import ClusterCA, KeyPair
 from podtap.backends.local.network import GATEWAY
 from podtap.backends.local.paths import ClusterPaths
+from podtap.backends.local.services import KUBERNETES_VIP
 
 #: Where pods reach the API inside the node (its gateway address on the pod bridge).
 IN_CLUSTER_PORT = 6443
+#: As kube-apiserver's own certificate: the first Service IP too, which in-cluster clients dial
+#: (KUBERNETES_SERVICE_HOST), besides the Service's names.
 SERVING_HOSTS = [
     "127.0.0.1",
     "localhost",
     str(GATEWAY),
+    KUBERNETES_VIP,
     "kubernetes",
     "kubernetes.default",
     "kubernetes.default.svc",
