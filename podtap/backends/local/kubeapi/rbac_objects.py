@@ -29,19 +29,46 @@ from podtap.core.kube.users import UserInfo
 
 CLUSTER_ROLES = next(r for r in BUILTINS if r.plural == "clusterroles")
 CLUSTER_ROLE_BINDINGS = next(r for r in BUILTINS if r.plural == "clusterrolebindings")
+ROLES = next(r for r in BUILTINS if r.plural == "roles")
+
+
+def auth_reader_role() -> Obj:
+    """bootstrappolicy's namespace role in kube-system that aggregated API servers are bound
+    to (`<name>-auth-reader` RoleBindings), to read the requestheader CA and allowed names."""
+    return {
+        "apiVersion": f"{RBAC_GROUP}/v1",
+        "kind": "Role",
+        "metadata": {
+            "name": "extension-apiserver-authentication-reader",
+            "namespace": "kube-system",
+            "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"},
+        },
+        "rules": [
+            PolicyRule(
+                verbs=("get", "list", "watch"),
+                api_groups=("",),
+                resources=("configmaps",),
+                resource_names=("extension-apiserver-authentication",),
+            ).to_json()
+        ],
+    }
 
 
 def seed(ctx: ApiContext) -> None:
-    """The bootstrap ClusterRoles and ClusterRoleBindings, each unless already stored."""
+    """The bootstrap ClusterRoles, ClusterRoleBindings and kube-system Role, each unless
+    already stored."""
     seeds = [(CLUSTER_ROLES, cluster_role_json(r)) for r in bootstrap_cluster_roles()]
     seeds += [
         (CLUSTER_ROLE_BINDINGS, cluster_role_binding_json(b))
         for b in bootstrap_cluster_role_bindings()
     ]
+    seeds.append((ROLES, auth_reader_role()))
     for rt, obj in seeds:
-        key = Key(RBAC_GROUP, rt.plural, "", obj["metadata"]["name"])
+        namespace = obj["metadata"].get("namespace", "")
+        key = Key(RBAC_GROUP, rt.plural, namespace, obj["metadata"]["name"])
         if ctx.store.get(key) is None:
-            ctx.store.put(key, semantics.prepare_create(rt, obj, namespace=""))
+            ctx.store.put(key, semantics.prepare_create(rt, obj, namespace=namespace))
 
 
 def aggregate(ctx: ApiContext) -> None:
