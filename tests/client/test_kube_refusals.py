@@ -118,13 +118,6 @@ def test_rbac_grants_targets_by_name(agg: Aggregated, tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OperatorRefused,  # 502: "... answered without the operator's X-Podtap-Session ..."
-    reason="the embedded API server's aggregation proxy (backends/local/kubeapi/aggregation.py) "
-    "answers a WebSocket upgrade with its own headers, dropping the operator's "
-    "X-Podtap-Session; kube-apiserver relays the backend's upgrade response as it is",
-)
 def test_a_session_through_the_api_server_is_the_users(agg: Aggregated, tmp_path: Path) -> None:
     carol = agg.api.kubeconfig_for(user="carol")
 

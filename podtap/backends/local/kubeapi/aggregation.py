@@ -53,6 +53,9 @@ _DROP = frozenset(
     }
 )
 _WS_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"})
+_WS_ANSWER = frozenset(
+    {"sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions", "date", "server"}
+)
 
 
 @dataclass(frozen=True)
@@ -192,16 +195,27 @@ async def _proxy(
                 if p.strip()
             ]
             plain = [(k, v) for k, v in headers if k.lower() != "sec-websocket-protocol"]
-            async with session.ws_connect(
-                url,
-                ssl=ssl_ctx,
-                server_hostname=server_name,
-                protocols=protocols,
-                headers=plain,
-            ) as backend:
+            try:
+                backend = await session.ws_connect(
+                    url,
+                    ssl=ssl_ctx,
+                    server_hostname=server_name,
+                    protocols=protocols,
+                    headers=plain,
+                )
+            except aiohttp.WSServerHandshakeError as exc:
+                # the backend refused the upgrade: its answer reaches the client, as the
+                # upgrade-aware proxy of kube-apiserver passes it on
+                return web.Response(status=exc.status, text=exc.message)
+            async with backend:
                 client = web.WebSocketResponse(
                     protocols=[backend.protocol] if backend.protocol else ()
                 )
+                # the backend's own answer headers go back with the 101 (the operator names
+                # the session it opened in one), as a real aggregator relays the handshake
+                for k, v in backend._response.headers.items():
+                    if k.lower() not in _DROP and k.lower() not in _WS_ANSWER:
+                        client.headers.add(k, v)
                 await client.prepare(request)
                 await _relay_ws(client, backend)
                 return client
