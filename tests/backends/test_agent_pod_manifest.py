@@ -12,6 +12,7 @@ from podtap.backends.kubernetes.agent_pod import (
     AgentPodSettings,
     AgentSettingsError,
     agent_pod,
+    ephemeral_agent,
 )
 from podtap.backends.kubernetes.agents import agent_state
 
@@ -218,3 +219,30 @@ def _status(**status: Any) -> dict[str, Any]:
 )
 def test_what_an_agent_pods_status_says(pod: dict[str, Any], state: str | None) -> None:
     assert agent_state(pod) == state
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_ephemeral_agent_has_no_ports_probes_or_resources_and_is_valid(version: str) -> None:
+    settings = AgentPodSettings.from_env({**CHART_ENV, "PODTAP_AGENT_EPHEMERAL": "true"})
+    container = ephemeral_agent(
+        target_container="shop",
+        container_id="cri-o://9f",
+        settings=settings,
+        token="t",
+        suffix="e1",
+    )
+    assert container["name"] == "podtap-agent-e1" and container["targetContainerName"] == "shop"
+    assert not {"ports", "resources", "readinessProbe"} & set(container)
+    assert container["command"][2:4] == ["--container-id", "cri-o://9f"]
+    pod = {**TARGET, "apiVersion": "v1", "kind": "Pod"}
+    pod["spec"] = {**TARGET["spec"], "ephemeralContainers": [container]}
+    kubernetes_validate.validate(pod, version, strict=True)
+
+
+def test_an_ephemeral_agents_state_is_its_own_status() -> None:
+    running = {"name": "podtap-agent-e1", "state": {"running": {}}}
+    pulled = {"name": "podtap-agent-e2", "state": {"waiting": {"reason": "ErrImagePull"}}}
+    pod = _status(phase="Running", ephemeralContainerStatuses=[running, pulled])
+    assert agent_state(pod, ephemeral="podtap-agent-e1") == "running"
+    assert agent_state(pod, ephemeral="podtap-agent-e2") == "ErrImagePull: no message"
+    assert agent_state(pod, ephemeral="podtap-agent-e3") is None

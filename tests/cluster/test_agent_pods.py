@@ -46,6 +46,13 @@ STOLEN = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nstol
 LINGER = 2.0
 
 
+def shop_cluster(cluster: LocalCluster, home: Path) -> tuple[LocalCluster, Path, Kubectl]:
+    """`cluster` up with examples/shop, its admin kubeconfig and kubectl on it."""
+    cluster.up(SHOP)
+    config = Path(cluster.podtap("local", "kubeconfig").stdout.strip())
+    return cluster, config, Kubectl(config, home)
+
+
 def agent_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = kubectl.json("pods", "-l", AGENT_SELECTOR)["items"]
     return found
@@ -192,10 +199,7 @@ class Scenario:
 def test_agent_pods_through_the_kubernetes_api(
     make_cluster: type[LocalCluster], tmp_path: Path
 ) -> None:
-    cluster = make_cluster("t-agentpods")
-    cluster.up(SHOP)
-    config = Path(cluster.podtap("local", "kubeconfig").stdout.strip())
-    kubectl = Kubectl(config, tmp_path)
+    cluster, config, kubectl = shop_cluster(make_cluster("t-agentpods"), tmp_path)
     limited = tmp_path / "nobody.kubeconfig"
     cluster.podtap("local", "kubeconfig", "--user", "nobody", "--out", str(limited))
     with port_forward(cluster, "svc/shop", 80) as port:
@@ -204,3 +208,50 @@ def test_agent_pods_through_the_kubernetes_api(
         )
         asyncio.run(scenario.main())
     assert not agent_pods(kubectl)
+
+
+async def ephemeral(kubectl: Kubectl, *, config: Path, run: Path, shop_port: int) -> None:
+    api = await kubeconfig_client(path=config, context=None)
+    settings = AgentPodSettings(linger=LINGER, image="podtap:test", ephemeral=True)
+    lost: list[AgentLink] = []
+
+    async def on_lost(link: AgentLink) -> None:
+        lost.append(link)
+
+    async with KubernetesBackend(api, agents=settings, agent_connect="port-forward") as backend:
+        manager = AgentManager(backend, run_dir=run, grace=LINGER, on_lost=on_lost)
+        try:
+            resolved = await backend.resolve(TargetRef("deployment", "shop"), namespace="default")
+            link, peer, sid = await open_session(manager, resolved)
+            ns, pod, name = link.endpoint.handle.split("/")
+            assert (ns, pod) == ("default", resolved.pod.name) and not agent_pods(kubectl)
+            spec = kubectl.json("pod", pod)["spec"]
+            (added,) = spec["ephemeralContainers"]
+            assert added["name"] == name and added["targetContainerName"] == "frontend"
+            await peer.send(EnvRequest(request=RequestId(7)))
+            assert (await peer.expect(EnvResponse, timeout=20)).env["SHOP_API_KEY"]
+            await subscribe(peer, IncomingMode.STEAL)
+            stolen = asyncio.ensure_future(asyncio.to_thread(get, shop_port, "/mine"))
+            conn = await peer.expect(NewConnection, timeout=20)
+            await peer.send(Data(stream=conn.stream, data=STOLEN))
+            await peer.send(StreamClose(stream=conn.stream))
+            assert await stolen == b"stolen"
+            manager.release(link, sid)
+        finally:
+            await manager.close()
+
+    def exited() -> bool:
+        statuses = kubectl.json("pod", pod)["status"].get("ephemeralContainerStatuses") or []
+        return any("terminated" in (s.get("state") or {}) for s in statuses)
+
+    await async_wait_until(exited, timeout=60, what="the ephemeral agent to exit", interval=1)
+    target_pid = int(str(resolved.container.container_id).removeprefix("podtap://"))
+    assert "podtap_agent" not in agent_tables(target_pid) and not lost
+
+
+def test_an_ephemeral_agent_in_the_target_pod(
+    make_cluster: type[LocalCluster], tmp_path: Path
+) -> None:
+    cluster, config, kubectl = shop_cluster(make_cluster("t-agenteph"), tmp_path)
+    with port_forward(cluster, "svc/shop", 80) as port:
+        asyncio.run(ephemeral(kubectl, config=config, run=tmp_path / "run", shop_port=port))

@@ -32,6 +32,7 @@ __all__ = [
     "AgentSettingsError",
     "agent_container",
     "agent_pod",
+    "ephemeral_agent",
     "token_sha256",
 ]
 
@@ -239,3 +240,25 @@ def agent_pod(
         },
         "spec": spec,
     }
+
+
+def ephemeral_agent(
+    *,
+    target_container: str,
+    container_id: str,
+    settings: AgentPodSettings,
+    token: str,
+    suffix: str,
+) -> dict[str, Any]:
+    """The agent as an ephemeral container of the target pod (``PODTAP_AGENT_EPHEMERAL``):
+    in the target's PID namespace (`targetContainerName`) and its pod's network, so it
+    listens on the target pod's address. Ephemeral containers may have no ports, probes
+    or resources (the API refuses them), and are never removed: the agent exits when its
+    operator has gone."""
+    container = agent_container(
+        container_id=container_id, settings=settings, token=token, name=f"podtap-agent-{suffix}"
+    )
+    for refused in ("ports", "resources"):
+        container.pop(refused, None)
+    container["targetContainerName"] = target_container
+    return container

@@ -25,7 +25,12 @@ from podtap.backends.base import (
     ResolvedTarget,
     direct_route,
 )
-from podtap.backends.kubernetes.agent_pod import AGENT_SELECTOR, AgentPodSettings, agent_pod
+from podtap.backends.kubernetes.agent_pod import (
+    AGENT_SELECTOR,
+    AgentPodSettings,
+    agent_pod,
+    ephemeral_agent,
+)
 from podtap.backends.kubernetes.portforward import PortForward
 from podtap.backends.kubernetes.rest import ApiError, Rest
 
@@ -48,17 +53,20 @@ FATAL_WAITING = frozenset(
 )
 
 
-def agent_state(pod: Mapping[str, Any]) -> str | None:
-    """``"ready"``, None while it is coming, or why it will not come (the API's words)."""
+def agent_state(pod: Mapping[str, Any], *, ephemeral: str | None = None) -> str | None:
+    """``"ready"``, None while it is coming, or why it will not come (the API's words). With
+    `ephemeral`, of that ephemeral container of the pod: ``"running"`` once it runs (an
+    ephemeral container has no readiness)."""
     status = pod.get("status") or {}
+    if ephemeral is not None:
+        for c in status.get("ephemeralContainerStatuses") or ():
+            if c.get("name") == ephemeral:
+                running = "running" in (c.get("state") or {})
+                return _failure(c) or ("running" if running else None)
+        return None
     for c in status.get("containerStatuses") or ():
-        state = c.get("state") or {}
-        waiting, ended = state.get("waiting") or {}, state.get("terminated")
-        if waiting.get("reason") in FATAL_WAITING:
-            return f"{waiting['reason']}: {waiting.get('message') or 'no message'}"
-        if ended is not None:
-            why = ended.get("message") or f"exit code {ended.get('exitCode')}"
-            return f"the agent exited ({ended.get('reason') or 'Error'}): {why}"
+        if (failed := _failure(c)) is not None:
+            return failed
     if status.get("phase") in ("Failed", "Succeeded"):
         return f"{status.get('reason') or status['phase']}: {status.get('message') or ''}".strip()
     for cond in status.get("conditions") or ():
@@ -66,6 +74,18 @@ def agent_state(pod: Mapping[str, Any]) -> str | None:
             return f"Unschedulable: {cond.get('message') or ''}".strip()
         if cond.get("type") == "Ready" and cond.get("status") == "True":
             return "ready"
+    return None
+
+
+def _failure(container_status: Mapping[str, Any]) -> str | None:
+    """Why a container will not run soon, from its status; None while it may."""
+    state = container_status.get("state") or {}
+    waiting, ended = state.get("waiting") or {}, state.get("terminated")
+    if waiting.get("reason") in FATAL_WAITING:
+        return f"{waiting['reason']}: {waiting.get('message') or 'no message'}"
+    if ended is not None:
+        why = ended.get("message") or f"exit code {ended.get('exitCode')}"
+        return f"the agent exited ({ended.get('reason') or 'Error'}): {why}"
     return None
 
 
@@ -89,6 +109,8 @@ class AgentPods:
             raise AgentStartFailed(
                 f"container {resolved.container.name} of pod {pod.name} has no containerID yet"
             )
+        if self.settings.ephemeral:
+            return await self._start_ephemeral(resolved, target, container_id, token=token)
         manifest = agent_pod(
             target,
             container_id=container_id,
@@ -115,9 +137,54 @@ class AgentPods:
         log.info("agent pod %s/%s ready at %s", ns, name, endpoint.url)
         return endpoint
 
-    async def _wait_ready(self, ns: str, name: str) -> str:
-        """The pod's IP once it is Ready; AgentStartFailed naming it and why, at the latest
-        after START_TIMEOUT."""
+    async def _start_ephemeral(
+        self, resolved: ResolvedTarget, target: dict[str, Any], container_id: str, *, token: str
+    ) -> AgentEndpoint:
+        """The agent as an ephemeral container of the target pod, reached on its address."""
+        ns, pod = resolved.pod.namespace, resolved.pod.name
+        container = ephemeral_agent(
+            target_container=resolved.container.name,
+            container_id=container_id,
+            settings=self.settings,
+            token=token,
+            suffix=secrets.token_hex(4),
+        )
+        name = container["name"]
+        spec = target.setdefault("spec", {})
+        spec["ephemeralContainers"] = [*(spec.get("ephemeralContainers") or []), container]
+        path = f"/api/v1/namespaces/{ns}/pods/{pod}/ephemeralcontainers"
+        try:
+            await self._rest.call("PUT", path, body=target)
+        except ApiError as exc:
+            raise AgentStartFailed(f"cannot add agent {name} to pod {ns}/{pod}: {exc}") from None
+        log.info("ephemeral agent %s added to pod %s/%s", name, ns, pod)
+        ip = await self._wait_ready(ns, pod, container=name)
+        await self._logged_ready(ns, pod, container=name)
+        url = f"http://{ip}:{self.settings.port}"
+        return AgentEndpoint(url=url, token=token, handle=f"{ns}/{pod}/{name}")
+
+    async def _logged_ready(self, ns: str, pod: str, *, container: str) -> None:
+        """Once the agent's log says it listens (an ephemeral container has no probe)."""
+        path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
+        query = [("container", container), ("follow", "true")]
+        response = await self._rest.stream(path, query=query, read_timeout=START_TIMEOUT)
+        try:
+            async with asyncio.timeout(START_TIMEOUT):
+                async for line in response.content:
+                    if b'"ready": true' in line:
+                        return
+        except TimeoutError:
+            pass
+        finally:
+            response.release()
+        raise AgentStartFailed(
+            f"agent {ns}/{pod}/{container} did not say it was ready; "
+            f"see kubectl -n {ns} logs {pod} -c {container}"
+        )
+
+    async def _wait_ready(self, ns: str, name: str, *, container: str | None = None) -> str:
+        """The pod's IP once it is Ready (with `container`: once that ephemeral container
+        runs); AgentStartFailed naming it and why, at the latest after START_TIMEOUT."""
         deadline = time.monotonic() + START_TIMEOUT
         path = f"/api/v1/namespaces/{ns}/pods"
         last: dict[str, Any] = {}
@@ -127,7 +194,7 @@ class AgentPods:
             if not items:
                 raise AgentStartFailed(f"agent pod {ns}/{name} was deleted while starting")
             last = items[0]
-            if (ip := await self._judge(ns, name, last)) is not None:
+            if (ip := await self._judge(ns, name, last, container)) is not None:
                 return ip
             query = [
                 ("watch", "true"),
@@ -145,7 +212,7 @@ class AgentPods:
                                 f"agent pod {ns}/{name} was deleted while starting"
                             )
                         last = event.get("object") or last
-                        if (ip := await self._judge(ns, name, last)) is not None:
+                        if (ip := await self._judge(ns, name, last, container)) is not None:
                             return ip
             except TimeoutError:
                 break
@@ -157,23 +224,27 @@ class AgentPods:
             f"see kubectl -n {ns} describe pod {name}"
         )
 
-    async def _judge(self, ns: str, name: str, pod: Mapping[str, Any]) -> str | None:
-        state = agent_state(pod)
+    async def _judge(
+        self, ns: str, name: str, pod: Mapping[str, Any], container: str | None
+    ) -> str | None:
+        state = agent_state(pod, ephemeral=container)
+        what = f"agent pod {ns}/{name}" if container is None else f"agent {ns}/{name}/{container}"
         if state is None:
-            log.info("agent pod %s/%s: %s", ns, name, (pod.get("status") or {}).get("phase"))
+            log.info("%s: %s", what, (pod.get("status") or {}).get("phase"))
             return None
-        if state != "ready":
-            said = await self._last_words(ns, name) if "exited" in state else ""
-            raise AgentStartFailed(f"agent pod {ns}/{name} did not start: {state}{said}")
+        if state not in ("ready", "running"):
+            said = await self._last_words(ns, name, container) if "exited" in state else ""
+            raise AgentStartFailed(f"{what} did not start: {state}{said}")
         return str(pod["status"]["podIP"])
 
-    async def _last_words(self, ns: str, name: str) -> str:
+    async def _last_words(self, ns: str, name: str, container: str | None) -> str:
         """The last line of an exited agent's log (its one-line error), as ``: LINE``."""
+        query = [("tailLines", "1")] + ([("container", container)] if container else [])
         try:
             text = await self._api.call_api(
                 f"/api/v1/namespaces/{ns}/pods/{name}/log",
                 "GET",
-                query_params=[("tailLines", "1")],
+                query_params=query,
                 response_types_map={200: "str"},
                 auth_settings=["BearerToken"],
                 _return_http_data_only=True,
@@ -188,7 +259,7 @@ class AgentPods:
             return direct_route(endpoint)
         forward = self._forwards.get(endpoint.handle)
         if forward is None:
-            ns, name = endpoint.handle.split("/", 1)
+            ns, name = endpoint.handle.split("/")[:2]  # the agent's pod, or the target's
             forward = PortForward(self._api, namespace=ns, pod=name, port=self.settings.port)
             await forward.start()
             self._forwards[endpoint.handle] = forward
@@ -204,7 +275,10 @@ class AgentPods:
         forward = self._forwards.pop(endpoint.handle, None)
         if forward is not None:
             await forward.close()
-        ns, name = endpoint.handle.split("/", 1)
+        ns, name, *ephemeral = endpoint.handle.split("/")
+        if ephemeral:  # never removed from its pod: it exits once its operator has gone
+            log.info("agent %s left: it exits in %.0f s", endpoint.handle, self.settings.linger)
+            return
         await self._delete(ns, name)
 
     async def _delete(self, ns: str, name: str) -> None:
