@@ -150,13 +150,8 @@ def exec_command(
 
 
 def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
-    """The spec's notices the config layer has not already given (about the same key);
-    kube_context is acted on here (it picks the operator's API server)."""
-    return [
-        str(n)
-        for n in spec.notices
-        if n.key != "kube_context" and not any(f" {n.key} " in f" {w}" for w in warnings)
-    ]
+    """The spec's notices the config layer has not already given (about the same key)."""
+    return [str(n) for n in spec.notices if not any(f" {n.key} " in f" {w}" for w in warnings)]
 
 
 def _run(spec: ExecSpec, operator: OperatorAddress) -> int:

@@ -280,16 +280,13 @@ def _error(key: str, message: str) -> ConfigError:
 
 
 def _notices(resolved: ResolvedConfig) -> tuple[Notice, ...]:
-    """Keys the run carries but nothing acts on yet (the operator has no profiles or kube
-    contexts so far)."""
-    out = [
-        Notice(key=key, message=f"{value!r}: not supported yet; ignored")
-        for key, value in (
-            ("profile", resolved.profile),
-            ("kube_context", resolved.kube_context),
+    """Keys the run carries but nothing acts on yet (the operator has no profiles so far;
+    `kube_context` chooses the cluster whose operator the run reaches)."""
+    out: list[Notice] = []
+    if resolved.profile is not None:
+        out.append(
+            Notice(key="profile", message=f"{resolved.profile!r}: not supported yet; ignored")
         )
-        if value is not None
-    ]
     incoming = resolved.feature.network.incoming
     if incoming.mode.value == "mirror" and incoming.http_filter.is_set:
         out.append(
