@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -15,6 +17,7 @@ from podtap.backends.kubernetes.agent_pod import (
     ephemeral_agent,
 )
 from podtap.backends.kubernetes.agents import agent_state
+from podtap.testing.localcluster import podtap_argv
 
 VERSIONS = ("1.30.0", "1.37.0")
 TARGET: dict[str, Any] = {
@@ -246,3 +249,33 @@ def test_an_ephemeral_agents_state_is_its_own_status() -> None:
     assert agent_state(pod, ephemeral="podtap-agent-e1") == "running"
     assert agent_state(pod, ephemeral="podtap-agent-e2") == "ErrImagePull: no message"
     assert agent_state(pod, ephemeral="podtap-agent-e3") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--pid", "1", "--container-id", "containerd://ab"], {}, "one of --pid PID or --cont"),
+        ([], {}, "give the target as one of --pid PID or --container-id ID"),
+        (["--pid", "1"], {"PODTAP_AGENT_TOKEN_SHA256": "abc"}, "must be 64 hex digits"),
+        (["--container-id", "rkt://x"], {}, "rkt"),
+        (
+            ["--container-id", "containerd://" + "0" * 64],
+            {},
+            "no process in /proc belongs to containerd container 000000000000",
+        ),
+    ],
+)
+def test_the_agent_refuses_a_bad_target_or_token_in_one_line(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    given = {"PODTAP_AGENT_TOKEN_SHA256": "0" * 64, **env}
+    done = subprocess.run(
+        podtap_argv("agent", "--listen", "127.0.0.1:0", *args),
+        env={k: v for k, v in os.environ.items() if not k.startswith("PODTAP_AGENT")} | given,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
