@@ -12,7 +12,12 @@ from pathlib import Path
 import aiohttp
 
 from podtap import __version__
-from podtap.backends.base import AgentEndpoint, ClusterBackend, ResolvedTarget
+from podtap.backends.base import (
+    AgentEndpoint,
+    AgentStartFailed,
+    ClusterBackend,
+    ResolvedTarget,
+)
 from podtap.core.ids import SessionId
 from podtap.core.protocol import (
     Close,
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 PodKey = tuple[str, str]  # namespace, pod
 Deliver = Callable[[Payload], None]
 AGENT_PATH = "/agent/v1/connect"
+CONNECT_TIMEOUT = 20.0  # an agent that is up answers its WebSocket at once
 
 
 class AgentLink:
@@ -136,16 +142,22 @@ class AgentManager:
             raise
         http = aiohttp.ClientSession(connector=connector)
         try:
-            ws = await http.ws_connect(
-                base + AGENT_PATH,
-                max_msg_size=0,
-                headers={"Authorization": f"Bearer {endpoint.token}"},
-            )
-            wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}", session_faults=True)
-            await wire.initiate(InitiatorHandshake(name="podtap-operator", version=__version__))
-        except BaseException:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                ws = await http.ws_connect(
+                    base + AGENT_PATH,
+                    max_msg_size=0,
+                    headers={"Authorization": f"Bearer {endpoint.token}"},
+                )
+                wire = WireConnection(ws, label=f"agent {key[0]}/{key[1]}", session_faults=True)
+                await wire.initiate(InitiatorHandshake(name="podtap-operator", version=__version__))
+        except BaseException as exc:
             await http.close()
             await self._backend.stop_agent(endpoint)
+            if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | ConnectionClosed):
+                raise AgentStartFailed(
+                    f"the agent for pod {key[0]}/{key[1]} ({endpoint.handle}) started but did not "
+                    f"answer at {endpoint.url}: {exc or type(exc).__name__}"
+                ) from None
             raise
         link = AgentLink(key, endpoint, wire, http)
 

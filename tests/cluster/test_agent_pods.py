@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-from podtap.backends.base import AgentStartFailed, ResolvedTarget, TargetRef
+from podtap.backends.base import (
+    AgentEndpoint,
+    AgentRoute,
+    AgentStartFailed,
+    ResolvedTarget,
+    TargetRef,
+    direct_route,
+)
 from podtap.backends.kubernetes import KubernetesBackend
 from podtap.backends.kubernetes.agent_pod import AGENT_SELECTOR, AgentPodSettings
 from podtap.backends.kubernetes.config import kubeconfig_client
@@ -34,6 +41,7 @@ from podtap.core.protocol import (
 )
 from podtap.operator.agents import AgentLink, AgentManager
 from podtap.testing.agentproc import SessionPeer
+from podtap.testing.fakebackend import FakeCluster
 from podtap.testing.localcluster import LocalCluster
 from podtap.testing.wait import async_wait_until
 from tests.agent.conftest import agent_tables
@@ -255,3 +263,31 @@ def test_an_ephemeral_agent_in_the_target_pod(
     cluster, config, kubectl = shop_cluster(make_cluster("t-agenteph"), tmp_path)
     with port_forward(cluster, "svc/shop", 80) as port:
         asyncio.run(ephemeral(kubectl, config=config, run=tmp_path / "run", shop_port=port))
+
+
+def test_an_agent_that_does_not_answer_fails_the_start_in_one_line(tmp_path: Path) -> None:
+    """As when a network policy or a firewall keeps the operator from the agent's port."""
+
+    class Unreachable(FakeCluster):
+        async def agent_route(self, endpoint: AgentEndpoint) -> AgentRoute:
+            return direct_route(replace(endpoint, url=f"unix:{tmp_path}/nobody.sock"))
+
+    async def go() -> None:
+        cluster = Unreachable.from_files(SHOP)
+
+        async def on_lost(link: AgentLink) -> None:
+            raise AssertionError("no link was made")
+
+        manager = AgentManager(cluster, run_dir=tmp_path, on_lost=on_lost)
+        try:
+            resolved = await cluster.resolve(TargetRef("deployment", "shop"), namespace="default")
+            with pytest.raises(AgentStartFailed) as failed:
+                await manager.acquire(resolved, new_session_id(), lambda payload: None)
+            assert str(failed.value).startswith("the agent for pod default/shop-")
+            assert "started but did not answer at unix:" in str(failed.value)
+            assert not cluster.agents  # stopped again
+        finally:
+            await manager.close()
+            await cluster.close()
+
+    asyncio.run(go())
