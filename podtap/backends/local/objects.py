@@ -219,7 +219,7 @@ class ApiObjects:
         if rt.namespaced:
             self._ensure_namespace(namespace)
         key = self.key(rt, namespace, manifest.name)
-        body = copy.deepcopy(manifest.raw)
+        body = self._admitted(rt, copy.deepcopy(manifest.raw), namespace=key.namespace)
         old = self.ctx.store.get(key)
         if old is None:
             obj = semantics.prepare_create(rt, body, namespace=key.namespace)
