@@ -23,6 +23,7 @@ from podtap.backends.local.launcher import (
 )
 from podtap.backends.local.logs import LogNotFound, find_log, follow_log
 from podtap.backends.local.manifests import Manifest, ManifestError, load_files
+from podtap.backends.local.operator_chart import NAMESPACE, RELEASE, OperatorChartFailed, install
 from podtap.backends.local.paths import ClusterPaths, UnsafeStateDir, cluster_name
 from podtap.cli.local_get import KINDS_HELP, render_get
 from podtap.cli.output import Format, console, err_console, fail
@@ -61,6 +62,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         PortInUse,
         LogNotFound,
         UnsafeStateDir,
+        OperatorChartFailed,
         apiaccess.NoKubeconfig,
     ) as exc:
         coro.close()
@@ -132,8 +134,16 @@ def up(
     api_port: int = typer.Option(
         0, "--api-port", help="Port of the Kubernetes API on 127.0.0.1 (default: any free one)."
     ),
+    operator_chart: bool = typer.Option(
+        True,
+        "--operator-chart/--no-operator-chart",
+        envvar="PODTAP_LOCAL_OPERATOR_CHART",
+        help="Install the operator into the cluster with charts/podtap-operator and helm "
+        "(helm upgrade --install podtap -n podtap, waiting up to --timeout).",
+    ),
 ) -> None:
-    """Start the local cluster in the background (or reuse it), apply FILES, wait for pods.
+    """Start the local cluster in the background (or reuse it), install the operator chart,
+    apply FILES, wait for pods.
     It serves the Kubernetes API: KUBECONFIG=$(podtap local kubeconfig) kubectl get pods -A"""
     paths = _paths(name)
     manifests = _load(files) if files else []
@@ -141,6 +151,13 @@ def up(
     async def go() -> None:
         client = NodeClient(paths)
         await _start_what_is_dead(client, paths, api_port=api_port)
+        if operator_chart:
+            with console.status("installing the operator (helm)…"):
+                revision = await install(paths, timeout=timeout)
+            console.print(
+                f"operator chart: release {RELEASE} in namespace {NAMESPACE}, revision "
+                f"{revision} (helm -n {NAMESPACE} status {RELEASE})"
+            )
         if manifests:
             for line in await client.apply(manifests):
                 console.print(f"  {line}")

@@ -74,6 +74,9 @@ class LocalCluster:
             **os.environ,
             "PODTAP_STATE_HOME": str(self.state_home),
             "PODTAP_LOCAL_NAME": name,
+            # `local up` installs no operator chart (a few seconds each) unless a test asks:
+            # up(operator_chart=True), or --operator-chart.
+            "PODTAP_LOCAL_OPERATOR_CHART": "false",
         }
 
     def podtap(
@@ -94,9 +97,10 @@ class LocalCluster:
             )
         return result
 
-    def up(self, *files: str | Path) -> None:
+    def up(self, *files: str | Path, operator_chart: bool = False) -> None:
         args = [a for f in files for a in ("-f", str(f))]
-        self.podtap("local", "up", *args)
+        chart = "--operator-chart" if operator_chart else "--no-operator-chart"
+        self.podtap("local", "up", chart, *args)
 
     def down(self) -> None:
         self.podtap("local", "down", check=False)
