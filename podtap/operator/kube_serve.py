@@ -171,6 +171,9 @@ async def serve_kube(
                 return
             if election.lost.is_set():
                 raise StartFailed(f"{settings.pod_name} lost the election before it led")
+            left = await backend.delete_leftover_agents()  # a previous leader's: not adopted
+            if left:
+                log.info("deleted %d agent pods a previous operator left", left)
             async with listening(
                 operator,
                 backend,
