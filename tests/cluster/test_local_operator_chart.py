@@ -103,6 +103,9 @@ def test_local_up_installs_the_operator_chart(
     assert json.loads(kubectl("get", "--raw", STATUS).stdout)["sessions"] == []
     alice = tmp_path / "alice.yaml"
     c.podtap("local", "kubeconfig", "--user", "alice", "--out", str(alice))
+    denied = c.podtap("operator", "status", "--kubeconfig", str(alice), check=False)
+    assert denied.returncode == 1
+    assert "ask a cluster admin for operator.podtap.dev operators/operator get" in denied.stderr
     refused = kubectl("get", "--raw", STATUS, config=alice, ok=False)
     assert refused.stderr.strip() == (
         'Error from server (Forbidden): operators.operator.podtap.dev "operator" is forbidden: '
@@ -113,6 +116,9 @@ def test_local_up_installs_the_operator_chart(
             "--user=alice")  # fmt: skip
     answer = kubectl("get", "--raw", STATUS, config=alice)
     assert "version" in json.loads(answer.stdout)
+    # podtap itself, with alice's kubeconfig, reaches this operator through the API.
+    status_line = c.podtap("operator", "status", "--kubeconfig", str(alice)).stdout
+    assert status_line.startswith("podtap operator ") and "0 session(s)" in status_line
     kubectl("delete", "clusterrolebinding", "alice-podtap")
 
     # A second up upgrades in place (a new revision, the same pod: nothing changed).
