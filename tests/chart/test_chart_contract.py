@@ -152,7 +152,7 @@ def test_operator_rbac_is_cluster_wide_by_default() -> None:
     ) in cluster
     assert ("", "pods/exec", "create") not in cluster
     assert ("podtap.dev", "podtapsessions", "*") in cluster
-    assert [r["metadata"]["namespace"] for r in kinds(objs, "Role")] == [NAMESPACE]
+    assert [r["metadata"]["namespace"] for r in kinds(objs, "Role")] == [NAMESPACE] * 2
     delegator = one(objs, "ClusterRoleBinding", f"{FULLNAME}-auth-delegator")
     assert delegator["roleRef"]["name"] == "system:auth-delegator"
     reader = one(objs, "RoleBinding", f"{FULLNAME}-auth-reader")
@@ -188,6 +188,32 @@ def test_user_roles_let_users_connect_and_end_their_sessions_and_admins_anyones(
     labels = one(render(CASES["everything"]), "ClusterRole", f"{FULLNAME}-user")["metadata"]
     assert labels["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
     assert "rbac.authorization.k8s.io/aggregate-to-edit" not in json.dumps(objs)
+
+
+def test_without_an_apiservice_users_find_the_operator_its_ca_and_may_port_forward() -> None:
+    for case in ("defaults", "api-service-off", "tls-given"):
+        objs = render(CASES[case])
+        role = one(objs, "Role", f"{FULLNAME}-user")
+        assert role["metadata"]["namespace"] == NAMESPACE
+        assert {("", "pods/portforward", "create"), ("", "services", "list")} <= rules(role)
+        assert ("", "endpoints", "get") in rules(role) and ("", "pods", "get") not in rules(role)
+        ca_rule = [r for r in role["rules"] if r["resources"] == ["configmaps"]]
+        assert ca_rule == [
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [f"{FULLNAME}-ca"],
+             "verbs": ["get"]}
+        ]  # fmt: skip
+        published = one(objs, "ConfigMap", f"{FULLNAME}-ca")["data"]["ca.crt"]
+        if case == "tls-given":
+            assert published.encode() == base64.b64decode(CA_BUNDLE)
+            continue
+        secret = one(objs, "Secret", f"{FULLNAME}-tls")["data"]
+        assert published.encode() == base64.b64decode(secret["ca.crt"])
+        ca = x509.load_pem_x509_certificate(published.encode())
+        served = x509.load_pem_x509_certificate(base64.b64decode(secret["tls.crt"]))
+        assert served.issuer == ca.subject
+        names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert f"{FULLNAME}.{NAMESPACE}.svc" in names.get_values_for_type(x509.DNSName)
+        assert one(objs, "Service", FULLNAME)["metadata"]["labels"]["app.kubernetes.io/part-of"]
 
 
 def test_openshift_scc_grants_agents_what_they_need_and_the_operator_may_use_it() -> None:
