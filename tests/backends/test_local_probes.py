@@ -1,6 +1,7 @@
 """kubelet's probe decisions (pure) and its HTTP probe against a real server: thresholds,
 when a container is killed, how startup holds the others back, which answers are success,
-which redirects are followed, and what the node refuses (gRPC)."""
+which redirects are followed, and what the node refuses (gRPC; not a field at its zero
+value)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,10 @@ def test_what_the_node_takes_and_refuses() -> None:
     assert unhonoured({"containers": [{**container, "livenessProbe": grpc}]}) == [
         "spec.containers[0].livenessProbe.grpc"
     ]
+    # What a protobuf client sends of every field, at its zero value, asks for nothing.
+    zero = {**container, "stdin": False, "tty": False, "lifecycle": None}
+    assert unhonoured({"containers": [zero], "hostNetwork": False, "initContainers": []}) == []
+    assert unhonoured({"containers": [container], "hostNetwork": True}) == ["spec.hostNetwork"]
     with pytest.raises(ValidationError, match="a probe needs exactly one of httpGet"):
         Probe.model_validate(grpc)
     with pytest.raises(ValidationError, match=r"livenessProbe.successThreshold: must be 1"):

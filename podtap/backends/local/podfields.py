@@ -5,7 +5,8 @@ made for a real cluster still loads. But a field that changes what runs (an init
 a gRPC probe, `hostNetwork`, a `subPath` mount) must not vanish silently: admission
 (`runnable`) refuses it with a 422 naming it. A field is accepted when its model has it, or
 when it is in `HARMLESS` below: fields that only matter to a scheduler, an image registry or
-resource accounting, none of which the one-node, image-less embedded cluster has.
+resource accounting, none of which the one-node, image-less embedded cluster has, and
+any field at its zero value (false, empty), which asks for nothing.
 """
 
 from __future__ import annotations
@@ -88,6 +89,12 @@ def _inner(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _off(value: object) -> bool:
+    """A field at its zero value changes nothing (`hostNetwork: false`, `tty: false`, an
+    empty list): clients that send protobuf send those of every field."""
+    return value is None or value is False or value in ("", [], {})
+
+
 def unhonoured(raw: object, *, model: type[BaseModel] = PodSpec, at: str = "spec") -> list[str]:
     """The paths (`spec.containers[0].lifecycle`) of the fields in `raw` that neither the
     model nor the harmless list knows."""
@@ -97,7 +104,7 @@ def unhonoured(raw: object, *, model: type[BaseModel] = PodSpec, at: str = "spec
     out: list[str] = []
     for key, value in raw.items():
         if key not in known:
-            if key not in harmless:
+            if key not in harmless and not _off(value):
                 out.append(f"{at}.{key}")
             continue
         inner = known[key]
