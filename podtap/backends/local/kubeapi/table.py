@@ -172,6 +172,23 @@ def _containers(field: str) -> Callable[[Obj], str]:
 
 NAME: Column = ("Name", "string", 0, _name)
 AGE: Column = ("Age", "string", 0, _age)
+
+
+def _apiservice_service(obj: Obj) -> str:
+    service = (obj.get("spec") or {}).get("service")
+    return f"{service.get('namespace')}/{service.get('name')}" if service else "Local"
+
+
+def _apiservice_available(obj: Obj) -> str:
+    """kube-aggregator's cell: True, else the status with the reason (`False (Reason)`)."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    cond = next((c for c in conditions if c.get("type") == "Available"), None)
+    if cond is None:
+        return "Unknown"
+    status, reason = str(cond.get("status", "Unknown")), cond.get("reason")
+    return status if status == "True" or not reason else f"{status} ({reason})"
+
+
 _CREATED_AT: Column = ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))
 _BINDING: list[Column] = [
     NAME,
@@ -249,6 +266,13 @@ _COLUMNS: dict[tuple[str, str], list[Column]] = {
         ("Containers", "string", 1, _containers("name")),
         ("Images", "string", 1, _containers("image")),
         ("Selector", "string", 1, _selector),
+    ],
+    # kube-aggregator's ConvertToTable (registry/apiservice/etcd).
+    ("apiregistration.k8s.io", "apiservices"): [
+        NAME,
+        ("Service", "string", 0, _apiservice_service),
+        ("Available", "string", 0, _apiservice_available),
+        AGE,
     ],
     ("rbac.authorization.k8s.io", "roles"): [NAME, _CREATED_AT],
     ("rbac.authorization.k8s.io", "clusterroles"): [NAME, _CREATED_AT],
