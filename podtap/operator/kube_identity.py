@@ -24,7 +24,6 @@ from aiohttp import web
 
 from podtap.core import operator_paths as paths
 from podtap.core.kube.forbidden import request_forbidden
-from podtap.core.kube.rbac import Attributes
 from podtap.core.kube.request_info import request_info
 from podtap.core.kube.requestheader import (
     NotAuthenticated,
@@ -127,28 +126,10 @@ class FrontProxyIdentity:
             raise OperatorError(401, "Unauthorized: the API server does not accept this token")
         query = {k: request.query.getall(k) for k in request.query}
         info = request_info(request.method, request.path, query)
-        attributes = {
-            "verb": info.verb,
-            "group": info.api_group,
-            "version": info.api_version,
-            "resource": info.resource,
-            "subresource": info.subresource,
-            "name": info.name,
-            "namespace": info.namespace,
-        }
-        if info.is_resource_request and not await self._reviewer.allows(user, attributes):
-            refusal = request_forbidden(
-                Attributes(
-                    user,
-                    info.verb,
-                    api_group=info.api_group,
-                    resource=info.resource,
-                    subresource=info.subresource,
-                    name=info.name,
-                    namespace=info.namespace,
-                )
-            )
-            raise OperatorError(403, refusal.message)
+        if info.is_resource_request and not await self._reviewer.allows(
+            user, info.resource_attributes()
+        ):
+            raise OperatorError(403, request_forbidden(info.attributes(user)).message)
         return user
 
     async def _is_admin(self, user: UserInfo) -> bool:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import socket
 import ssl
-import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -26,9 +25,8 @@ from podtap.core.lifecycle import Limits
 from podtap.net.tasks import TaskSet
 from podtap.operator.kube_serve import serve_kube
 from podtap.operator.kube_settings import KubeOperatorSettings
-from tests.kubeapi.server import in_thread, tools
+from tests.operator.crds import api_with_sessions
 
-CHART = Path(__file__).resolve().parents[2] / "charts" / "podtap-operator"
 NS = "podtap"
 STATUS = "/apis/operator.podtap.dev/v1/operators/operator"
 
@@ -52,27 +50,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[Running]:
-    crd = subprocess.run(
-        [
-            str(tools() / "helm"),
-            "template",
-            "t",
-            str(CHART),
-            "-s",
-            "templates/crd-podtapsessions.yaml",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    with in_thread() as running:
-        subprocess.run(
-            [str(tools() / "kubectl"), "--kubeconfig", str(running.kubeconfig), "apply", "-f", "-"],
-            input=crd,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+    with api_with_sessions() as running:
         yield running
 
 

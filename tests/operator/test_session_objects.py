@@ -5,14 +5,11 @@ and a restore that gives back exactly the records that were written."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from podtap.backends.kubernetes.config import kubeconfig_client
 from podtap.backends.kubernetes.rest import Rest
@@ -23,28 +20,12 @@ from podtap.core.sessions import SessionRecord, SessionState, SubscriptionRecord
 from podtap.operator.records import record_to_json
 from podtap.operator.session_objects import COLLECTION, session_object
 from podtap.operator.session_store import CrdSessionStore
-from tests.kubeapi.server import in_thread, tools
-
-CHART = Path(__file__).resolve().parents[2] / "charts" / "podtap-operator"
+from tests.operator.crds import api_with_sessions, session_crd
 
 
 @pytest.fixture(scope="module")
 def crd() -> dict[str, Any]:
-    out = subprocess.run(
-        [
-            str(tools() / "helm"),
-            "template",
-            "t",
-            str(CHART),
-            "-s",
-            "templates/crd-podtapsessions.yaml",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    found: dict[str, Any] = yaml.safe_load(out)
-    return found
+    return session_crd()
 
 
 def record(sid: int = 0xA1, *, state: SessionState = SessionState.ATTACHED) -> SessionRecord:
@@ -91,15 +72,8 @@ def test_the_object_is_valid_for_the_charts_crd_and_says_who_uses_what(
 
 
 @pytest.fixture(scope="module")
-def api(crd: dict[str, Any]) -> Iterator[Running]:
-    with in_thread() as running:
-        subprocess.run(
-            [str(tools() / "kubectl"), "--kubeconfig", str(running.kubeconfig), "apply", "-f", "-"],
-            input=yaml.safe_dump(crd),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+def api() -> Iterator[Running]:
+    with api_with_sessions() as running:
         yield running
 
 

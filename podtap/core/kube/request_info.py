@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from podtap.core.kube.rbac import Attributes
+from podtap.core.kube.users import UserInfo
+
 __all__ = ["RequestInfo", "request_info"]
 
 _PREFIXES = ("api", "apis")
@@ -47,6 +50,33 @@ class RequestInfo:
     subresource: str = ""
     name: str = ""
     parts: tuple[str, ...] = ()
+
+    def attributes(self, user: UserInfo) -> Attributes:
+        """What RBAC is asked for this request by `user`."""
+        if not self.is_resource_request:
+            return Attributes(user, self.verb, resource_request=False, path=self.path)
+        return Attributes(
+            user,
+            self.verb,
+            api_group=self.api_group,
+            api_version=self.api_version,
+            resource=self.resource,
+            subresource=self.subresource,
+            name=self.name,
+            namespace=self.namespace,
+        )
+
+    def resource_attributes(self) -> dict[str, str]:
+        """The `resourceAttributes` of a SubjectAccessReview for this request."""
+        return {
+            "verb": self.verb,
+            "group": self.api_group,
+            "version": self.api_version,
+            "resource": self.resource,
+            "subresource": self.subresource,
+            "name": self.name,
+            "namespace": self.namespace,
+        }
 
 
 def _watching(query: Mapping[str, Sequence[str]]) -> bool:

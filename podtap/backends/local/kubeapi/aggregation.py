@@ -99,17 +99,7 @@ def attributes(identity: Identity, request: web.Request) -> Attributes:
     """The RBAC attributes of a resource request under /apis/GROUP/VERSION/..., read as
     kube-apiserver reads them (a `proxy/` segment makes the verb `proxy`)."""
     query = {k: request.query.getall(k) for k in request.query}
-    info = request_info(request.method, request.path, query)
-    return Attributes(
-        user_info(identity),
-        info.verb,
-        api_group=info.api_group,
-        api_version=info.api_version,
-        resource=info.resource,
-        subresource=info.subresource,
-        name=info.name,
-        namespace=info.namespace,
-    )
+    return request_info(request.method, request.path, query).attributes(user_info(identity))
 
 
 def remote_headers(identity: Identity) -> list[tuple[str, str]]:
