@@ -7,7 +7,7 @@ it, with which TLS and credentials, is the caller's) to
 connection's bytes, channel 1 the server's errors; every binary message starts with its
 channel's byte, and the first message of each channel from the server is the port as 2
 little-endian bytes, which is dropped. Either side ending ends the connection. The last
-failure to open a stream, or the pod's error, is kept in `failure` (one line).
+failure to open a stream, or the pod's error, is kept in `failure` (one line) and logged.
 """
 
 from __future__ import annotations
@@ -39,8 +39,16 @@ def portforward_path(namespace: str, pod: str, port: int) -> str:
 class ForwardListener:
     """127.0.0.1:`local_port`, each connection relayed over a stream of `open_stream`."""
 
-    def __init__(self, open_stream: StreamOpener, *, label: str) -> None:
+    def __init__(
+        self,
+        open_stream: StreamOpener,
+        *,
+        label: str,
+        on_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_failure`: told each failure instead of the log (a client says it once)."""
         self._open_stream = open_stream
+        self._on_failure = on_failure
         self.label = label
         self._server: asyncio.Server | None = None
         self._tasks = TaskSet()
@@ -64,7 +72,10 @@ class ForwardListener:
 
     def _failed(self, why: str) -> None:
         self.failure = why
-        log.warning("port-forward to %s: %s", self.label, why)
+        if self._on_failure is not None:
+            self._on_failure(why)
+        else:
+            log.warning("port-forward to %s: %s", self.label, why)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
