@@ -4,6 +4,8 @@ The order (`podtap.client.host.operator_choice`): ``--operator`` / ``$PODTAP_OPE
 ``--name`` (a local cluster); else the API server of ``--kubeconfig`` / ``--context`` (or
 ``kube_context`` / ``$PODTAP_KUBE_CONTEXT``), or of ``$KUBECONFIG`` / ``~/.kube/config`` when
 its cluster serves the operator's API; else the local cluster's socket. ``-v`` says which.
+A cluster without the APIService is reached by port-forward to the operator's pod
+(``--operator-via``, ``--operator-namespace``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,20 @@ ContextOpt = typer.Option(
     envvar="PODTAP_KUBE_CONTEXT",
     help="The kubeconfig context to use (default: its current context).",
 )
+ViaOpt = typer.Option(
+    "auto",
+    "--operator-via",
+    envvar="PODTAP_OPERATOR_VIA",
+    help="How to reach the operator through the kubeconfig's cluster: apiservice (its "
+    "aggregated API), port-forward (to its pod; needs a token-based kubeconfig) or auto "
+    "(the APIService, else port-forward).",
+)
+OperatorNamespaceOpt = typer.Option(
+    "podtap",
+    "--operator-namespace",
+    envvar="PODTAP_OPERATOR_NAMESPACE",
+    help="Namespace of the operator's Service, for --operator-via port-forward.",
+)
 VerboseOpt = typer.Option(
     False, "-v", "--verbose", help="Say which operator is used, and how it was chosen."
 )
@@ -60,6 +76,8 @@ class OperatorChoice:
     name: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
+    operator_via: str = "auto"
+    operator_namespace: str = "podtap"
     verbose: bool = False
 
     def address(self, *, context: str | None = None) -> OperatorAddress:
@@ -69,6 +87,8 @@ class OperatorChoice:
             self.name,
             kubeconfig=self.kubeconfig,
             context=context or self.context,
+            via=self.operator_via,
+            operator_namespace=self.operator_namespace,
             verbose=self.verbose,
         )
 
@@ -78,6 +98,8 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "name": (str | None, NameOpt),
     "kubeconfig": (str | None, KubeconfigOpt),
     "context": (str | None, ContextOpt),
+    "operator_via": (str, ViaOpt),
+    "operator_namespace": (str, OperatorNamespaceOpt),
     "verbose": (bool, VerboseOpt),
 }
 
@@ -118,15 +140,21 @@ def address(
     *,
     kubeconfig: str | None = None,
     context: str | None = None,
+    via: str = "auto",
+    operator_namespace: str = "podtap",
     verbose: bool = False,
 ) -> OperatorAddress:
     """The operator to use, or a one-line error (exit 1) saying why there is none."""
     from podtap.client.host.kube_address import KubeconfigError
     from podtap.client.host.operator_api import OperatorRefused, OperatorUnavailable
-    from podtap.client.host.operator_choice import Sources, choose
+    from podtap.client.host.operator_choice import VIAS, Sources, choose
 
     if verbose:
         _debug_to_stderr()
+    if via not in VIAS:
+        fail(f"--operator-via / PODTAP_OPERATOR_VIA: {via!r} is not one of {', '.join(VIAS)}")
+    if not operator_namespace:
+        fail("--operator-namespace / PODTAP_OPERATOR_NAMESPACE is empty: name a namespace")
     sources = Sources(
         operator=operator or os.environ.get("PODTAP_OPERATOR"),
         local_name=name,
@@ -134,6 +162,8 @@ def address(
         context=context,
         env_kubeconfig=os.environ.get("KUBECONFIG") or None,
         home_kubeconfig=(Path.home() / ".kube" / "config").is_file(),
+        via=via,
+        operator_namespace=operator_namespace,
     )
     try:
         return asyncio.run(choose(sources, local=_local))

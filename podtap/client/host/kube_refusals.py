@@ -62,3 +62,56 @@ def _names_object(body: dict[str, Any]) -> bool:
     """Whether a 404 is about a named object (served by someone) rather than the path."""
     details = body.get("details") or {}
     return bool(details.get("name"))
+
+
+# Without an APIService: the port-forward to the operator's pod (`operator_forward`).
+
+FORWARD_RULES = "pods/portforward create, services and endpoints get/list, configmaps get"
+
+
+def no_operator_service(namespace: str, selector: str) -> str:
+    return (
+        f"no podtap operator in namespace {namespace} (no Service labelled {selector}) and "
+        f"no APIService {APISERVICE}: helm install podtap charts/podtap-operator -n "
+        f"{namespace} (see docs/install.md), or name its namespace with --operator-namespace"
+    )
+
+
+def forward_refused(
+    status: int, body: Any, *, server: str, namespace: str, role: str, reason: str
+) -> str:
+    """The line for a refused look-up of the operator's Service, endpoints or CA."""
+    message = str(body.get("message") or status) if is_status(body) else reason or str(status)
+    if status == 401:
+        return f"your kubeconfig's credentials were refused by {server}: {message}"
+    if status == 403:
+        return (
+            f"{message}; reaching the operator by port-forward (no APIService {APISERVICE}) "
+            f"needs {FORWARD_RULES} in namespace {namespace}: ask a cluster admin to bind you "
+            f"the chart's Role {role} there"
+        )
+    return f"{server}: {message}"
+
+
+def forward_stream_refused(status: int, *, server: str, namespace: str, pod: str, role: str) -> str:
+    """The line for a refused `pods/portforward` to the operator's pod."""
+    if status == 403:
+        return (
+            f"{server} refused you pods/portforward to the operator pod {namespace}/{pod} "
+            f"(403 Forbidden): ask a cluster admin for pods/portforward create in namespace "
+            f"{namespace} (the Role {role})"
+        )
+    if status == 401:
+        return f"your kubeconfig's credentials were refused by {server} (401 Unauthorized)"
+    if status == 404:
+        return f"the operator pod {namespace}/{pod} is gone (a new leader?): try again"
+    return f"{server} refused the port-forward to {namespace}/{pod} ({status})"
+
+
+def certificate_only(where: str) -> str:
+    return (
+        f"{where} authenticates with a client certificate only, which the operator cannot "
+        f"verify through a port-forward (no APIService {APISERVICE} here): use a kubeconfig "
+        "with a token (token, tokenFile or an exec plugin that gives one), or ask a cluster "
+        "admin for the APIService (the chart's apiService.enabled=true)"
+    )

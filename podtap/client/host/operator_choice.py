@@ -10,6 +10,10 @@
    be reached, the embedded cluster's operator if one runs here;
 5. the embedded cluster's operator socket (``podtap local up``).
 
+A kubeconfig's cluster without the APIService (discovery 404), or ``via="port-forward"``,
+reaches the operator by port-forward to its pod in ``operator_namespace``
+(`operator_forward`); ``via="apiservice"`` never does.
+
 `candidates` is the decision, pure; `choose` asks the API server and falls through.
 """
 
@@ -40,6 +44,8 @@ class Sources:
     context: str | None = None
     env_kubeconfig: str | None = None
     home_kubeconfig: bool = False
+    via: str = "auto"
+    operator_namespace: str = "podtap"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class Local:
 
 Candidate = Given | Kube | Local
 
+VIA_AUTO, VIA_APISERVICE, VIA_FORWARD = "auto", "apiservice", "port-forward"
+VIAS = (VIA_AUTO, VIA_APISERVICE, VIA_FORWARD)
+
 
 def candidates(s: Sources) -> tuple[Candidate, ...]:
     """The addresses to try, in order (a later one only if an earlier finds no operator)."""
@@ -71,6 +80,8 @@ def candidates(s: Sources) -> tuple[Candidate, ...]:
     if s.kubeconfig or s.context:
         return (Kube(files=s.kubeconfig or s.env_kubeconfig, context=s.context, explicit=True),)
     if s.env_kubeconfig or s.home_kubeconfig:
+        if s.via == VIA_FORWARD:  # asked for: this kubeconfig's cluster, or an error
+            return (Kube(files=s.env_kubeconfig, context=None, explicit=True),)
         return (Kube(files=s.env_kubeconfig, context=None, explicit=False), Local(None))
     return (Local(None),)
 
@@ -104,7 +115,7 @@ async def choose(
 ) -> OperatorAddress:
     """The address to use (KubeconfigError, OperatorRefused or OperatorUnavailable if the
     chosen kubeconfig cannot reach an operator)."""
-    from podtap.client.host.kube_address import KubeconfigError, kube_address
+    from podtap.client.host.kube_address import KubeconfigError
 
     failure: Exception | None = None
     for candidate in candidates(sources):
@@ -118,14 +129,48 @@ async def choose(
             log.debug("operator: the embedded cluster's, %s", address.value)
             return address
         try:
-            kube = await kube_address(files=candidate.files, context=candidate.context)
-            await probe(kube, timeout=probe_timeout)
+            return await _through_kube(candidate, sources, timeout=probe_timeout)
         except (KubeconfigError, OperatorRefused, OperatorUnavailable) as exc:
             if candidate.explicit or not falls_through(exc):
                 raise
             log.debug("operator: not through the kubeconfig (%s)", exc)
             failure = exc
             continue
-        log.debug("operator: through %s at %s", kube.credentials.where, kube.value)
-        return kube
     raise AssertionError("the last candidate always answers")
+
+
+async def _through_kube(candidate: Kube, sources: Sources, *, timeout: float) -> OperatorAddress:
+    """The operator behind the kubeconfig's API server: its APIService, else (404, or asked
+    for) a port-forward to its pod in the operator's namespace."""
+    from podtap.client.host.kube_address import kube_address
+    from podtap.client.host.operator_forward import find_operator
+
+    kube = await kube_address(files=candidate.files, context=candidate.context)
+    no_apiservice: OperatorRefused | None = None
+    if sources.via != VIA_FORWARD:
+        try:
+            await probe(kube, timeout=timeout)
+            log.debug("operator: through %s at %s", kube.credentials.where, kube.value)
+            return kube
+        except OperatorRefused as exc:
+            if exc.status != 404 or sources.via != VIA_AUTO:
+                raise
+            log.debug("operator: no APIService (%s), so by port-forward", exc)
+            no_apiservice = exc
+    namespace = sources.operator_namespace
+    try:
+        found = await find_operator(kube.credentials, namespace=namespace, timeout=timeout)
+    except OperatorRefused as missing:  # not there (or, implicitly, not ours to look for)
+        implicit = not candidate.explicit and missing.status == 403
+        if no_apiservice and (missing.status == 404 or implicit):
+            raise no_apiservice from None
+        raise
+    f = found.found
+    log.debug(
+        "operator: by port-forward to pod %s/%s:%d through %s",
+        f.namespace,
+        f.pod,
+        f.port,
+        kube.value,
+    )
+    return found
