@@ -1,264 +1,40 @@
 """The operator reached without an APIService: `podtap operator status` finds the operator's
 Service, its pod and CA, and talks to the real `podtap operator serve --kube` over
-`pods/portforward` of the in-process API server, as a token user the operator reviews.
-
-The API server is the real one of `tests.kubeapi.server.in_thread`, serving the kubelet's
-plain-WebSocket port-forward; the only stand-in is its node: the pod's address is 127.0.0.1,
-where the operator listens (a process of its own, with the chart's RBAC and CA objects).
+`pods/portforward` of the in-process API server (`tests.client.forwarded`), as a token user
+the operator reviews; each way it cannot is one line saying what is missing.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
-import os
-import ssl
 import subprocess
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from aiohttp import web
 
-from podtap.backends.local.kubeapi import app as kubeapi_app
-from podtap.backends.local.kubeapi.app import Running
-from podtap.backends.local.kubeapi.auth import Identity
-from podtap.backends.local.kubeapi.context import ApiContext
-from podtap.backends.local.kubeapi.pki import ClusterCA
-from podtap.backends.local.kubeapi.streams import POD_ACCESS
 from podtap.client.host.kube_refusals import FORWARD_RULES, NOT_INSTALLED
-from podtap.client.host.operator_api import OperatorRefused, OperatorUnavailable
+from podtap.client.host.operator_api import (
+    OperatorAddress,
+    OperatorApi,
+    OperatorRefused,
+    OperatorUnavailable,
+)
+from podtap.client.host.operator_choice import Sources, choose
 from podtap.client.host.operator_forward import SELECTOR, operator_service, ready_endpoint
+from podtap.client.host.operator_tunnel import ForwardAddress
 from podtap.testing.localcluster import podtap_argv
-from podtap.testing.wait import wait_until
-from tests.kubeapi.cli import run
-from tests.kubeapi.server import in_thread, tools
-
-CHART = Path(__file__).resolve().parents[2] / "charts" / "podtap-operator"
-NS, SVC, POD = "podtap", "podtap-operator", "podtap-operator-0"
-HOST = f"{SVC}.{NS}.svc"
-STATUS = "/apis/operator.podtap.dev/v1/operators/operator"
-
-
-class LoopbackPods:
-    """The node, reduced to where pods are: every pod's address is 127.0.0.1."""
-
-    def log_path(self, namespace: str, pod: str, container: str) -> Path:
-        raise LookupError(f"pod {namespace}/{pod} has no logs here")
-
-    def running(self, namespace: str, pod: str, container: str) -> bool:
-        return True
-
-    def exec_argv(
-        self, namespace: str, pod: str, container: str
-    ) -> tuple[list[str], dict[str, str]]:
-        raise LookupError(f"pod {namespace}/{pod} cannot exec here")
-
-    def pod_ip(self, namespace: str, pod: str) -> str:
-        return "127.0.0.1"
-
-
-@dataclass(frozen=True)
-class Cluster:
-    api: Running
-    port: int
-    ca: ClusterCA
-    tmp: Path
-
-    def kubectl(self, *args: str, stdin: str = "") -> str:
-        return run(tools() / "kubectl", self.api, *args, stdin=stdin).stdout
-
-    def apply(self, *objects: dict[str, Any]) -> None:
-        for obj in objects:
-            self.kubectl("apply", "-f", "-", stdin=json.dumps(obj))
-
-    def token_kubeconfig(self, user: str) -> Path:
-        """A kubeconfig that authenticates `user` with a bearer token only."""
-        token = self.api.token_for(Identity(user))
-        return self._kubeconfig(user, {"token": token})
-
-    def _kubeconfig(self, name: str, user: dict[str, str]) -> Path:
-        ca = base64.b64encode(self.api.ca.cert_pem).decode()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {"name": "c", "cluster": {"server": self.api.url, "certificate-authority-data": ca}}
-            ],
-            "users": [{"name": name, "user": user}],
-            "contexts": [{"name": name, "context": {"cluster": "c", "user": name}}],
-            "current-context": name,
-        }
-        path = self.tmp / f"kubeconfig-{name}"
-        path.write_text(yaml.safe_dump(config))
-        return path
-
-    def podtap(self, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "KUBECONFIG": "", "HOME": str(self.tmp)}
-        env.pop("PODTAP_OPERATOR", None)
-        return subprocess.run(
-            podtap_argv(*args, "--kubeconfig", str(kubeconfig)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env,
-            check=False,
-        )
-
-
-def _helm_template(*show: str) -> str:
-    argv = [str(tools() / "helm"), "template", "podtap", str(CHART), "-n", NS]
-    argv += ["--set", f"fullnameOverride={SVC}"]
-    for template in show:
-        argv += ["-s", f"templates/{template}"]
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
-
-
-def _objects(port: int, ca_pem: bytes) -> list[dict[str, Any]]:
-    labels = dict(kv.split("=") for kv in SELECTOR.split(","))
-    meta = {"name": SVC, "namespace": NS}
-    ref = {"kind": "Pod", "name": POD, "namespace": NS}
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": POD, "namespace": NS},
-            "spec": {"containers": [{"name": "operator", "image": "podtap"}]},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {**meta, "labels": labels},
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
-            "metadata": meta,
-            "subsets": [
-                {
-                    "addresses": [{"ip": "127.0.0.1", "targetRef": ref}],
-                    "ports": [{"name": "https", "port": port}],
-                }
-            ],
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": f"{SVC}-ca", "namespace": NS},
-            "data": {"ca.crt": ca_pem.decode()},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "extension-apiserver-authentication", "namespace": "kube-system"},
-            "data": {
-                "requestheader-client-ca-file": ClusterCA.create(cluster="fp").cert_pem.decode(),
-                "requestheader-allowed-names": json.dumps(["front-proxy-client"]),
-                "requestheader-username-headers": '["X-Remote-User"]',
-                "requestheader-group-headers": '["X-Remote-Group"]',
-                "requestheader-extra-headers-prefix": '["X-Remote-Extra-"]',
-            },
-        },
-    ]
-
-
-def _serving(port: int, ca: ClusterCA, admin: str) -> bool:
-    """Whether the operator answers its status to an admin (it leads)."""
-    context = ssl.create_default_context(cadata=ca.cert_pem.decode())
-    context.check_hostname = False  # its certificate names the Service, not 127.0.0.1
-    request = urllib.request.Request(
-        f"https://127.0.0.1:{port}{STATUS}", headers={"Authorization": f"Bearer {admin}"}
-    )
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=5) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+from tests.client.forwarded import HOST, NS, POD, SVC, Cluster, bind, forwarded
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    tmp = tmp_path_factory.mktemp("forward")
-    build = kubeapi_app.build_app
-
-    def with_pods(ctx: ApiContext) -> web.Application:
-        app = build(ctx)
-        app[POD_ACCESS] = LoopbackPods()
-        return app
-
-    ca = ClusterCA.create(cluster="operator")
-    ca.serving(hosts=[HOST]).write(cert=tmp / "tls.crt", key=tmp / "tls.key")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kubeapi_app, "build_app", with_pods)
-        with in_thread() as api:
-            port = _free_port()
-            c = Cluster(api, port, ca, tmp)
-            c.apply(*_objects(port, ca.cert_pem))
-            c.kubectl("apply", "-f", "-", stdin=_helm_template("crd-podtapsessions.yaml"))
-            c.kubectl("apply", "-f", "-", stdin=_helm_template("rbac-users.yaml"))
-            env = {
-                **os.environ,
-                "PODTAP_NAMESPACE": NS,
-                "PODTAP_POD_NAME": POD,
-                "PODTAP_LISTEN": f"127.0.0.1:{port}",
-                "PODTAP_TLS_DIR": str(tmp),
-            }
-            argv = podtap_argv("operator", "serve", "--kube", "--kubeconfig", str(api.kubeconfig))
-            log = (tmp / "operator.log").open("w")
-            operator = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                admin = api.token_for(Identity("carol", ("system:masters",)))
-                wait_until(
-                    lambda: operator.poll() is not None or _serving(port, ca, admin),
-                    timeout=30,
-                    what="the operator serving",
-                )
-                assert operator.poll() is None, (tmp / "operator.log").read_text()
-                yield c
-            finally:
-                operator.terminate()
-                operator.wait(timeout=20)
-                log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _bind(c: Cluster, user: str, *, cluster_role: bool, role: bool) -> None:
-    if cluster_role:
-        c.kubectl(
-            "create",
-            "clusterrolebinding",
-            f"{user}-podtap",
-            f"--clusterrole={SVC}-user",
-            f"--user={user}",
-        )
-    if role:
-        c.kubectl(
-            "-n",
-            NS,
-            "create",
-            "rolebinding",
-            f"{user}-podtap",
-            f"--role={SVC}-user",
-            f"--user={user}",
-        )
+    with forwarded(tmp_path_factory.mktemp("forward")) as running:
+        yield running
 
 
 def test_status_by_port_forward_as_the_token_user(cluster: Cluster) -> None:
-    _bind(cluster, "alice", cluster_role=True, role=True)
+    bind(cluster, "alice", cluster_role=True, role=True)
     kubeconfig = cluster.token_kubeconfig("alice")
     done = cluster.podtap(
         kubeconfig, "operator", "status", "-o", "json", "-v", "--operator-via", "port-forward"
@@ -274,7 +50,7 @@ def test_status_by_port_forward_as_the_token_user(cluster: Cluster) -> None:
 def test_a_user_without_rbac_on_operators_gets_the_operators_403_naming_them(
     cluster: Cluster,
 ) -> None:
-    _bind(cluster, "bob", cluster_role=False, role=True)
+    bind(cluster, "bob", cluster_role=False, role=True)
     done = cluster.podtap(
         cluster.token_kubeconfig("bob"), "operator", "status", "--operator-via", "port-forward"
     )
@@ -286,7 +62,7 @@ def test_a_user_without_rbac_on_operators_gets_the_operators_403_naming_them(
 
 
 def test_a_user_without_the_namespace_role_is_told_what_to_ask_for(cluster: Cluster) -> None:
-    _bind(cluster, "dave", cluster_role=True, role=False)
+    bind(cluster, "dave", cluster_role=True, role=False)
     done = cluster.podtap(
         cluster.token_kubeconfig("dave"), "operator", "status", "--operator-via", "port-forward"
     )
@@ -298,7 +74,7 @@ def test_a_user_without_the_namespace_role_is_told_what_to_ask_for(cluster: Clus
 
 
 def test_a_user_who_may_not_port_forward_is_told_what_to_ask_for(cluster: Cluster) -> None:
-    _bind(cluster, "frank", cluster_role=True, role=False)
+    bind(cluster, "frank", cluster_role=True, role=False)
     lookup = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -387,3 +163,21 @@ def test_the_service_and_its_ready_pod_are_chosen_as_the_chart_labels_them() -> 
     assert ready_endpoint({"subsets": subsets}, namespace=NS, service=SVC) == ("leader", 8443)
     with pytest.raises(OperatorUnavailable, match="has no ready pod"):
         ready_endpoint({"subsets": [{**subsets[0], "addresses": []}]}, namespace=NS, service=SVC)
+
+
+def test_a_session_upgrade_goes_over_the_port_forward_too(cluster: Cluster) -> None:
+    bind(cluster, "gina", cluster_role=True, role=True)
+    sources = Sources(kubeconfig=str(cluster.token_kubeconfig("gina")), via="port-forward")
+
+    async def go() -> str:
+        address = await choose(sources, local=lambda _: OperatorAddress("unix:/nowhere"))
+        assert isinstance(address, ForwardAddress) and address.value == f"https://{HOST}"
+        with pytest.raises(OperatorRefused) as refused:
+            async with OperatorApi(address).connect("deployment/nope", namespace=NS):
+                pass
+        return str(refused.value)
+
+    # the operator's own answer to the upgrade, and its body fetched the same way
+    assert asyncio.run(go()) == (
+        f"deployment 'nope' not found in namespace '{NS}' (list targets with `podtap ls`)"
+    )
