@@ -91,6 +91,7 @@ def serve(
 
 
 def _serve_kube(*, limits: Limits, kubeconfig: Path | None, context: str | None) -> None:
+    from podtap.backends.kubernetes.agent_pod import AgentSettingsError
     from podtap.backends.kubernetes.config import ConfigError
     from podtap.operator.kube_serve import StartFailed, run_kube
     from podtap.operator.kube_settings import SettingsError
@@ -98,7 +99,7 @@ def _serve_kube(*, limits: Limits, kubeconfig: Path | None, context: str | None)
 
     try:
         run_kube(limits=limits, kubeconfig=kubeconfig, context=context)
-    except (SettingsError, StartFailed, ConfigError, OperatorError) as exc:
+    except (SettingsError, StartFailed, ConfigError, OperatorError, AgentSettingsError) as exc:
         fail(str(exc))
 
 

@@ -81,11 +81,17 @@ async def request_header_config(rest: Rest) -> RequestHeaderConfig:
         raise StartFailed(str(exc)) from None
 
 
-async def api_client(*, kubeconfig: Path | None, context: str | None) -> ApiClient:
-    """In-cluster when run in a pod (and no kubeconfig is given), else the kubeconfig."""
+async def kube_backend(
+    *, kubeconfig: Path | None, context: str | None
+) -> tuple[ApiClient, KubernetesBackend]:
+    """In-cluster when run in a pod (and no kubeconfig is given): agents are reached on their
+    pod IP (unless PODTAP_AGENT_CONNECT says otherwise; the chart grants no
+    pods/portforward); else the kubeconfig, from outside, reaching them by port-forward."""
     if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return in_cluster_client()
-    return await kubeconfig_client(path=kubeconfig, context=context)
+        api = in_cluster_client()
+        return api, KubernetesBackend.in_cluster(api)
+    api = await kubeconfig_client(path=kubeconfig, context=context)
+    return api, KubernetesBackend(api)
 
 
 async def _follower_health(listen: str, tls: ssl.SSLContext) -> web.AppRunner:
@@ -140,9 +146,8 @@ async def serve_kube(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    api = await api_client(kubeconfig=kubeconfig, context=context)
+    api, backend = await kube_backend(kubeconfig=kubeconfig, context=context)
     rest = Rest(api)
-    backend = KubernetesBackend(api)
     try:
         config = await request_header_config(rest)
         tls = server_ssl(tls_dir=settings.tls_dir, config=config)

@@ -79,11 +79,11 @@ class KubernetesBackend:
         return cls(await config.kubeconfig_client(path=path, context=context))
 
     @classmethod
-    def in_cluster(cls) -> KubernetesBackend:
-        """From the service account of the pod this runs in."""
+    def in_cluster(cls, api: ApiClient | None = None) -> KubernetesBackend:
+        """From the service account of the pod this runs in (`api`, else a new client)."""
         settings = AgentPodSettings.from_env()  # a bad PODTAP_AGENT_* fails the start
         connect = cast(AgentConnect, settings.connect or "direct")  # pod IPs route in-cluster
-        return cls(config.in_cluster_client(), agents=settings, agent_connect=connect)
+        return cls(api or config.in_cluster_client(), agents=settings, agent_connect=connect)
 
     async def aclose(self) -> None:
         if self._agent_pods is not None:
