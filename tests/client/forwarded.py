@@ -77,6 +77,9 @@ class Cluster:
         for obj in objects:
             self.kubectl("apply", "-f", "-", stdin=json.dumps(obj))
 
+    def point_endpoints_at(self, pod: str) -> None:
+        self.apply(endpoints(self.port, pod))
+
     def token_kubeconfig(self, user: str) -> Path:
         """A kubeconfig that authenticates `user` with a bearer token only."""
         token = self.api.token_for(Identity(user))
@@ -122,7 +125,6 @@ def _helm_template(*show: str) -> str:
 def _objects(port: int, ca_pem: bytes) -> list[dict[str, Any]]:
     labels = dict(kv.split("=") for kv in SELECTOR.split(","))
     meta = {"name": SVC, "namespace": NS}
-    ref = {"kind": "Pod", "name": POD, "namespace": NS}
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
         {
@@ -137,17 +139,7 @@ def _objects(port: int, ca_pem: bytes) -> list[dict[str, Any]]:
             "metadata": {**meta, "labels": labels},
             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
         },
-        {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
-            "metadata": meta,
-            "subsets": [
-                {
-                    "addresses": [{"ip": "127.0.0.1", "targetRef": ref}],
-                    "ports": [{"name": "https", "port": port}],
-                }
-            ],
-        },
+        endpoints(port, POD),
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -167,6 +159,22 @@ def _objects(port: int, ca_pem: bytes) -> list[dict[str, Any]]:
             },
         },
     ]
+
+
+def endpoints(port: int, pod: str) -> dict[str, Any]:
+    """The Service's Endpoints, ready on `pod` (as the endpoints controller writes them)."""
+    ref = {"kind": "Pod", "name": pod, "namespace": NS}
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": SVC, "namespace": NS},
+        "subsets": [
+            {
+                "addresses": [{"ip": "127.0.0.1", "targetRef": ref}],
+                "ports": [{"name": "https", "port": port}],
+            }
+        ],
+    }
 
 
 def _serving(port: int, ca: ClusterCA, admin: str) -> bool:

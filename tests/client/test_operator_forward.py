@@ -181,3 +181,24 @@ def test_a_session_upgrade_goes_over_the_port_forward_too(cluster: Cluster) -> N
     assert asyncio.run(go()) == (
         f"deployment 'nope' not found in namespace '{NS}' (list targets with `podtap ls`)"
     )
+
+
+def test_a_call_after_the_pod_went_follows_the_service_to_its_new_pod(cluster: Cluster) -> None:
+    bind(cluster, "hana", cluster_role=True, role=True)
+    sources = Sources(kubeconfig=str(cluster.token_kubeconfig("hana")), via="port-forward")
+    cluster.point_endpoints_at("podtap-operator-gone")  # the pod the lookup will find
+    try:
+
+        async def go() -> tuple[str, object]:
+            address = await choose(sources, local=lambda _: OperatorAddress("unix:/nowhere"))
+            assert isinstance(address, ForwardAddress)
+            with pytest.raises(OperatorUnavailable) as gone:
+                await OperatorApi(address).call("GET", "/operators/operator")
+            cluster.point_endpoints_at(POD)  # a new leader took over
+            return str(gone.value), await OperatorApi(address).call("GET", "/operators/operator")
+
+        gone, answer = asyncio.run(go())
+    finally:
+        cluster.point_endpoints_at(POD)
+    assert gone == f"the operator pod {NS}/podtap-operator-gone is gone (a new leader?): try again"
+    assert isinstance(answer, dict) and answer["sessions"] == []

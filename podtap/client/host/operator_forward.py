@@ -11,6 +11,9 @@ the operator has the API server review; a kubeconfig without one is refused here
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -57,53 +60,80 @@ def ready_endpoint(endpoints: Any, *, namespace: str, service: str) -> tuple[str
     )
 
 
+UNKNOWN_ROLE = "<release>-podtap-operator-user"  # until the Service names the release
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    """GETs in the operator's namespace on the user's API server, refusals as one line."""
+
+    kube: KubeAddress
+    namespace: str
+    timeout: float
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        limit = aiohttp.ClientTimeout(total=self.timeout)
+        connector = self.kube.connector()
+        try:
+            async with aiohttp.ClientSession(connector=connector, timeout=limit) as http:
+                yield http
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            why = str(exc) or f"no answer within {self.timeout} s"
+            raise self.kube.unreachable(why) from None
+
+    async def get(self, http: aiohttp.ClientSession, path: str, *, role: str) -> Any:
+        url = self.kube.url(f"/api/v1/namespaces/{self.namespace}/{path}")
+        headers = await self.kube.headers()
+        async with http.get(url, headers=headers, **self.kube.request_options()) as r:
+            try:
+                body = await r.json(content_type=None)
+            except ValueError:
+                body = None
+            if r.status >= 400:
+                text = lines.forward_refused(
+                    r.status,
+                    body,
+                    server=self.kube.value,
+                    namespace=self.namespace,
+                    role=role,
+                    reason=r.reason or "",
+                )
+                raise OperatorRefused(r.status, text)
+            return body
+
+    async def endpoint(self, http: aiohttp.ClientSession, service: str) -> Found:
+        endpoints = await self.get(http, f"endpoints/{service}", role=f"{service}-user")
+        pod, port = ready_endpoint(endpoints, namespace=self.namespace, service=service)
+        return Found(namespace=self.namespace, service=service, pod=pod, port=port)
+
+
 async def find_operator(
     credentials: Credentials, *, namespace: str, timeout: float
 ) -> ForwardAddress:
     """The operator of `namespace` behind a port-forward (OperatorRefused, OperatorUnavailable
     or KubeconfigError with the one line of what is missing)."""
-    kube = KubeAddress(credentials.server, credentials=credentials)
-    role = "<release>-podtap-operator-user"  # until its Service names the release
-    limit = aiohttp.ClientTimeout(total=timeout)
-    try:
-        async with aiohttp.ClientSession(connector=kube.connector(), timeout=limit) as http:
-
-            async def get(path: str) -> Any:
-                headers = await kube.headers()
-                url = credentials.server + path
-                async with http.get(url, headers=headers, **kube.request_options()) as r:
-                    try:
-                        body = await r.json(content_type=None)
-                    except ValueError:
-                        body = None
-                    if r.status >= 400:
-                        text = lines.forward_refused(
-                            r.status,
-                            body,
-                            server=credentials.server,
-                            namespace=namespace,
-                            role=role,
-                            reason=r.reason or "",
-                        )
-                        raise OperatorRefused(r.status, text)
-                    return body
-
-            base = f"/api/v1/namespaces/{namespace}"
-            services = await get(f"{base}/services?labelSelector={SELECTOR}")
-            service = operator_service(services, namespace=namespace)
-            role = f"{service}-user"
-            if await credentials.authorization() is None:
-                raise KubeconfigError(lines.certificate_only(credentials.where))
-            pod, port = ready_endpoint(
-                await get(f"{base}/endpoints/{service}"), namespace=namespace, service=service
-            )
-            ca = await get(f"{base}/configmaps/{service}-ca")
-    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-        raise kube.unreachable(str(exc) or f"no answer within {timeout} s") from None
+    lookup = _Lookup(KubeAddress(credentials.server, credentials=credentials), namespace, timeout)
+    async with lookup.session() as http:
+        services = await lookup.get(http, f"services?labelSelector={SELECTOR}", role=UNKNOWN_ROLE)
+        service = operator_service(services, namespace=namespace)
+        if await credentials.authorization() is None:
+            raise KubeconfigError(lines.certificate_only(credentials.where))
+        found = await lookup.endpoint(http, service)
+        ca = await lookup.get(http, f"configmaps/{service}-ca", role=f"{service}-user")
     ca_pem = str(((ca or {}).get("data") or {}).get("ca.crt") or "")
     if not ca_pem:
         raise OperatorUnavailable(f"the ConfigMap {namespace}/{service}-ca has no ca.crt")
-    found = Found(namespace=namespace, service=service, pod=pod, port=port)
+
+    async def relocate() -> Found:
+        """The Service's ready pod now (another, once a new leader took over)."""
+        async with lookup.session() as http:
+            return await lookup.endpoint(http, service)
+
     return ForwardAddress(
-        f"https://{found.host}", found=found, credentials=credentials, ca_pem=ca_pem
+        f"https://{found.host}",
+        found=found,
+        credentials=credentials,
+        ca_pem=ca_pem,
+        relocate=relocate,
     )

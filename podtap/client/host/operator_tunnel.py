@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -35,14 +36,28 @@ class Found:
         return f"{self.service}.{self.namespace}.svc"  # a name of the chart's certificate
 
 
+@dataclass
+class Forwarding:
+    """Where the forward goes now, and why it last failed (None: it has not)."""
+
+    found: Found
+    failure: str | None = None
+
+
 @dataclass(frozen=True)
 class ForwardAddress(OperatorAddress):
-    """The operator's own API, over a port-forward to its pod (`found`)."""
+    """The operator's own API, over a port-forward to its pod (`found`, at first; after a
+    failure, each new connection pool asks `relocate` for the Service's ready pod again,
+    so a client that reconnects follows a new leader)."""
 
     found: Found = field(kw_only=True)
     credentials: Credentials = field(compare=False, kw_only=True)
     ca_pem: str = field(compare=False, kw_only=True, repr=False)
-    failures: list[str] = field(default_factory=list, compare=False, kw_only=True, repr=False)
+    relocate: Callable[[], Awaitable[Found]] = field(compare=False, kw_only=True, repr=False)
+    now: Forwarding = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "now", Forwarding(self.found))
 
     def connector(self) -> aiohttp.BaseConnector:
         return _ForwardConnector(self)
@@ -56,12 +71,10 @@ class ForwardAddress(OperatorAddress):
 
     def unreachable(self, why: BaseException | str) -> OperatorUnavailable:
         """The last failure of the forward (its line), else what aiohttp saw."""
-        if self.failures:
-            return OperatorUnavailable(self.failures[-1])
-        return OperatorUnavailable(self.cannot_reach(why))
+        return OperatorUnavailable(self.now.failure or self.cannot_reach(why))
 
     def cannot_reach(self, why: BaseException | str) -> str:
-        f = self.found
+        f = self.now.found
         return (
             f"cannot reach the operator pod {f.namespace}/{f.pod} by port-forward through "
             f"{self.credentials.server}: {why}"
@@ -107,7 +120,11 @@ class _ForwardConnector(aiohttp.TCPConnector):
 
     async def listening(self) -> int:
         if self._listener is None:
-            f = self._address.found
+            now = self._address.now
+            if now.failure is not None:  # the pod may be gone: ask again which one serves
+                now.found = await self._address.relocate()
+                now.failure = None
+            f = now.found
             self._api = aiohttp.ClientSession(connector=self._kube.connector())
             self._listener = ForwardListener(
                 self._open, label=f"{f.namespace}/{f.pod}:{f.port}", on_failure=self._failed
@@ -116,7 +133,7 @@ class _ForwardConnector(aiohttp.TCPConnector):
         return self._listener.local_port
 
     async def _open(self) -> aiohttp.ClientWebSocketResponse:
-        f, server = self._address.found, self._address.credentials.server
+        f, server = self._address.now.found, self._address.credentials.server
         assert self._api is not None
         url = server + portforward_path(f.namespace, f.pod, f.port)
         try:
@@ -136,14 +153,14 @@ class _ForwardConnector(aiohttp.TCPConnector):
                 pod=f.pod,
                 role=f"{f.service}-user",
             )
-            self._address.failures.append(line)
+            self._address.now.failure = line
             raise OperatorUnavailable(line) from None
 
     def _failed(self, why: str) -> None:
         """The pod's error, or a stream that did not open, for `unreachable` to say."""
-        failures = self._address.failures
-        if not failures or failures[-1] != why:  # (a refusal is its line already)
-            failures.append(self._address.cannot_reach(why))
+        now = self._address.now
+        if now.failure != why:  # (a refusal is its line already)
+            now.failure = self._address.cannot_reach(why)
 
     async def close(self, *, abort_ssl: bool = False) -> None:
         await super().close(abort_ssl=abort_ssl)
