@@ -1,0 +1,112 @@
+"""Real message brokers on loopback for tests: SQS (moto), RabbitMQ (Debian), Kafka (Tansu).
+
+Each context manager starts its broker on 127.0.0.1 on free ports, waits until it answers,
+yields where it is, and stops it by its pid on the way out, even when the test fails; no
+process, port or temporary directory is left (``leftovers()`` on the yielded object says
+what is). How each starts is in the design notes' facts ("Brokers that run here").
+RabbitMQ takes ~9 s to start: share one per test session and keep tests apart by names
+(:func:`unique_name`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from podtap.testing.brokers_proc import BrokerProcess, free_port, leftovers, port_open
+from podtap.testing.brokers_rabbitmq import RabbitMQ, rabbitmq
+
+__all__ = ["Kafka", "RabbitMQ", "Sqs", "kafka", "rabbitmq", "sqs", "tansu_binary", "unique_name"]
+
+
+def unique_name(prefix: str) -> str:
+    """A queue, exchange or topic name no other test uses."""
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sqs:
+    """A moto SQS server: pass these to ``aiobotocore``'s ``create_client("sqs", ...)``."""
+
+    endpoint_url: str
+    port: int
+    pid: int
+    dir: Path
+    region: str = "us-east-1"
+    access_key: str = "test"
+    secret_key: str = "test"  # moto accepts any credentials; these are the documented fakes
+
+    def leftovers(self) -> list[str]:
+        return leftovers(pids=[self.pid], ports=[self.port], paths=[self.dir])
+
+
+def _http_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer means the server is up
+    except OSError:
+        return False
+
+
+@contextmanager
+def sqs(*, timeout: float = 30.0) -> Iterator[Sqs]:
+    """A moto server (``moto_server -H 127.0.0.1 -p PORT``) for the SQS API."""
+    proc = BrokerProcess("moto-sqs")
+    try:
+        port = free_port()
+        proc.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
+        url = f"http://127.0.0.1:{port}"
+        proc.wait_ready(lambda: _http_answers(f"{url}/moto-api/"), timeout=timeout)
+        yield Sqs(endpoint_url=url, port=port, pid=proc.pid, dir=proc.dir)
+    finally:
+        proc.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class Kafka:
+    """A Tansu broker speaking the Kafka protocol: ``bootstrap_servers`` for ``aiokafka``."""
+
+    bootstrap_servers: str
+    port: int
+    pid: int
+    dir: Path
+
+    def leftovers(self) -> list[str]:
+        return leftovers(pids=[self.pid], ports=[self.port], paths=[self.dir])
+
+
+def tansu_binary() -> Path:
+    """The Tansu binary scripts/install-brokers put in the tool cache; one line if absent."""
+    tools = os.environ.get("PODTAP_TOOLS") or str(Path(__file__).resolve().parents[2] / ".tools")
+    path = Path(tools) / "tansu"
+    if not path.is_file() and (found := shutil.which("tansu")):
+        path = Path(found)
+    if not path.is_file():
+        raise FileNotFoundError(f"no tansu in {tools}: run `source scripts/setup` (it installs it)")
+    return path
+
+
+@contextmanager
+def kafka(*, timeout: float = 30.0) -> Iterator[Kafka]:
+    """A Tansu broker with in-memory storage, listening and advertised on 127.0.0.1."""
+    binary = tansu_binary()
+    proc = BrokerProcess("tansu")
+    try:
+        port = free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        argv = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        proc.start([*argv, "--storage-engine", "memory://tansu/"])
+        proc.wait_ready(lambda: port_open(port), timeout=timeout)
+        yield Kafka(bootstrap_servers=f"127.0.0.1:{port}", port=port, pid=proc.pid, dir=proc.dir)
+    finally:
+        proc.stop()

@@ -1,0 +1,28 @@
+"""Real brokers on loopback: one RabbitMQ per test session (it takes ~9 s to start), a
+fresh moto SQS and Tansu Kafka per test module; tests keep apart by unique names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from podtap.testing.brokers import Kafka, RabbitMQ, Sqs, kafka, rabbitmq, sqs
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_broker() -> Iterator[RabbitMQ]:
+    with rabbitmq() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def sqs_broker() -> Iterator[Sqs]:
+    with sqs() as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def kafka_broker() -> Iterator[Kafka]:
+    with kafka() as broker:
+        yield broker

@@ -1,0 +1,109 @@
+"""Each real broker carries a message with its attributes or headers through the client
+podtap uses for it, and leaves nothing behind when stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aio_pika
+from aiobotocore.session import get_session
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from podtap.testing.brokers import Kafka, RabbitMQ, Sqs, kafka, sqs, unique_name
+
+
+async def _sqs_round_trip(broker: Sqs) -> dict[str, Any]:
+    session = get_session()
+    async with session.create_client(
+        "sqs",
+        endpoint_url=broker.endpoint_url,
+        region_name=broker.region,
+        aws_access_key_id=broker.access_key,
+        aws_secret_access_key=broker.secret_key,
+    ) as client:
+        url = (await client.create_queue(QueueName=unique_name("orders")))["QueueUrl"]
+        await client.send_message(
+            QueueUrl=url,
+            MessageBody=json.dumps({"id": 7}),
+            MessageAttributes={"tenant": {"DataType": "String", "StringValue": "alice"}},
+        )
+        got = await client.receive_message(
+            QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=5
+        )
+        (message,) = got["Messages"]
+        await client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return dict(message)
+
+
+def test_sqs_carries_a_message_with_its_attributes(sqs_broker: Sqs) -> None:
+    message = asyncio.run(_sqs_round_trip(sqs_broker))
+    assert json.loads(message["Body"]) == {"id": 7}
+    assert message["MessageAttributes"]["tenant"]["StringValue"] == "alice"
+
+
+async def _rabbit_round_trip(broker: RabbitMQ) -> aio_pika.abc.AbstractIncomingMessage:
+    connection = await aio_pika.connect_robust(broker.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(unique_name("orders"), auto_delete=True)
+        body = aio_pika.Message(b'{"id": 7}', headers={"tenant": "alice"})
+        await channel.default_exchange.publish(body, routing_key=queue.name)
+        async with queue.iterator(timeout=10) as messages:
+            async for message in messages:
+                async with message.process():
+                    return message
+    raise AssertionError("no message came back")
+
+
+def test_rabbitmq_carries_a_message_with_its_headers(rabbitmq_broker: RabbitMQ) -> None:
+    message = asyncio.run(_rabbit_round_trip(rabbitmq_broker))
+    assert message.body == b'{"id": 7}'
+    assert message.headers == {"tenant": "alice"}
+
+
+async def _kafka_round_trip(broker: Kafka) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    topic = unique_name("orders")
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b'{"id": 7}', headers=[("tenant", b"alice")])
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap_servers,
+        group_id=unique_name("workers"),
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=20)
+        return record.value, list(record.headers)
+    finally:
+        await consumer.stop()
+
+
+def test_kafka_carries_a_record_with_its_headers(kafka_broker: Kafka) -> None:
+    value, headers = asyncio.run(_kafka_round_trip(kafka_broker))
+    assert value == b'{"id": 7}'
+    assert headers == [("tenant", b"alice")]
+
+
+def test_a_stopped_broker_leaves_no_process_port_or_directory() -> None:
+    with sqs() as queue_broker, kafka() as log_broker:
+        assert queue_broker.leftovers() and log_broker.leftovers()  # running: all there
+    assert queue_broker.leftovers() == []
+    assert log_broker.leftovers() == []
+
+
+def test_a_failing_test_still_stops_its_broker() -> None:
+    seen: list[Kafka] = []
+    try:
+        with kafka() as broker:
+            seen.append(broker)
+            raise RuntimeError("the test failed")
+    except RuntimeError:
+        pass
+    assert seen and seen[0].leftovers() == []
