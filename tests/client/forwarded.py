@@ -17,6 +17,7 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +86,26 @@ class Cluster:
         token = self.api.token_for(Identity(user))
         return self._kubeconfig(user, {"token": token})
 
-    def _kubeconfig(self, name: str, user: dict[str, str]) -> Path:
+    def kubeconfig_with(self, user: str, how: str) -> Path:
+        """A kubeconfig whose token for `user` comes from a `tokenFile` or an `exec` plugin."""
+        token = self.api.token_for(Identity(user))
+        if how == "tokenFile":
+            (self.tmp / f"{user}.token").write_text(token + "\n")
+            return self._kubeconfig(user, {"tokenFile": str(self.tmp / f"{user}.token")})
+        credential = {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"token": token},
+        }
+        plugin = {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": ["-c", f"print({json.dumps(json.dumps(credential))})"],
+            "interactiveMode": "Never",
+        }
+        return self._kubeconfig(user, {"exec": plugin})
+
+    def _kubeconfig(self, name: str, user: dict[str, Any]) -> Path:
         ca = base64.b64encode(self.api.ca.cert_pem).decode()
         config = {
             "apiVersion": "v1",

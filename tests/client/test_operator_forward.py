@@ -47,6 +47,15 @@ def test_status_by_port_forward_as_the_token_user(cluster: Cluster) -> None:
     assert auto.returncode == 0, auto.stderr
 
 
+@pytest.mark.parametrize("how", ["tokenFile", "exec"])
+def test_a_token_from_a_file_or_a_plugin_proves_the_user(cluster: Cluster, how: str) -> None:
+    user = f"ivan-{how.lower()}"
+    bind(cluster, user, cluster_role=False, role=True)
+    done = cluster.podtap(cluster.kubeconfig_with(user, how), "operator", "status")
+    assert done.returncode == 1  # the operator knows them: its own refusal names them
+    assert f'User "{user}" cannot get resource "operators"' in done.stderr, done.stderr
+
+
 def test_a_user_without_rbac_on_operators_gets_the_operators_403_naming_them(
     cluster: Cluster,
 ) -> None:
