@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 
+from podtap.backends.base import AgentStartFailed
 from podtap.backends.kubernetes.access import SubjectAccessReviewer, TokenReviewer
 from podtap.backends.kubernetes.backend import KubernetesBackend
 from podtap.backends.kubernetes.config import in_cluster_client, kubeconfig_client
@@ -125,6 +126,15 @@ async def _first(waits: dict[str, Coroutine[Any, Any, object]]) -> None:
         await tasks.close()
 
 
+async def _agent_owner(backend: KubernetesBackend) -> None:
+    """Read the owner of agent pods now (PODTAP_AGENT_OWNER): a leader that cannot give its
+    agents an owner fails its start in one line rather than leave pods no uninstall takes."""
+    try:
+        await backend.agent_pods.owner()
+    except AgentStartFailed as exc:
+        raise StartFailed(str(exc)) from None
+
+
 async def _leads(election: LeaderElection) -> None:
     with contextlib.suppress(NotLeading):  # the election ended: `lost` says so
         await election.leading()
@@ -176,6 +186,7 @@ async def serve_kube(
                 return
             if election.lost.is_set():
                 raise StartFailed(f"{settings.pod_name} lost the election before it led")
+            await _agent_owner(backend)
             left = await backend.delete_leftover_agents()  # a previous leader's: not adopted
             if left:
                 log.info("deleted %d agent pods a previous operator left", left)

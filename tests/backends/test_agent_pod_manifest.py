@@ -15,6 +15,7 @@ from podtap.backends.kubernetes.agent_pod import (
     AgentSettingsError,
     agent_pod,
     ephemeral_agent,
+    owner_reference,
 )
 from podtap.backends.kubernetes.agents import agent_state
 from podtap.testing.localcluster import podtap_argv
@@ -170,6 +171,25 @@ def test_a_long_pod_name_still_makes_a_valid_label() -> None:
 @pytest.mark.parametrize("env", [{}, CHART_ENV, {"PODTAP_AGENT_PRIVILEGED": "true"}])
 def test_the_manifest_is_valid_for_kubernetes(version: str, env: dict[str, str]) -> None:
     kubernetes_validate.validate(build(AgentPodSettings.from_env(env)), version, strict=True)
+
+
+def test_an_agent_pod_is_owned_by_the_clusterrole_the_chart_names() -> None:
+    settings = AgentPodSettings.from_env({**CHART_ENV, "PODTAP_AGENT_OWNER": "podtap-operator"})
+    assert settings.owner == "podtap-operator" and AgentPodSettings.from_env({}).owner == ""
+    role = {"metadata": {"name": "podtap-operator", "uid": "5f1c-77aa", "resourceVersion": "9"}}
+    pod = agent_pod(TARGET, container_id="containerd://1", settings=settings, token="t",
+                    suffix="s", owner=owner_reference(role))  # fmt: skip
+    assert pod["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "name": "podtap-operator",
+            "uid": "5f1c-77aa",
+        }
+    ]
+    assert "ownerReferences" not in build(settings)["metadata"]  # none given: none made
+    for version in VERSIONS:
+        kubernetes_validate.validate(pod, version, strict=True)
 
 
 def _status(**status: Any) -> dict[str, Any]:

@@ -33,6 +33,7 @@ __all__ = [
     "agent_container",
     "agent_pod",
     "ephemeral_agent",
+    "owner_reference",
     "token_sha256",
 ]
 
@@ -70,6 +71,10 @@ class AgentPodSettings:
     #: how the operator reaches agents: "direct" (their pod IP), "port-forward" (through the
     #: API server), or "" for the default of where the operator runs (direct in the cluster)
     connect: str = ""
+    #: the ClusterRole agent pods are owned by (the chart's `<fullname>`, which lives as long
+    #: as the release), so the garbage collector deletes them with it even when the operator
+    #: had no time to; "": no owner
+    owner: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AgentPodSettings:
@@ -98,6 +103,7 @@ class AgentPodSettings:
             privileged=_flag(env, "PODTAP_AGENT_PRIVILEGED"),
             service_account=get("PODTAP_SERVICE_ACCOUNT") or cls.service_account,
             connect=_connect(get("PODTAP_AGENT_CONNECT")),
+            owner=get("PODTAP_AGENT_OWNER"),
         )
 
 
@@ -197,9 +203,10 @@ def agent_pod(
     settings: AgentPodSettings,
     token: str,
     suffix: str,
+    owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The agent pod for the container `container_id` of the pod `target` (its JSON), named
-    ``podtap-agent-<suffix>``, ready once its port answers."""
+    ``podtap-agent-<suffix>``, ready once its port answers; `owner` is its ownerReference."""
     meta = target["metadata"]
     node = (target.get("spec") or {}).get("nodeName")
     if not node:
@@ -229,16 +236,27 @@ def agent_pod(
         LABEL_TARGET: _label(meta["name"]),
         LABEL_TARGET_UID: _label(meta.get("uid") or ""),
     }
+    metadata: dict[str, Any] = {
+        "name": f"podtap-agent-{suffix}",
+        "namespace": settings.namespace or meta["namespace"],
+        "labels": labels,
+        "annotations": {"podtap.dev/target": f"{meta['namespace']}/{meta['name']}"},
+    }
+    if owner is not None:
+        metadata["ownerReferences"] = [dict(owner)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def owner_reference(role: Mapping[str, Any]) -> dict[str, Any]:
+    """An ownerReference to the ClusterRole `role` (its JSON). A namespaced dependent may have
+    a cluster-scoped owner; no blockOwnerDeletion (it would need update on the role's
+    finalizers)."""
+    meta = role["metadata"]
     return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": f"podtap-agent-{suffix}",
-            "namespace": settings.namespace or meta["namespace"],
-            "labels": labels,
-            "annotations": {"podtap.dev/target": f"{meta['namespace']}/{meta['name']}"},
-        },
-        "spec": spec,
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "name": meta["name"],
+        "uid": meta["uid"],
     }
 
 

@@ -30,6 +30,7 @@ from podtap.backends.kubernetes.agent_pod import (
     AgentPodSettings,
     agent_pod,
     ephemeral_agent,
+    owner_reference,
 )
 from podtap.backends.kubernetes.portforward import PortForward
 from podtap.backends.kubernetes.rest import ApiError, Rest
@@ -96,6 +97,24 @@ class AgentPods:
         self._api, self._rest = api, rest
         self.settings, self.connect = settings, connect
         self._forwards: dict[str, PortForward] = {}
+        self._owner: dict[str, Any] | None = None
+
+    async def owner(self) -> dict[str, Any] | None:
+        """The ownerReference of agent pods: to the ClusterRole the settings name (read once;
+        the operator reads it at start), or None when they name none."""
+        name = self.settings.owner
+        if name and self._owner is None:
+            try:
+                role = await self._rest.get(
+                    f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"
+                )
+            except ApiError as exc:
+                raise AgentStartFailed(
+                    f"cannot read ClusterRole {name}, the owner of agent pods "
+                    f"(PODTAP_AGENT_OWNER): {exc}"
+                ) from None
+            self._owner = owner_reference(role)
+        return self._owner
 
     async def start(self, resolved: ResolvedTarget, *, token: str) -> AgentEndpoint:
         pod = resolved.pod
@@ -117,6 +136,7 @@ class AgentPods:
             settings=self.settings,
             token=token,
             suffix=secrets.token_hex(4),
+            owner=await self.owner(),
         )
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
         try:
