@@ -15,10 +15,12 @@ import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
+from podtap.core.policy.crds import definitions
 from tests.chart.cases import CASES
 from tests.chart.render import CHART, FULLNAME, NAMESPACE, Obj, helm, kinds, render
 
 VERSIONS = ("1.30.0", "1.37.0")
+POLICY_CRDS = tuple(definitions())  # policies and profiles, podtap's and mirrord's
 _TYPED = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 CUSTOM: dict[str, Obj] = {
@@ -154,6 +156,7 @@ def test_defaults_make_the_documented_objects() -> None:
             f"ClusterRoleBinding /{FULLNAME}-auth-delegator",
             f"ConfigMap {ns}/{FULLNAME}-ca",
             "CustomResourceDefinition /podtapsessions.podtap.dev",
+            *(f"CustomResourceDefinition /{name}" for name in POLICY_CRDS),
             f"Deployment {ns}/{FULLNAME}",
             f"Role {ns}/{FULLNAME}-leader",
             f"Role {ns}/{FULLNAME}-user",
@@ -172,7 +175,7 @@ def test_nothing_is_kept_on_uninstall_unless_asked() -> None:
         return [names(o) for o in objs if o["metadata"].get("annotations", {}).get(policy)]
 
     assert kept(render({})) == []
-    assert kept(render(CASES["api-service-off"])) == [
-        "CustomResourceDefinition /podtapsessions.podtap.dev"
-    ]
+    assert sorted(kept(render(CASES["api-service-off"]))) == sorted(
+        f"CustomResourceDefinition /{name}" for name in ("podtapsessions.podtap.dev", *POLICY_CRDS)
+    )
     assert kinds(render({"crds": {"install": False}}), "CustomResourceDefinition") == []
