@@ -27,6 +27,8 @@ from tests.kubeapi.server import in_thread, tools
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "policies").glob("*.yaml"))
+DOCS = ROOT / "docs" / "policies.md"
+DOC_EXAMPLES = [b.split("```", 1)[0] for b in DOCS.read_text().split("```yaml\n")[1:]]
 MIRRORD = {f"{k.plural}.{k.group}" for k in KINDS if k.mirrord}
 
 
@@ -91,15 +93,24 @@ def test_the_mirrord_crds_keep_mirrords_names_and_scopes() -> None:
     assert versions == {"v1alpha"}
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
-def test_example_validates_against_the_rendered_schema(path: Path) -> None:
-    for manifest in yaml.safe_load_all(path.read_text()):
+def _valid(text: str) -> None:
+    for manifest in yaml.safe_load_all(text):
         jsonschema.validate(manifest, _json_schema(_schema_of(manifest)))
         name = manifest["metadata"]["name"]
         if "Policy" in manifest["kind"]:
             assert isinstance(parse_policy_spec(manifest["spec"], name=name), PolicySpec)
         else:
             parse_profile_spec(manifest["spec"], name=name)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_validates_against_the_rendered_schema(path: Path) -> None:
+    _valid(path.read_text())
+
+
+@pytest.mark.parametrize("text", DOC_EXAMPLES, ids=lambda t: t.split("kind: ")[1].split()[0])
+def test_the_docs_examples_validate_against_the_rendered_schema(text: str) -> None:
+    _valid(text)
 
 
 def test_the_schema_refuses_what_the_model_refuses() -> None:
