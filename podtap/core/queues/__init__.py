@@ -1,0 +1,49 @@
+"""Queue splitting decided without I/O: the split config, session filters, the routing of
+one message, queue names, the env to patch, and the split's lifecycle as a state machine.
+
+The operator's shells (creating queues, patching workloads, the forwarder) carry out what
+these decide; nothing here touches a broker or the cluster."""
+
+from podtap.core.queues.envpatch import EnvBinding, EnvPatchError, find_queue_env, patched_value
+from podtap.core.queues.filters import FilterError, Message, QueueFilter, compile_queue_filter
+from podtap.core.queues.jqprog import JqError, JqProgram, compile_jq
+from podtap.core.queues.machine import Limits, Phase, SplitMachine
+from podtap.core.queues.models import (
+    AppConfig,
+    QueueKind,
+    QueueSpec,
+    SplitConfig,
+    SplitConfigError,
+    parse_split_config,
+)
+from podtap.core.queues.names import FALLBACK_ID, QueueNameError, render_queue_name
+from podtap.core.queues.routing import Route, Routing, route
+
+__all__ = [
+    "FALLBACK_ID",
+    "AppConfig",
+    "EnvBinding",
+    "EnvPatchError",
+    "FilterError",
+    "JqError",
+    "JqProgram",
+    "Limits",
+    "Message",
+    "Phase",
+    "QueueFilter",
+    "QueueKind",
+    "QueueNameError",
+    "QueueSpec",
+    "Route",
+    "Routing",
+    "SplitConfig",
+    "SplitConfigError",
+    "SplitMachine",
+    "compile_jq",
+    "compile_queue_filter",
+    "find_queue_env",
+    "parse_split_config",
+    "patched_value",
+    "render_queue_name",
+    "route",
+]
