@@ -1,4 +1,5 @@
-"""May a session start: the profile rules of the policies that apply.
+"""May a session start: the profile rules of the policies that apply, and copy-target
+scale-down (``copy-target-scale-down`` in ``block``).
 
 A profile is required when any policy has ``requireProfile``; a selected profile must be in
 every ``profileAllowlist`` present (entries as the config names it: ``NAME`` for a cluster
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from podtap.core.policy.matching import FoundPolicy
+from podtap.core.policy.models import Blocked
 
-__all__ = ["connect_refusal"]
+__all__ = ["connect_refusal", "scale_down_refusal"]
 
 
 def connect_refusal(
@@ -30,5 +32,17 @@ def connect_refusal(
             listed = ", ".join(allowed) or "none"
             return (
                 f"{policy.label} does not allow profile {profile} on {target} (allowed: {listed})"
+            )
+    return None
+
+
+def scale_down_refusal(policies: Sequence[FoundPolicy], *, target: str) -> str | None:
+    """Why a copy-target session may not scale ``target``'s workload down, or None.
+    ``policies``: those that apply to the copy-target session."""
+    for policy in policies:
+        if Blocked.COPY_TARGET_SCALE_DOWN in policy.spec.block:
+            return (
+                f"{policy.label} blocks copy-target scale-down of {target}: "
+                "set feature.copy_target.scale_down false"
             )
     return None

@@ -13,7 +13,7 @@ from typing import Any
 
 from podtap.core.config import ResolvedConfig
 from podtap.core.exec_spec import wire_filter
-from podtap.core.policy.connect import connect_refusal
+from podtap.core.policy.connect import connect_refusal, scale_down_refusal
 from podtap.core.policy.incoming import subscribe_refusal
 from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
 from podtap.core.policy.models import PolicySpec
@@ -101,6 +101,9 @@ def explain(
         shown = Applied(name=chosen.label, effects=list(effective.changes) or ["no change"])
     refusal = connect_refusal(found, profile=profile, target=target.path)
     refusals += [refusal] if refusal else []
+    if target.copy and effective.config.feature.copy_target.scale_down:
+        refusal = scale_down_refusal(found, target=target.path)
+        refusals += [refusal] if refusal else []
     incoming = effective.config.feature.network.incoming
     if incoming.mode.value != "off":
         refusal = subscribe_refusal(

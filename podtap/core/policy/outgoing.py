@@ -5,7 +5,8 @@ Per policy: no rules: allow; ``allow`` non-empty and no rule of it matching: den
 denies it. A rule matches when every part it gives does: ``ipBlock`` (the address is in
 ``cidr`` and in none of ``except``), ``hostname`` (an RE2 regex matching the whole name the
 client resolved through the pod, case-insensitively; no name: no match), ``ports`` (one of
-its ``{protocol, port}``). A profile that turned outgoing traffic off refuses every one.
+its ``{protocol, port}``). A profile that turned outgoing traffic off refuses every one;
+one that turned DNS off refuses every name resolution through the pod (:func:`dns_refusal`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from podtap.core.policy.profiles import Fixes
 from podtap.core.protocol import TransportProtocol
 from podtap.core.safe_regex import compile_filter_regex
 
-__all__ = ["Connection", "outgoing_refusal", "rule_matches"]
+__all__ = ["Connection", "dns_refusal", "outgoing_refusal", "rule_matches"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,4 +79,11 @@ def outgoing_refusal(
             return denial
     if fixes is not None and fixes.outgoing is False:
         return f"{fixes.profile} turns outgoing traffic off: {conn} is refused"
+    return None
+
+
+def dns_refusal(name: str, *, fixes: Fixes | None) -> str | None:
+    """Why resolving ``name`` through the pod is refused (a profile's ``dns-off``), or None."""
+    if fixes is not None and fixes.dns is False:
+        return f"{fixes.profile} turns remote DNS off: {name} is not resolved in the cluster"
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from podtap.core.policy.connect import connect_refusal
+from podtap.core.policy.connect import connect_refusal, scale_down_refusal
 from tests.core.policy.helpers import policy
 
 REQUIRE = policy("req", None, requireProfile=True)
@@ -35,3 +35,12 @@ def test_an_empty_allowlist_allows_no_profile() -> None:
     assert connect_refusal([none], profile="p", target="t") == (
         "policy shop/n does not allow profile p on t (allowed: none)"
     )
+
+
+def test_copy_target_scale_down_can_be_blocked() -> None:
+    blocks = policy("keep-up", block=["copy-target-scale-down"], appliesToCopyTargets=True)
+    assert scale_down_refusal([blocks], target="deployment/api") == (
+        "policy shop/keep-up blocks copy-target scale-down of deployment/api: "
+        "set feature.copy_target.scale_down false"
+    )
+    assert scale_down_refusal([policy("other", block=["steal"])], target="t") is None

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from podtap.core.config import IncomingMode as ConfigMode
 from podtap.core.policy.access import file_open_refusal, file_rule
-from podtap.core.policy.connect import connect_refusal
+from podtap.core.policy.connect import connect_refusal, scale_down_refusal
 from podtap.core.policy.incoming import subscribe_refusal
-from podtap.core.policy.outgoing import Connection, outgoing_refusal
+from podtap.core.policy.outgoing import Connection, dns_refusal, outgoing_refusal
 from podtap.core.policy.profiles import Fixes
 from podtap.core.protocol import HttpFilter, IncomingMode, TransportProtocol
 from tests.core.policy.helpers import policy
@@ -16,7 +16,7 @@ from tests.core.policy.helpers import policy
 DOC = Path(__file__).parents[3] / "docs" / "policies.md"
 T = "deployment/api"
 STEAL, MIRROR = IncomingMode.STEAL, IncomingMode.MIRROR
-FIXED = Fixes(profile="profile mirror-only", incoming=ConfigMode.MIRROR, outgoing=False)
+FIXED = Fixes(profile="profile mirror-only", incoming=ConfigMode.MIRROR, outgoing=False, dns=False)
 OFF = Fixes(profile="profile mirror-only", incoming=ConfigMode.OFF)
 FS = policy(
     fs={"notFound": ["^/var/run/secrets/"], "local": ["\\.env$"], "readOnly": ["^/var/lib/"]}
@@ -55,8 +55,10 @@ def _all() -> list[str | None]:
             [policy(network={"outgoing": {"block": [{"hostname": "payments-db"}]}})], DB
         ),
         outgoing_refusal([], DNS, fixes=FIXED),
+        dns_refusal("db.shop", fixes=FIXED),
         connect_refusal([policy(requireProfile=True)], profile=None, target=T),
         connect_refusal([policy(profileAllowlist=["mirror-only"])], profile="dev", target=T),
+        scale_down_refusal([policy(block=["copy-target-scale-down"])], target=T),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from podtap.core.config import validate_config
@@ -62,3 +63,14 @@ def test_a_required_profile_missing_or_unknown_is_said() -> None:
 def test_nothing_applies() -> None:
     got = explain([ELSEWHERE], [], target=API, config=STEAL, profile=None)
     assert got.lines() == ["target deployment/api", "no policy applies", "allowed"]
+
+
+def test_a_copy_target_scale_down_is_refused_when_blocked() -> None:
+    config = validate_config({"feature": {"copy_target": {"scale_down": True}}})[0]
+    keep = policy("keep", block=["copy-target-scale-down"], appliesToCopyTargets=True)
+    copy = dataclasses.replace(API, copy=True)
+    got = explain([keep], [], target=copy, config=config, profile=None)
+    assert got.refusals == [
+        "policy shop/keep blocks copy-target scale-down of deployment/api: "
+        "set feature.copy_target.scale_down false"
+    ]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from podtap.core.config import IncomingMode as ConfigMode
 from podtap.core.policy.models import OutgoingRule
-from podtap.core.policy.outgoing import Connection, outgoing_refusal, rule_matches
+from podtap.core.policy.outgoing import Connection, dns_refusal, outgoing_refusal, rule_matches
 from podtap.core.policy.profiles import Fixes
 from podtap.core.protocol import TransportProtocol
 from tests.core.policy.helpers import policy
@@ -119,3 +119,12 @@ def test_the_rule_order(
     assert (outgoing_refusal([_out(allow=allow, block=block)], conn) is None) is (
         allowed and not blocked
     )
+
+
+def test_a_profile_that_turned_dns_off_refuses_resolving_through_the_pod() -> None:
+    off = Fixes(profile="profile local-dns", dns=False)
+    assert dns_refusal("db.shop", fixes=off) == (
+        "profile local-dns turns remote DNS off: db.shop is not resolved in the cluster"
+    )
+    assert dns_refusal("db.shop", fixes=Fixes(profile="profile p", dns=True)) is None
+    assert dns_refusal("db.shop", fixes=None) is None
