@@ -44,6 +44,7 @@ def test_operator_command_and_env_are_the_documented_contract() -> None:
             separators=(",", ":"),
         ),
         "PODTAP_AGENT_PRIVILEGED": "false",
+        "PODTAP_AGENT_OWNER": FULLNAME,
         "PODTAP_SERVICE_ACCOUNT": "default",
         "PODTAP_ROLE_NAMESPACES": "",
         "PODTAP_LOG_LEVEL": "info",
@@ -152,6 +153,12 @@ def test_operator_rbac_is_cluster_wide_by_default() -> None:
     ) in cluster
     assert ("", "pods/exec", "create") not in cluster
     assert ("podtap.dev", "podtapsessions", "*") in cluster
+    # It reads its own ClusterRole, the owner of agent pods, and no other.
+    (owner,) = [
+        r for r in one(objs, "ClusterRole", FULLNAME)["rules"] if "clusterroles" in r["resources"]
+    ]
+    assert owner == {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+                     "resourceNames": [FULLNAME], "verbs": ["get"]}  # fmt: skip
     assert [r["metadata"]["namespace"] for r in kinds(objs, "Role")] == [NAMESPACE] * 2
     delegator = one(objs, "ClusterRoleBinding", f"{FULLNAME}-auth-delegator")
     assert delegator["roleRef"]["name"] == "system:auth-delegator"
