@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from podtap.backends.local.kubeapi.app import Running
+from podtap.core.policy.crds import definitions
 from tests.chart.cases import SAMPLES
 from tests.chart.render import CHART, FULLNAME
 from tests.kubeapi.cli import run
@@ -133,7 +134,8 @@ def test_user_roles_grant_what_the_readme_says(installed: Cli) -> None:
 def test_uninstall_leaves_nothing_of_the_chart(cli: Cli) -> None:
     cli.install()
     try:
-        assert len(cli.ours()) == 8  # APIService, CRD, 4 ClusterRoles, 2 ClusterRoleBindings
+        # APIService, the sessions CRD, 4 ClusterRoles, 2 ClusterRoleBindings, policy CRDs
+        assert len(cli.ours()) == 8 + len(definitions())
         cli.kubectl("apply", "-f", str(SAMPLES / "mirror-pod.yaml"))
     finally:
         cli.uninstall()
