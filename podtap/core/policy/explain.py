@@ -92,7 +92,7 @@ def explain(
     found = applicable(policies, target=target)
     applied = [Applied(name=p.label, effects=policy_effects(p.spec)) for p in found]
     refusals: list[str] = []
-    chosen = next((p for p in profiles if p.ref == profile), None)
+    chosen = None if profile is None else next((p for p in profiles if p.ref == profile), None)
     if profile is not None and chosen is None:
         refusals.append(f"profile {profile} not found")
     effective = apply_profile(config, chosen)
