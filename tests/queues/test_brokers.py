@@ -11,6 +11,13 @@ import aio_pika
 from aiobotocore.session import get_session
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from podtap.core.queues import (
+    QueueKind,
+    compile_queue_filter,
+    kafka_message,
+    rmq_message,
+    sqs_message,
+)
 from podtap.testing.brokers import Kafka, RabbitMQ, Sqs, kafka, sqs, unique_name
 
 
@@ -41,6 +48,13 @@ def test_sqs_carries_a_message_with_its_attributes(sqs_broker: Sqs) -> None:
     message = asyncio.run(_sqs_round_trip(sqs_broker))
     assert json.loads(message["Body"]) == {"id": 7}
     assert message["MessageAttributes"]["tenant"]["StringValue"] == "alice"
+    seen = sqs_message(message)  # what a session's filter sees of the real message
+    jq = '.MessageAttributes.tenant.StringValue == "alice" and (.Body | fromjson | .id == 7)'
+    assert compile_queue_filter(queue_id="orders", kind=QueueKind.SQS, jq_filter=jq).matches(seen)
+    regex = compile_queue_filter(
+        queue_id="orders", kind=QueueKind.SQS, message_filter={"tenant": "^alice$"}
+    )
+    assert regex.matches(seen)
 
 
 async def _rabbit_round_trip(broker: RabbitMQ) -> aio_pika.abc.AbstractIncomingMessage:
@@ -61,9 +75,14 @@ def test_rabbitmq_carries_a_message_with_its_headers(rabbitmq_broker: RabbitMQ) 
     message = asyncio.run(_rabbit_round_trip(rabbitmq_broker))
     assert message.body == b'{"id": 7}'
     assert message.headers == {"tenant": "alice"}
+    seen = rmq_message(message.headers, message.body)
+    mine = compile_queue_filter(
+        queue_id="work", kind=QueueKind.RMQ, message_filter={"tenant": "ali"}
+    )
+    assert mine.matches(seen)
 
 
-async def _kafka_round_trip(broker: Kafka) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+async def _kafka_round_trip(broker: Kafka) -> Any:
     topic = unique_name("orders")
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
     await producer.start()
@@ -79,16 +98,26 @@ async def _kafka_round_trip(broker: Kafka) -> tuple[bytes | None, list[tuple[str
     )
     await consumer.start()
     try:
-        record = await asyncio.wait_for(consumer.getone(), timeout=20)
-        return record.value, list(record.headers)
+        return await asyncio.wait_for(consumer.getone(), timeout=20)
     finally:
         await consumer.stop()
 
 
 def test_kafka_carries_a_record_with_its_headers(kafka_broker: Kafka) -> None:
-    value, headers = asyncio.run(_kafka_round_trip(kafka_broker))
-    assert value == b'{"id": 7}'
-    assert headers == [("tenant", b"alice")]
+    record = asyncio.run(_kafka_round_trip(kafka_broker))
+    assert record.value == b'{"id": 7}'
+    assert list(record.headers) == [("tenant", b"alice")]
+    seen = kafka_message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        timestamp=record.timestamp,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers),
+    )
+    jq = '.headers.tenant == "alice" and (.payload | fromjson | .id == 7) and .offset == 0'
+    assert compile_queue_filter(queue_id="events", kind=QueueKind.KAFKA, jq_filter=jq).matches(seen)
 
 
 def test_a_stopped_broker_leaves_no_process_port_or_directory() -> None:

@@ -8,6 +8,7 @@ from podtap.core.queues.envpatch import EnvBinding, EnvPatchError, find_queue_en
 from podtap.core.queues.filters import FilterError, Message, QueueFilter, compile_queue_filter
 from podtap.core.queues.jqprog import JqError, JqProgram, compile_jq
 from podtap.core.queues.machine import Limits, Phase, SplitMachine
+from podtap.core.queues.messages import kafka_message, rmq_message, sqs_message
 from podtap.core.queues.models import (
     AppConfig,
     QueueKind,
@@ -42,8 +43,11 @@ __all__ = [
     "compile_jq",
     "compile_queue_filter",
     "find_queue_env",
+    "kafka_message",
     "parse_split_config",
     "patched_value",
     "render_queue_name",
+    "rmq_message",
     "route",
+    "sqs_message",
 ]

@@ -4,15 +4,15 @@
 message matches when it carries every named attribute and each value matches its regex (a
 search, on RE2 through :mod:`podtap.core.safe_regex`: the forwarder runs every filter on
 every message, so none may backtrack). ``jq_filter`` (SQS and Kafka) is a jq program run
-on the message's body read as JSON; it matches when its first output is ``true`` (a body
-that is not JSON, or a program that fails on it, does not match). With both, both must
-match. A filter with neither matches nothing: a session that asked for a split but said
-nothing it wants must not take the workload's messages.
+on the message's JSON representation (:mod:`podtap.core.queues.messages`: the SQS
+``Message`` object, or the Kafka record's topic, key, payload, headers, ...); it matches
+when its first output is ``true`` (a program that fails on a message does not match it).
+With both, both must match. A filter with neither matches nothing: a session that asked
+for a split but said nothing it wants must not take the workload's messages.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,17 +31,12 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """What a filter sees of one message: its attributes or headers (decoded to text by
-    the broker's shell) and its body."""
+    """What a filter sees of one message: its attributes or headers as text, its body,
+    and ``document``, the JSON value a jq filter runs on (``None``: jq matches nothing)."""
 
     attributes: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
-
-    def json_body(self) -> tuple[bool, Any]:
-        try:
-            return True, json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return False, None
+    document: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +59,10 @@ class QueueFilter:
 
 
 def _jq_true(program: JqProgram, message: Message) -> bool:
-    ok, value = message.json_body()
-    if not ok:
+    if message.document is None:
         return False
     try:
-        outputs = program.outputs(value)
+        outputs = program.outputs(message.document)
     except JqError:
         return False
     return bool(outputs) and outputs[0] is True

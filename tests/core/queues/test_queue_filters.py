@@ -7,6 +7,7 @@ import pytest
 
 from podtap.core.config.queues import QueueMode
 from podtap.core.queues import FilterError, Message, QueueKind, compile_queue_filter
+from podtap.core.queues.messages import kafka_message, rmq_message, sqs_message
 
 SQS, RMQ, KAFKA = QueueKind.SQS, QueueKind.RMQ, QueueKind.KAFKA
 
@@ -31,29 +32,98 @@ def test_an_empty_filter_matches_nothing() -> None:
     assert not nothing.matches(Message({"tenant": "alice"}, b"{}"))
 
 
-def test_jq_runs_on_the_json_body() -> None:
-    big = compile_queue_filter(
-        queue_id="q", kind=KAFKA, jq_filter='.total > 100 and .currency == "EUR"'
+def kafka(payload: bytes, **headers: str) -> Message:
+    pairs = [(k, v.encode()) for k, v in headers.items()]
+    return kafka_message(
+        topic="orders",
+        partition=0,
+        offset=7,
+        timestamp=None,
+        key=None,
+        value=payload,
+        headers=pairs,
     )
-    assert big.matches(Message({}, b'{"total": 250, "currency": "EUR"}'))
-    assert not big.matches(Message({}, b'{"total": 250, "currency": "USD"}'))
-    assert not big.matches(Message({}, b"not json"))
+
+
+def test_jq_runs_on_the_kafka_record_as_mirrord_represents_it() -> None:
+    big = compile_queue_filter(
+        queue_id="q",
+        kind=KAFKA,
+        jq_filter='.payload | fromjson | .total > 100 and .currency == "EUR"',
+    )
+    assert big.matches(kafka(b'{"total": 250, "currency": "EUR"}'))
+    assert not big.matches(kafka(b'{"total": 250, "currency": "USD"}'))
+    assert not big.matches(kafka(b"not json"))  # fromjson fails: no match
+    by_header = compile_queue_filter(
+        queue_id="q", kind=KAFKA, jq_filter='.headers.tenant == "alice"'
+    )
+    assert by_header.matches(kafka(b"", tenant="alice"))
+    assert not by_header.matches(kafka(b"", tenant="bob"))
+
+
+def test_jq_runs_on_the_sqs_message_object() -> None:
+    message = sqs_message(
+        {
+            "MessageId": "m-1",
+            "Body": '{"customer_email": "dev@metalbear.com"}',
+            "MessageAttributes": {"tenant": {"DataType": "String", "StringValue": "alice"}},
+        }
+    )
+    by_body = compile_queue_filter(
+        queue_id="q",
+        kind=SQS,
+        jq_filter='.Body | fromjson | .customer_email | test("metalbear\\\\.com")',
+    )
+    by_attribute = compile_queue_filter(
+        queue_id="q", kind=SQS, jq_filter='.MessageAttributes.tenant.StringValue == "bob"'
+    )
+    assert by_body.matches(message)
+    assert not by_attribute.matches(message)
+    assert message.attributes == {"tenant": "alice"}
 
 
 def test_jq_matches_only_on_true() -> None:
     number = compile_queue_filter(queue_id="q", kind=SQS, jq_filter=".total")
-    assert not number.matches(Message({}, b'{"total": 1}'))
+    assert not number.matches(Message(document={"total": 1}))
     failing = compile_queue_filter(queue_id="q", kind=SQS, jq_filter=".total | ascii_downcase")
-    assert not failing.matches(Message({}, b'{"total": 1}'))  # jq's runtime error: no match
+    assert not failing.matches(Message(document={"total": 1}))  # jq's runtime error: no match
+    assert not compile_queue_filter(queue_id="q", kind=SQS, jq_filter="true").matches(Message())
 
 
 def test_jq_and_attributes_must_both_match() -> None:
     both = compile_queue_filter(
         queue_id="q", kind=SQS, message_filter={"tenant": "alice"}, jq_filter=".vip"
     )
-    assert both.matches(Message({"tenant": "alice"}, b'{"vip": true}'))
-    assert not both.matches(Message({"tenant": "bob"}, b'{"vip": true}'))
-    assert not both.matches(Message({"tenant": "alice"}, b'{"vip": false}'))
+    assert both.matches(Message({"tenant": "alice"}, document={"vip": True}))
+    assert not both.matches(Message({"tenant": "bob"}, document={"vip": True}))
+    assert not both.matches(Message({"tenant": "alice"}, document={"vip": False}))
+
+
+def test_kafka_bytes_that_are_not_utf8_are_base64() -> None:
+    record = kafka_message(
+        topic="t",
+        partition=1,
+        offset=2,
+        timestamp=99,
+        key=b"\xff",
+        value=b"ok",
+        headers=[("h", b"\xfe")],
+    )
+    assert record.document == {
+        "topic": "t",
+        "partition": 1,
+        "offset": 2,
+        "timestamp": 99,
+        "key": "/w==",
+        "payload": "ok",
+        "headers": {"h": "/g=="},
+    }
+
+
+def test_rabbitmq_headers_are_read_as_text() -> None:
+    message = rmq_message({"tenant": b"alice", "retries": 3}, b"{}")
+    assert message.attributes == {"tenant": "alice", "retries": "3"}
+    assert message.document is None
 
 
 def test_the_mode_is_kept() -> None:
