@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from podtap.core.config import IncomingMode as ConfigMode
 from podtap.core.policy.access import file_open_refusal, file_rule
@@ -26,12 +27,12 @@ DB = Connection(
 )
 WEB = Connection(protocol=TransportProtocol.TCP, address="10.96.41.9", port=80, hostname="web")
 DNS = Connection(protocol=TransportProtocol.UDP, address="10.96.0.10", port=53)
-HEADER = {"network": {"incoming": {"httpFilter": {"headerFilter": "x-user: .+"}}}}
+HEADER: dict[str, Any] = {"network": {"incoming": {"httpFilter": {"headerFilter": "x-user: .+"}}}}
 
 
 def _all() -> list[str | None]:
     def sub(
-        mode: IncomingMode, flt: HttpFilter | None, fixes: Fixes | None = None, **spec: object
+        mode: IncomingMode, flt: HttpFilter | None, fixes: Fixes | None = None, **spec: Any
     ) -> str | None:
         return subscribe_refusal(
             [policy(**spec)], mode=mode, http_filter=flt, target=T, fixes=fixes

@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from podtap.core.policy.globs import glob_matches
 from podtap.core.policy.matching import SessionTarget, applicable
@@ -80,3 +82,24 @@ def test_copy_targets_see_only_policies_that_say_so() -> None:
 def test_labels_name_policies_in_refusals() -> None:
     assert policy("a").label == "policy shop/a"
     assert policy("a", None).label == "cluster policy a"
+
+
+def _reference(pattern: str, text: str) -> bool:
+    """Wildcard matching by recursion (slow and obvious)."""
+    if not pattern:
+        return not text
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        return any(_reference(rest, text[i:]) for i in range(len(text) + 1))
+    return bool(text) and (head == "?" or head == text[0]) and _reference(rest, text[1:])
+
+
+_ALPHABET = st.sampled_from(["a", "b", "/", ".", "[", "\\", "(", "+"])
+
+
+@given(
+    pattern=st.lists(st.one_of(_ALPHABET, st.sampled_from(["*", "?"])), max_size=8).map("".join),
+    text=st.lists(_ALPHABET, max_size=8).map("".join),
+)
+def test_wildcards_agree_with_a_reference_matcher(pattern: str, text: str) -> None:
+    assert glob_matches(pattern, text) is _reference(pattern, text)
