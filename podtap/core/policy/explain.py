@@ -16,7 +16,7 @@ from podtap.core.exec_spec import wire_filter
 from podtap.core.policy.connect import connect_refusal, scale_down_refusal
 from podtap.core.policy.incoming import subscribe_refusal
 from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
-from podtap.core.policy.models import PolicySpec
+from podtap.core.policy.models import PolicyError, PolicySpec
 from podtap.core.policy.profiles import FoundProfile, apply_profile
 from podtap.core.protocol import IncomingMode
 
@@ -95,7 +95,11 @@ def explain(
     chosen = None if profile is None else next((p for p in profiles if p.ref == profile), None)
     if profile is not None and chosen is None:
         refusals.append(f"profile {profile} not found")
-    effective = apply_profile(config, chosen)
+    try:
+        effective = apply_profile(config, chosen)
+    except PolicyError as e:
+        refusals.append(str(e))
+        effective = apply_profile(config, None)
     shown = None
     if chosen is not None:
         shown = Applied(name=chosen.label, effects=list(effective.changes) or ["no change"])

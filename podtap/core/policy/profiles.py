@@ -3,8 +3,10 @@
 The partial ``config`` is merged over the user's canonical config as the config's own
 overrides are (a mapping merges key by key, anything else replaces: ``incoming: steal``
 replaces the whole ``incoming`` section, as that shorthand means), then validated again.
-What the profile fixed is kept in :class:`Fixes`, so the operator refuses a later request
-against it (a profile turning steal into mirror: a steal subscribe is refused, naming it).
+A merge the config refuses (the profile's ``path_filter`` over the user's
+``header_filter``) is a :class:`~.models.PolicyError` in one line. What the profile fixed
+is kept in :class:`Fixes`, so the operator refuses a later request against it (a profile
+turning steal into mirror: a steal subscribe is refused, naming it).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podtap.core.config import IncomingMode, ResolvedConfig, validate_config
-from podtap.core.policy.models import Change, ProfileSpec
+from podtap.core.config import ConfigError, IncomingMode, ResolvedConfig, validate_config
+from podtap.core.policy.models import Change, PolicyError, ProfileSpec
 
 __all__ = ["Effective", "Fixes", "FoundProfile", "apply_profile"]
 
@@ -115,7 +117,11 @@ def apply_profile(config: ResolvedConfig, profile: FoundProfile | None) -> Effec
     if profile.spec.config:
         doc = merge(doc, profile.spec.config)
         changes.append("config: " + ", ".join(sorted(_leaves(profile.spec.config))))
-    effective, _ = validate_config(doc, source=profile.label)
+    try:
+        effective, _ = validate_config(doc)
+    except ConfigError as e:
+        issues = "; ".join(f"{i.path}: {i.message}" for i in e.issues)
+        raise PolicyError(f"{profile.label} does not fit your config: {issues}") from None
     return Effective(config=effective, fixes=_fixes(effective, profile), changes=tuple(changes))
 
 

@@ -74,3 +74,16 @@ def test_a_copy_target_scale_down_is_refused_when_blocked() -> None:
         "policy shop/keep blocks copy-target scale-down of deployment/api: "
         "set feature.copy_target.scale_down false"
     ]
+
+
+def test_a_profile_that_does_not_fit_is_a_refusal() -> None:
+    spec = {"config": {"feature": {"network": {"incoming": {"http_filter": {"path_filter": "/"}}}}}}
+    bad = FoundProfile(name="b", namespace=None, spec=parse_profile_spec(spec, name="b"))
+    config = validate_config(
+        {"feature": {"network": {"incoming": {"http_filter": {"header_filter": "a"}}}}}
+    )[0]
+    got = explain([], [bad], target=API, config=config, profile="b")
+    assert got.refusals == [
+        "profile b does not fit your config: feature.network.incoming.http_filter: "
+        "only one of header_filter, path_filter may be set"
+    ]

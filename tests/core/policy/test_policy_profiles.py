@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from podtap.core.config import IncomingMode, ResolvedConfig, validate_config
-from podtap.core.policy.models import parse_profile_spec
+from podtap.core.policy.models import PolicyError, parse_profile_spec
 from podtap.core.policy.profiles import FoundProfile, apply_profile, merge
 
 USER: dict[str, Any] = {
@@ -96,3 +98,13 @@ def test_merge_is_key_by_key_for_mappings_only() -> None:
         "a": {"b": 1, "c": [2]},
         "d": 3,
     }
+
+
+def test_a_profile_that_does_not_fit_the_users_config_is_one_line() -> None:
+    adds = {"config": {"feature": {"network": {"incoming": {"http_filter": {"path_filter": "/"}}}}}}
+    with pytest.raises(PolicyError) as caught:
+        apply_profile(_user(), _profile(adds, "shop"))
+    assert str(caught.value) == (
+        "profile shop/p does not fit your config: feature.network.incoming.http_filter: "
+        "only one of header_filter, path_filter may be set"
+    )
