@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -19,6 +23,7 @@ from podtap.core.queues import (
     sqs_message,
 )
 from podtap.testing.brokers import Kafka, RabbitMQ, Sqs, kafka, sqs, unique_name
+from podtap.testing.wait import wait_until
 
 
 async def _sqs_round_trip(broker: Sqs) -> dict[str, Any]:
@@ -136,3 +141,43 @@ def test_a_failing_test_still_stops_its_broker() -> None:
     except RuntimeError:
         pass
     assert seen and seen[0].leftovers() == []
+
+
+def test_a_test_runner_killed_with_sigkill_takes_its_brokers_along() -> None:
+    script = (
+        "import sys\n"
+        "from podtap.testing.brokers import kafka, sqs\n"
+        "with sqs() as a, kafka() as b:\n"
+        "    print(a.pid, a.dir, b.pid, b.dir, flush=True)\n"
+        "    sys.stdin.read()\n"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    dirs: list[str] = []
+    try:
+        assert runner.stdout is not None
+        sqs_pid, sqs_dir, kafka_pid, kafka_dir = runner.stdout.readline().split()
+        dirs += [sqs_dir, kafka_dir]  # a SIGKILL leaves them: ours to remove
+        pids = [int(sqs_pid), int(kafka_pid)]
+        assert all(process_alive(pid) for pid in pids)
+        runner.kill()
+        runner.wait(10)
+        wait_until(
+            lambda: not any(process_alive(pid) for pid in pids),
+            timeout=10,
+            what="the brokers to die with their runner",
+        )
+    finally:
+        runner.kill()
+        runner.wait(10)
+        for path in dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
