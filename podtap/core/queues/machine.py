@@ -18,13 +18,13 @@ after the forwarder stopped, so nothing is put into a queue after its last drain
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from podtap.core.ids import SessionId, format_session_id
+from podtap.core.ids import SessionId
 from podtap.core.queues import steps as s
-from podtap.core.queues.names import FALLBACK_ID
+from podtap.core.queues.ledger import QueueLedger
 
 __all__ = ["Limits", "Phase", "SplitMachine"]
 
@@ -64,41 +64,18 @@ class SplitMachine:
         name: Callable[[str, str], str],
         limits: Limits | None = None,
     ) -> None:
-        self.originals = tuple(originals)
-        self._name = name
+        self.queues = QueueLedger(originals=originals, name=name)
+        self.originals = self.queues.originals
         self.limits = limits or Limits()
         self.phase = Phase.IDLE
         self.sessions: dict[SessionId, bool] = {}  # joined -> given its queues
         self.waiting: list[SessionId] = []
-        self.origin: dict[str, str] = {}  # every queue asked for -> its original
-        self.owner: dict[str, SessionId | None] = {}  # None: the workload's fallback
-        self.asked: set[str] = set()
-        self.owned: set[str] = set()
-        self.draining: set[str] = set()
-        self.deleting: set[str] = set()
         self.patched = self.forwarding = self.overdue = False
         self.deadline: float | None = None
 
-    # -- names ------------------------------------------------------------------------
-
     def queues_of(self, owner: SessionId | None) -> dict[str, str]:
-        label = FALLBACK_ID if owner is None else format_session_id(owner)
-        return {orig: self._name(orig, label) for orig in self.originals}
-
-    def _ask(self, owner: SessionId | None) -> s.CreateQueues:
-        names = self.queues_of(owner)
-        for orig, name in names.items():
-            self.origin[name], self.owner[name] = orig, owner
-            self.asked.add(name)
-        return s.CreateQueues(tuple(names.values()))
-
-    def _orphan(self, name: str) -> bool:
-        """A session's queue whose session left before it was made."""
-        owner = self.owner[name]
-        return owner is not None and owner not in self.sessions
-
-    def _ready(self, session: SessionId) -> bool:
-        return all(n in self.owned for n in self.queues_of(session).values())
+        """original -> the name of ``owner``'s queue (``None``: the workload's fallback)."""
+        return self.queues.names(owner)
 
     # -- the machine -------------------------------------------------------------------
 
@@ -122,7 +99,7 @@ class SplitMachine:
                 self.forwarding = False
                 return self._start_drain(now)
             case s.Drained(queue, remaining):
-                return self._drained(queue, remaining)
+                return self.queues.drained(queue, remaining)
             case s.QueuesDeleted(names):
                 return self._deleted(names)
             case s.Tick(now):
@@ -132,19 +109,17 @@ class SplitMachine:
     def _joined(self, session: SessionId, now: float) -> list[s.Effect]:
         if session in self.sessions or session in self.waiting:
             return []
-        if self.phase in TEARDOWN or any(
-            n in self.origin for n in self.queues_of(session).values()
-        ):
+        if self.phase in TEARDOWN or self.queues.live(session):
             self.waiting.append(session)  # after the teardown, or its old queues are gone
             return []
         out: list[s.Effect] = []
         if self.phase is Phase.IDLE:
             self.phase, self.overdue = Phase.CREATING, False
-            out.append(self._ask(None))
+            out.append(self.queues.ask(None))
         elif self.phase is Phase.LINGERING:
             self.phase, self.deadline = Phase.ACTIVE, None
         self.sessions[session] = False
-        return [*out, self._ask(session)]
+        return [*out, self.queues.ask(session)]
 
     def _left(self, session: SessionId, now: float) -> list[s.Effect]:
         if session in self.waiting:
@@ -154,7 +129,7 @@ class SplitMachine:
             return []
         given = self.sessions.pop(session)
         out: list[s.Effect] = [self._routes()] if given and self.forwarding else []
-        out += self._retire(n for n, o in self.owner.items() if o == session)
+        out += self.queues.retire(self.queues.of(session))
         if self.sessions:
             return out
         if self.phase is Phase.ACTIVE and self.limits.ttl > 0:
@@ -163,18 +138,16 @@ class SplitMachine:
         return out + self._teardown(now)
 
     def _created(self, names: Sequence[str], now: float) -> list[s.Effect]:
-        fresh = [n for n in names if n in self.asked]
-        self.asked.difference_update(fresh)
-        self.owned.update(fresh)
+        fresh = self.queues.created(names)
         out: list[s.Effect] = []
         if self.phase is Phase.DRAINING:
-            out += self._retire(fresh)
-        elif self.phase not in TEARDOWN:
-            out += self._retire(n for n in fresh if self._orphan(n))
-        fallback = self.queues_of(None)
-        if self.phase is Phase.CREATING and all(n in self.owned for n in fallback.values()):
+            out += self.queues.retire(fresh)
+        elif self.phase not in TEARDOWN:  # a session that left before its queues were made
+            gone = [n for n in fresh if self.queues.owner[n] not in (None, *self.sessions)]
+            out += self.queues.retire(gone)
+        if self.phase is Phase.CREATING and self.queues.ready(None):
             self.patched = True
-            out.append(s.PatchEnv(fallback))
+            out.append(s.PatchEnv(self.queues_of(None)))
             if self.limits.wait_for_pods:
                 self.phase, self.deadline = Phase.ROLLING_OUT, now + self.limits.restart_timeout
                 return [*out, s.WaitForPods(self.limits.restart_timeout)]
@@ -184,13 +157,12 @@ class SplitMachine:
         return out
 
     def _create_failed(self, names: Sequence[str], reason: str, now: float) -> list[s.Effect]:
-        failed = [n for n in names if n in self.asked]
-        self.asked.difference_update(failed)
+        owners = {self.queues.owner.get(n) for n in names if n in self.queues.asked}
+        failed = self.queues.refused(names)
         if not failed:
             return []
         if self.phase is Phase.DRAINING:
             return self._maybe_idle()
-        owners = {self.owner[n] for n in failed}
         if None in owners:  # the fallback queues: no split for anyone
             return self._fail(tuple(self.sessions), f"creating {', '.join(failed)}: {reason}", now)
         victims = tuple(o for o in self.sessions if o in owners)
@@ -232,7 +204,7 @@ class SplitMachine:
             return self._teardown(now)
         if self.phase is Phase.DRAINING and not self.overdue:
             self.overdue = True
-            left = ", ".join(sorted(self.draining | self.asked)) or "nothing"
+            left = ", ".join(self.queues.pending())
             return [
                 s.Report(
                     f"draining {left} takes longer than drainTimeout "
@@ -249,7 +221,7 @@ class SplitMachine:
     def _give(self) -> list[s.Effect]:
         out: list[s.Effect] = []
         for session, given in self.sessions.items():
-            if not given and self._ready(session):
+            if not given and self.queues.ready(session):
                 self.sessions[session] = True
                 out.append(s.GiveQueues(session, self.queues_of(session)))
         return [*out, self._routes()] if out else out
@@ -259,14 +231,6 @@ class SplitMachine:
         if not self.sessions:
             return self._teardown(now)
         return self._give() or [self._routes()]
-
-    def _retire(self, names: Iterable[str]) -> list[s.Effect]:
-        out: list[s.Effect] = []
-        for name in sorted(names):
-            if name in self.owned and name not in self.draining | self.deleting:
-                self.draining.add(name)
-                out.append(s.Drain(name, self.origin[name]))
-        return out
 
     def _teardown(self, now: float) -> list[s.Effect]:
         if not self.patched:
@@ -285,24 +249,10 @@ class SplitMachine:
 
     def _start_drain(self, now: float) -> list[s.Effect]:
         self.phase, self.deadline = Phase.DRAINING, now + self.limits.drain_timeout
-        return self._retire(self.owned) + self._maybe_idle()
-
-    def _drained(self, queue: str, remaining: int) -> list[s.Effect]:
-        if queue not in self.draining:
-            return []
-        if remaining > 0:
-            return [s.Drain(queue, self.origin[queue])]
-        self.draining.discard(queue)
-        self.deleting.add(queue)
-        return [s.DeleteQueues((queue,))]
+        return self.queues.retire(self.queues.owned) + self._maybe_idle()
 
     def _deleted(self, names: Sequence[str]) -> list[s.Effect]:
-        for name in names:
-            if name in self.deleting:
-                self.deleting.discard(name)
-                self.owned.discard(name)
-                self.origin.pop(name, None)
-                self.owner.pop(name, None)
+        self.queues.deleted(names)
         if self.phase is Phase.DRAINING:
             return self._maybe_idle()
         return self._rejoin()
@@ -316,7 +266,7 @@ class SplitMachine:
         return out
 
     def _maybe_idle(self) -> list[s.Effect]:
-        if self.phase is not Phase.DRAINING or self.owned or self.asked:
+        if self.phase is not Phase.DRAINING or not self.queues.empty:
             return []
         self.phase, self.deadline = Phase.IDLE, None
         return self._rejoin()
