@@ -1,11 +1,12 @@
 """A model of brokers, a workload and sessions that carries out a split machine's effects,
 so tests can check what a user cares about: no message lost, no queue left.
 
-Messages are numbers. The forwarder (while routes are set) moves every message of an
-original queue to a session's queue or the fallback; the workload consumes whichever queue
-its env names; a session consumes its queues once given them. Answers to effects (queues
-created, pods ready, drained, ...) are queued and delivered when the test says, in any
-order, to explore interleavings. A message put into a queue that does not exist, or a
+Messages are numbers, each with a ``tenant`` attribute. The forwarder (while routes are
+set) moves every message of an original queue where :func:`route` says, by the sessions'
+real filters; the workload consumes whichever queue its env names; a session consumes its
+queues once given them, and what it got is kept to check against its filter. Answers to
+effects (queues created, pods ready, drained, ...) are queued and delivered when the test
+says, in any order, to explore interleavings. A message put into a queue that does not exist, or a
 non-empty queue deleted, is a loss and fails at once.
 """
 
@@ -15,19 +16,32 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from podtap.core.ids import SessionId
+from podtap.core.queues import Message, QueueFilter, QueueKind, Route, compile_queue_filter, route
 from podtap.core.queues import steps as s
 from podtap.core.queues.machine import SplitMachine
+
+TENANTS = ("alice", "bob", "carol", "dave")
+
+
+def message(number: int) -> Message:
+    return Message({"tenant": TENANTS[number % len(TENANTS)]})
+
+
+def wanting(regex: str) -> QueueFilter:
+    return compile_queue_filter(queue_id="q", kind=QueueKind.SQS, message_filter={"tenant": regex})
 
 
 @dataclass
 class World:
     machine: SplitMachine
+    filters: dict[SessionId, QueueFilter]
     queues: dict[str, list[int]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # original -> queue the pods read
     routes: tuple[SessionId, ...] = ()
     forwarding: bool = False
     given: dict[SessionId, dict[str, str]] = field(default_factory=dict)
     consumed: Counter[str] = field(default_factory=Counter)
+    got: dict[SessionId, list[int]] = field(default_factory=dict)
     answers: list[s.Event] = field(default_factory=list)
     effects: list[s.Effect] = field(default_factory=list)
     published: int = 0
@@ -95,10 +109,9 @@ class World:
             return
         for original in self.machine.originals:
             batch, self.queues[original] = self.queues[original], []
+            routes = [Route(x, self.filters[x]) for x in self.routes]
             for number in batch:
-                owner = (
-                    self.routes[number % len(self.routes)] if self.routes and number % 2 else None
-                )
+                owner = route(message(number), routes, pick=number.__mod__).to
                 name = self.machine.queues_of(owner)[original]
                 assert name in self.queues, f"message {number} forwarded to {name}: gone"
                 self.queues[name].append(number)
@@ -113,6 +126,7 @@ class World:
             for name in queues.values():
                 if name in self.queues:
                     self.consumed[f"{session:x}"] += len(self.queues[name])
+                    self.got.setdefault(session, []).extend(self.queues[name])
                     self.queues[name].clear()
 
     def fail(self, index: int) -> None:
@@ -141,6 +155,13 @@ class World:
 
     def leftover_queues(self) -> list[str]:
         return sorted(set(self.queues) - set(self.machine.originals))
+
+    def each_session_got_only_its_own(self) -> bool:
+        return all(
+            self.filters[session].matches(message(number))
+            for session, numbers in self.got.items()
+            for number in numbers
+        )
 
     def accounted(self) -> int:
         return sum(self.consumed.values()) + sum(len(q) for q in self.queues.values())

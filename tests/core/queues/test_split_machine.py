@@ -12,9 +12,11 @@ from podtap.core.queues import FALLBACK_ID, Limits, Phase, SplitMachine, render_
 from podtap.core.queues import steps as s
 from podtap.core.queues.models import QueueKind
 from podtap.testing import IGNORE, play
-from tests.core.queues.split_world import World
+from tests.core.queues.split_world import World, wanting
 
 ALICE, BOB, CAROL = SessionId(0xA), SessionId(0xB), SessionId(0xC)
+FILTERS = {ALICE: wanting("^alice$"), BOB: wanting("^(alice|bob)$"), CAROL: wanting("^carol$")}
+
 TEMPLATE = "tmp-{{ID}}-{{ORIGINAL}}"
 
 
@@ -212,7 +214,7 @@ def test_without_wait_for_pods_forwarding_starts_once_the_fallback_exists() -> N
 
 
 def test_two_sessions_publishing_all_along_lose_nothing_and_leave_no_queue() -> None:
-    world = World(machine())
+    world = World(machine(), FILTERS)
     for event in [s.SessionJoined(ALICE), s.SessionJoined(BOB)]:
         world.publish()
         world.feed(event)
@@ -232,6 +234,7 @@ def test_two_sessions_publishing_all_along_lose_nothing_and_leave_no_queue() -> 
     world.consume()
     assert world.leftover_queues() == []
     assert world.accounted() == world.published
+    assert world.each_session_got_only_its_own()
     assert world.consumed["a"] > 0 and world.consumed["b"] > 0 and world.consumed["workload"] > 0
     assert world.env == {"orders": "orders"}
 
@@ -258,7 +261,8 @@ def test_any_order_of_sessions_and_answers_loses_nothing_and_leaves_no_queue(
             originals=["orders", "returns"],
             name=name,
             limits=Limits(wait_for_pods=wait, ttl=ttl, restart_timeout=50, drain_timeout=20),
-        )
+        ),
+        FILTERS,
     )
     for action, arg in actions:
         if action == "join":
@@ -287,4 +291,5 @@ def test_any_order_of_sessions_and_answers_loses_nothing_and_leaves_no_queue(
     assert world.machine.phase is Phase.IDLE
     assert world.leftover_queues() == []
     assert world.accounted() == world.published
+    assert world.each_session_got_only_its_own()
     assert world.env == {"orders": "orders", "returns": "returns"}
