@@ -144,6 +144,10 @@ class RestoreEnv:
 
 @dataclass(frozen=True, slots=True)
 class WaitForPods:
+    """Report :class:`PodsReady` once the pods run the env last patched or restored (a new
+    WaitForPods replaces an earlier one: its pods are no longer the ones that count), or
+    :class:`RolloutFailed`; the machine itself gives up after ``timeout`` seconds of ticks."""
+
     timeout: float
 
 
