@@ -16,7 +16,7 @@ import os
 import signal
 import ssl
 import sys
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ from podtap.operator.server import listening
 from podtap.operator.service import OperatorSettings
 from podtap.operator.session_store import CrdSessionStore
 
+#: seconds a new leader leaves the agents of an earlier one for their sessions to resume
+#: (an agent with no operator exits after 10 s by itself)
+ADOPT_WINDOW = 15.0
 log = logging.getLogger("podtap.operator")
 
 
@@ -135,6 +138,25 @@ async def _agent_owner(backend: KubernetesBackend) -> None:
         raise StartFailed(str(exc)) from None
 
 
+@contextlib.asynccontextmanager
+async def _janitor(backend: KubernetesBackend) -> AsyncIterator[None]:
+    tasks = TaskSet()
+    tasks.spawn(_delete_unadopted(backend), name="agents not adopted")
+    try:
+        yield
+    finally:
+        await tasks.close()
+
+
+async def _delete_unadopted(backend: KubernetesBackend) -> None:
+    """Once the clients of a previous leader had time to resume (and so to have their
+    agents adopted), delete the agent pods it left that no one took."""
+    await asyncio.sleep(ADOPT_WINDOW)
+    left = await backend.delete_leftover_agents()
+    if left:
+        log.info("deleted %d agent pods a previous operator left and no session took", left)
+
+
 async def _leads(election: LeaderElection) -> None:
     with contextlib.suppress(NotLeading):  # the election ended: `lost` says so
         await election.leading()
@@ -187,24 +209,28 @@ async def serve_kube(
             if election.lost.is_set():
                 raise StartFailed(f"{settings.pod_name} lost the election before it led")
             await _agent_owner(backend)
-            left = await backend.delete_leftover_agents()  # a previous leader's: not adopted
-            if left:
-                log.info("deleted %d agent pods a previous operator left", left)
-            async with listening(
-                operator,
-                backend,
-                listen=settings.listen,
-                tls=tls,
-                identify=identity.caller,
-                store=CrdSessionStore(rest),
-                metrics_listen=f"0.0.0.0:{settings.metrics_port}"
-                if settings.metrics_port
-                else None,
+            # Agents a previous leader left are adopted when their sessions resume, with the
+            # token both derive from the chart's TLS key; the rest go after ADOPT_WINDOW.
+            backend.agent_pods.token_key = (settings.tls_dir / "tls.key").read_bytes()
+            async with (
+                _janitor(backend),
+                listening(
+                    operator,
+                    backend,
+                    listen=settings.listen,
+                    tls=tls,
+                    identify=identity.caller,
+                    store=CrdSessionStore(rest),
+                    metrics_listen=f"0.0.0.0:{settings.metrics_port}"
+                    if settings.metrics_port
+                    else None,
+                ),
             ):
                 log.info(
                     "operator %s leads, serving on %s (HTTPS)", settings.pod_name, settings.listen
                 )
                 await _first({"stop": stop.wait(), "lost": election.lost.wait()})
+                backend.agent_pods.handing_over = True  # the agents stay for the next leader
             if election.lost.is_set() and not stop.is_set():
                 raise StartFailed(f"{settings.pod_name} stopped leading: exiting to rejoin")
             log.info("operator stopping")

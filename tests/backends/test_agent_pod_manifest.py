@@ -14,6 +14,8 @@ from podtap.backends.kubernetes.agent_pod import (
     AgentPodSettings,
     AgentSettingsError,
     agent_pod,
+    agent_token,
+    agents_of,
     ephemeral_agent,
     owner_reference,
 )
@@ -190,6 +192,20 @@ def test_an_agent_pod_is_owned_by_the_clusterrole_the_chart_names() -> None:
     assert "ownerReferences" not in build(settings)["metadata"]  # none given: none made
     for version in VERSIONS:
         kubernetes_validate.validate(pod, version, strict=True)
+
+
+def test_replicas_sharing_a_key_derive_the_same_token_for_an_agent_pod() -> None:
+    token = agent_token(b"the chart's TLS key", "podtap-agent-x1y2")
+    assert token == agent_token(b"the chart's TLS key", "podtap-agent-x1y2")  # any replica
+    assert token != agent_token(b"the chart's TLS key", "podtap-agent-x1y3")
+    assert token != agent_token(b"another release's key", "podtap-agent-x1y2")
+    (c,) = build(AgentPodSettings(), token=token)["spec"]["containers"]
+    assert c["env"][0]["value"] == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in repr(build(AgentPodSettings(), token=token))
+    assert agents_of(TARGET) == (
+        "app.kubernetes.io/name=podtap-agent,app.kubernetes.io/managed-by=podtap-operator,"
+        "podtap.dev/target-uid=0b6c-11ef-9a1e"
+    )
 
 
 def _status(**status: Any) -> dict[str, Any]:

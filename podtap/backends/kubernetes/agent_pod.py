@@ -12,6 +12,7 @@ it is given. Settings come from the environment the chart sets
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,6 +33,8 @@ __all__ = [
     "AgentSettingsError",
     "agent_container",
     "agent_pod",
+    "agent_token",
+    "agents_of",
     "ephemeral_agent",
     "owner_reference",
     "token_sha256",
@@ -154,6 +157,18 @@ def _resources(value: str) -> dict[str, Any] | None:
 
 def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def agent_token(key: bytes, name: str) -> str:
+    """The token of the agent pod `name` under `key`, a secret every replica holds (the
+    chart's TLS key): the leader after a failover can reach the agents an earlier one
+    started, and adopt them, without any token in a pod spec or an object."""
+    return hmac.new(key, f"podtap-agent-token:{name}".encode(), hashlib.sha256).hexdigest()
+
+
+def agents_of(target: Mapping[str, Any]) -> str:
+    """The label selector of the agent pods of the pod `target` (its JSON)."""
+    return f"{AGENT_SELECTOR},{LABEL_TARGET_UID}={_label(target['metadata'].get('uid') or '')}"
 
 
 def _label(value: str) -> str:

@@ -29,6 +29,8 @@ from podtap.backends.kubernetes.agent_pod import (
     AGENT_SELECTOR,
     AgentPodSettings,
     agent_pod,
+    agent_token,
+    agents_of,
     ephemeral_agent,
     owner_reference,
 )
@@ -98,6 +100,12 @@ class AgentPods:
         self.settings, self.connect = settings, connect
         self._forwards: dict[str, PortForward] = {}
         self._owner: dict[str, Any] | None = None
+        #: set (the replicas' shared secret): tokens derive from it and agent pods are
+        #: adopted across operators; None: a random token per agent, never adopted
+        self.token_key: bytes | None = None
+        #: agent pods are left running when stopped (a leader handing over to the next)
+        self.handing_over = False
+        self._mine: set[str] = set()  # handles of the agent pods this operator holds
 
     async def owner(self) -> dict[str, Any] | None:
         """The ownerReference of agent pods: to the ClusterRole the settings name (read once;
@@ -130,15 +138,21 @@ class AgentPods:
             )
         if self.settings.ephemeral:
             return await self._start_ephemeral(resolved, target, container_id, token=token)
+        if self.token_key is not None and (adopted := await self._adopt(target)) is not None:
+            return adopted
+        suffix = secrets.token_hex(4)
+        if self.token_key is not None:
+            token = agent_token(self.token_key, f"podtap-agent-{suffix}")
         manifest = agent_pod(
             target,
             container_id=container_id,
             settings=self.settings,
             token=token,
-            suffix=secrets.token_hex(4),
+            suffix=suffix,
             owner=await self.owner(),
         )
         ns, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        self._mine.add(f"{ns}/{name}")
         try:
             await self._rest.call("POST", f"/api/v1/namespaces/{ns}/pods", body=manifest)
         except ApiError as exc:
@@ -156,6 +170,26 @@ class AgentPods:
         )
         log.info("agent pod %s/%s ready at %s", ns, name, endpoint.url)
         return endpoint
+
+    async def _adopt(self, target: Mapping[str, Any]) -> AgentEndpoint | None:
+        """A Ready agent pod an earlier operator started for this very pod (by its uid), if
+        any: reached with the token both derive, no new pod to wait for."""
+        assert self.token_key is not None
+        ns = self.settings.namespace or target["metadata"]["namespace"]
+        query = [("labelSelector", agents_of(target))]
+        listed = await self._rest.get(f"/api/v1/namespaces/{ns}/pods", query=query)
+        for pod in listed["items"]:
+            name, ip = pod["metadata"]["name"], (pod.get("status") or {}).get("podIP")
+            handle = f"{ns}/{name}"
+            if pod["metadata"].get("deletionTimestamp") or agent_state(pod) != "ready" or not ip:
+                continue
+            self._mine.add(handle)
+            log.info("agent pod %s adopted (an earlier operator started it)", handle)
+            token = agent_token(self.token_key, name)
+            return AgentEndpoint(
+                url=f"http://{ip}:{self.settings.port}", token=token, handle=handle
+            )
+        return None
 
     async def _start_ephemeral(
         self, resolved: ResolvedTarget, target: dict[str, Any], container_id: str, *, token: str
@@ -299,6 +333,10 @@ class AgentPods:
         if ephemeral:  # never removed from its pod: it exits once its operator has gone
             log.info("agent %s left: it exits in %.0f s", endpoint.handle, self.settings.linger)
             return
+        if self.handing_over:  # the next leader adopts it, or deletes it once unused
+            log.info("agent pod %s left running for the next leader", endpoint.handle)
+            return
+        self._mine.discard(endpoint.handle)
         await self._delete(ns, name)
 
     async def _delete(self, ns: str, name: str) -> None:
@@ -314,11 +352,13 @@ class AgentPods:
                 log.warning("agent pod %s/%s not deleted: %s", ns, name, exc)
 
     async def delete_leftovers(self) -> int:
-        """Delete the agent pods an earlier operator left (by their labels); how many."""
+        """Delete the agent pods an earlier operator left (by their labels) and this one did
+        not adopt; how many."""
         ns = self.settings.namespace
         path = f"/api/v1/namespaces/{ns}/pods" if ns else "/api/v1/pods"
         listed = await self._rest.get(path, query=[("labelSelector", AGENT_SELECTOR)])
         found = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in listed["items"]]
+        found = [(pod_ns, name) for pod_ns, name in found if f"{pod_ns}/{name}" not in self._mine]
         for pod_ns, name in found:
             await self._delete(pod_ns, name)
         return len(found)
