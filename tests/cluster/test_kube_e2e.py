@@ -2,9 +2,10 @@
 kubeconfigs: the chart installed (then upgraded to two replicas), the APIService Available,
 `podtap operator status` as a limited user, two limited users stealing with their own
 filters on one deployment while the rest reaches the pod, `kubectl get podtapsessions`,
-RBAC on killing a session, a leader failover that keeps both sessions and their traffic
-(the gap measured and printed), a Forbidden naming the target and the verb, and `helm
-uninstall` leaving no agent pod, no PodtapSession and no nftables rule in the target pod."""
+RBAC on killing a session, a leader failover that keeps both sessions, their agent pod
+(adopted by the new leader) and their traffic (the gap measured and printed), a Forbidden
+naming the target and the verb, and `helm uninstall` leaving no agent pod, no PodtapSession
+and no nftables rule in the target pod."""
 
 from __future__ import annotations
 
@@ -167,6 +168,7 @@ def failover(e: E2E, errors: list[Path]) -> tuple[float, float]:
     old = e.leader()
     assert old is not None
     before = {s["metadata"]["name"]: s["metadata"]["uid"] for s in e.sessions()}
+    agents = e.agents()
     resumed = [f.read_text().count(RESUMED) for f in errors]
     killed = time.time()
     e.kubectl("delete", "pod", *NS, old, "--wait=false")
@@ -183,6 +185,7 @@ def failover(e: E2E, errors: list[Path]) -> tuple[float, float]:
         timeout=60, what="alice's process answering again", interval=0.5,
     )  # fmt: skip
     assert {s["metadata"]["name"]: s["metadata"]["uid"] for s in e.sessions()} == before
+    assert e.agents() == agents  # adopted by the new leader, not started anew
     lines = [line for f in errors for line in f.read_text().splitlines() if RESUMED in line]
     print(f"failover: the lease moved {moved:.2f} s after the leader was deleted; {lines[-2:]}")
     return found
