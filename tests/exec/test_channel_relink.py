@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from podtap.client.host.channel import ClientChannel
+import pytest
+
+from podtap.client.host.channel import ClientChannel, SessionEnded
 from podtap.client.host.operator_api import ClientSession, OperatorUnavailable, SessionGone
 from podtap.client.host.reconnect import keep_linked
 from podtap.core.ids import Port, RequestId, SessionId, StreamId
@@ -123,6 +125,28 @@ def test_a_drop_ends_streams_asks_requests_again_and_keeps_old_stream_frames_off
             ConnectionClosed(Close(reason=CloseReason.KILLED, message="killed by ann"))
         )
         assert (await running).reason is CloseReason.KILLED and not channel.link_lost
+
+    asyncio.run(go())
+
+
+def test_a_session_the_operator_ends_fails_the_requests_waiting_with_its_reason() -> None:
+    """As when the operator cannot start the target's agent while the client asks for the
+    pod's environment: the request fails at once with the Close's words, not after 30 s."""
+
+    async def go() -> None:
+        wire = FakeWire()
+        channel = ClientChannel(session(wire))
+        running = asyncio.create_task(channel.run())
+        asked = asyncio.create_task(channel.request(lambda rid: EnvRequest(request=rid)))
+        await async_wait_until(lambda: wire.sent, what="the request")
+        why = "cannot serve the session: the agent for pod default/shop-1 did not answer"
+        wire.inbox.put_nowait(ConnectionClosed(Close(reason=CloseReason.AGENT_FAILED, message=why)))
+        await running
+        with pytest.raises(SessionEnded) as ended:
+            await asyncio.wait_for(asked, 5)
+        assert str(ended.value) == f"session ended: {CloseReason.AGENT_FAILED.value}: {why}"
+        with pytest.raises(SessionEnded):  # and so does one asked afterwards
+            await asyncio.wait_for(channel.request(lambda rid: EnvRequest(request=rid)), 5)
 
     asyncio.run(go())
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from podtap.client.host.operator_api import ClientSession
+from podtap.client.host.operator_api import ClientSession, OperatorRefused
 from podtap.core.ids import Port, RequestId, StreamId, StreamIdAllocator
 from podtap.core.protocol import (
     Close,
@@ -56,6 +56,13 @@ class _Unanswered(Exception):
     """The link dropped before the reply came: ask again on the next one."""
 
 
+class SessionEnded(OperatorRefused):
+    """The operator ended the session (its Close) before it answered a request."""
+
+    def __init__(self, close: Close) -> None:
+        super().__init__(410, f"session ended: {close.reason.value}: {close.message}")
+
+
 class ClientChannel(FlowChannel):
     def __init__(
         self, session: ClientSession, *, on_log: Callable[[Log], None] = lambda entry: None
@@ -93,11 +100,11 @@ class ClientChannel(FlowChannel):
             self.link_lost = True
             self.ended = Close(reason=CloseReason.OTHER, message=f"the connection failed: {exc}")
         self.closed = True
+        for pending in self._requests.values():
+            if not pending.done():  # asked again on a new link, or never answered
+                pending.set_exception(_Unanswered() if self.link_lost else SessionEnded(self.ended))
         if self.link_lost:
             self._linked.clear()
-            for pending in self._requests.values():
-                if not pending.done():
-                    pending.set_exception(_Unanswered())
         for event in self._writable.values():
             event.set()
         for future, _ in self._connects.values():
@@ -179,6 +186,8 @@ class ClientChannel(FlowChannel):
         self._next_request += 1
         while True:
             await self._linked.wait()
+            if self.closed and self.ended is not None and not self.link_lost:
+                raise SessionEnded(self.ended)
             future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
             self._requests[request_id] = future
             try:
