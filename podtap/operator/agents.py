@@ -99,6 +99,14 @@ class AgentLink:
         await self._http.close()
 
 
+class StaleAgent(Exception):
+    """The agent answered 401 to the token: not one this operator can use."""
+
+    def __init__(self, handle: str) -> None:
+        self.handle = handle
+        super().__init__(handle)
+
+
 class AgentManager:
     def __init__(
         self,
@@ -130,6 +138,21 @@ class AgentManager:
             return link
 
     async def _start(self, key: PodKey, resolved: ResolvedTarget) -> AgentLink:
+        try:
+            return await self._start_once(key, resolved)
+        except StaleAgent as stale:
+            # An agent adopted from an earlier operator that refuses our token (started
+            # before tokens were derived, or under another key): it is gone; a new one.
+            log.info("agent %s refused the token: starting a new one", stale.handle)
+        try:
+            return await self._start_once(key, resolved)
+        except StaleAgent as again:
+            raise AgentStartFailed(
+                f"the agent for pod {key[0]}/{key[1]} ({again.handle}) refused the operator's "
+                "token: it was not started by this operator"
+            ) from None
+
+    async def _start_once(self, key: PodKey, resolved: ResolvedTarget) -> AgentLink:
         self._run_dir.mkdir(parents=True, exist_ok=True)
         sock = self._run_dir / f"agent-{secrets.token_hex(4)}.sock"
         endpoint = await self._backend.start_agent(
@@ -153,6 +176,8 @@ class AgentManager:
         except BaseException as exc:
             await http.close()
             await self._backend.stop_agent(endpoint)
+            if isinstance(exc, aiohttp.WSServerHandshakeError) and exc.status == 401:
+                raise StaleAgent(endpoint.handle) from None
             if isinstance(exc, aiohttp.ClientError | OSError | TimeoutError | ConnectionClosed):
                 raise AgentStartFailed(
                     f"the agent for pod {key[0]}/{key[1]} ({endpoint.handle}) started but did not "
