@@ -1,0 +1,135 @@
+"""``podtap policy explain``: what the operator would decide, read through the kubeconfig.
+
+As kubectl would, with the user's own credentials: the target object (its kind, name and
+labels), the policies that can govern it (namespaced kinds in its namespace, cluster kinds),
+and the profile the config selects; parsed as the operator's cache parses them
+(:class:`~podtap.backends.kubernetes.policy_book.PolicyBook`), then the core's ``explain``.
+Every failure is :class:`ExplainFailed`, one line saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio.config import list_kube_config_contexts
+
+from podtap.backends.kubernetes import ConfigError, KubernetesBackend, UnknownKind
+from podtap.backends.kubernetes.config import kubeconfig_paths
+from podtap.backends.kubernetes.policy_book import book_of
+from podtap.backends.kubernetes.rest import ApiError
+from podtap.backends.kubernetes.targets import WORKLOADS
+from podtap.core.config import ResolvedConfig
+from podtap.core.policy.crds import KINDS, CrdKind
+from podtap.core.policy.explain import Explanation, explain
+from podtap.core.policy.matching import SessionTarget
+from podtap.core.policy.objects import POLICY_KINDS, PROFILE_KINDS, session_target
+from podtap.core.targets import TargetRef
+
+__all__ = ["ExplainFailed", "Explained", "explain_session"]
+
+
+class ExplainFailed(Exception):
+    """Why there is no explanation, in one line."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explained:
+    explanation: Explanation
+    skipped: list[str]  # the bad policy and profile objects, one line each
+
+
+def _refused(exc: ApiError, what: str) -> ExplainFailed:
+    if exc.code == 403:
+        return ExplainFailed(f"{exc}: ask your cluster admin for get and list on {what}")
+    return ExplainFailed(f"reading {what}: {exc} (HTTP {exc.code})")
+
+
+async def _target(
+    backend: KubernetesBackend, ref: TargetRef, *, namespace: str, copy: bool
+) -> SessionTarget:
+    if ref.kind in ("targetless", "label"):
+        return session_target(ref, namespace=namespace, labels=ref.labels, copy=copy)
+    kind = "Pod" if ref.kind == "pod" else WORKLOADS[ref.kind][0]
+    try:
+        found = [
+            o
+            for o in await backend.list_resources(kind, namespace=namespace)
+            if o["metadata"]["name"] == ref.name
+        ]
+    except UnknownKind as exc:
+        raise ExplainFailed(f"target {ref}: {exc}") from None
+    except ApiError as exc:
+        raise _refused(exc, f"{kind.lower()}s in namespace {namespace}") from None
+    if not found:
+        raise ExplainFailed(
+            f"{ref.kind} {ref.name!r} not found in namespace {namespace!r} "
+            "(list targets with `podtap ls`)"
+        )
+    labels = found[0]["metadata"].get("labels") or {}
+    return session_target(ref, namespace=namespace, labels=labels, copy=copy)
+
+
+async def _objects(
+    backend: KubernetesBackend, kinds: list[CrdKind], *, namespace: str | None
+) -> list[dict[str, Any]]:
+    """Every object of `kinds` (namespaced ones in `namespace`); a kind not served: none."""
+    out: list[dict[str, Any]] = []
+    for kind in kinds:
+        where = f" in namespace {namespace}" if kind.namespaced else " (cluster-wide)"
+        try:
+            out += await backend.list_resources(
+                kind.kind, namespace=namespace if kind.namespaced else None
+            )
+        except UnknownKind:
+            continue  # its CRD is not installed (mirrord's, with crds.mirrord false)
+        except ApiError as exc:
+            raise _refused(exc, f"{kind.plural}.{kind.group}{where}") from None
+    return out
+
+
+def _profile_kinds(ref: str) -> tuple[list[CrdKind], str | None]:
+    namespace, _, _ = ref.rpartition("/")
+    profiles = [k for k in KINDS if k.kind in PROFILE_KINDS]
+    return [k for k in profiles if k.namespaced == bool(namespace)], namespace or None
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    files = os.pathsep.join(str(p) for p in kubeconfig_paths(kubeconfig) if p.is_file())
+    contexts, current = list_kube_config_contexts(config_file=files)
+    chosen = next((c for c in contexts or () if c.get("name") == context), None) or current
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+async def explain_session(
+    config: ResolvedConfig, *, kubeconfig: str | None, context: str | None
+) -> Explained:
+    """What the operator would decide for a session of ``config`` (its target, profile), in
+    its target namespace, else the kubeconfig context's, else ``default`` (as kubectl)."""
+    ref = TargetRef.parse(config.target.path or "targetless")
+    try:
+        backend = await KubernetesBackend.from_kubeconfig(path=kubeconfig, context=context)
+        namespace = config.target.namespace or _context_namespace(kubeconfig, context)
+    except ConfigError as exc:
+        raise ExplainFailed(str(exc)) from None
+    async with backend:
+        copy = config.feature.copy_target.enabled
+        target = await _target(backend, ref, namespace=namespace, copy=copy)
+        policy_kinds = [k for k in KINDS if k.kind in POLICY_KINDS]
+        objects = await _objects(backend, policy_kinds, namespace=namespace)
+        if config.profile is not None:
+            kinds, where = _profile_kinds(config.profile)
+            objects += await _objects(backend, kinds, namespace=where)
+    book, skipped = book_of(objects)
+    snap = book.snapshot()
+    if config.profile is not None and not any(p.ref == config.profile for p in snap.profiles):
+        kinds, where = _profile_kinds(config.profile)
+        listed = ",".join(k.plural for k in kinds) + (f" -n {where}" if where else "")
+        raise ExplainFailed(
+            f"profile {config.profile} not found: `kubectl get {listed}` lists the profiles"
+        )
+    found = explain(
+        snap.policies, snap.profiles, target=target, config=config, profile=config.profile
+    )
+    return Explained(explanation=found, skipped=skipped)
