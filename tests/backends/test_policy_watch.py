@@ -2,7 +2,9 @@
 (rendered by the real helm) applied by the real kubectl: objects created, changed and
 deleted show in the snapshot and fire the change signal within a second; a bad object is
 logged once and skipped; mirrord's CRDs installed after the cache started are picked up,
-and deleting them drops their objects."""
+and deleting them drops their objects. With fewer rights (RBAC): no right to watch CRDs
+watches the kinds served at start; no right to a kind says it is not enforced; credentials
+the server refuses fail every wait in one line."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,7 @@ import yaml
 
 from podtap.backends.kubernetes import KubernetesBackend
 from podtap.backends.kubernetes.policy_book import PolicySnapshot
-from podtap.backends.kubernetes.policy_watch import WANTED, PolicyWatch
+from podtap.backends.kubernetes.policy_watch import WANTED, PolicyWatch, PolicyWatchFailed
 from podtap.backends.local.kubeapi.app import Running
 from podtap.core.policy.models import Blocked
 from podtap.testing.wait import async_wait_until
@@ -177,3 +180,94 @@ def test_mirrords_crds_installed_after_start_are_watched_and_dropped_with_their_
         assert cache.snapshot().policies == ()
 
     run(api, body)
+
+
+READER = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: policy-reader}
+rules:
+- apiGroups: [policies.podtap.dev, profiles.podtap.dev, policies.mirrord.metalbear.co,
+              profiles.mirrord.metalbear.co]
+  resources: ["*"]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: policy-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: policy-reader}
+subjects: [{kind: User, name: reader, apiGroup: rbac.authorization.k8s.io}]
+"""
+
+
+def run_as(api: Running, user: str, body: Body) -> None:
+    async def go() -> None:
+        admin = await KubernetesBackend.from_kubeconfig(path=api.kubeconfig)
+        limited = await KubernetesBackend.from_kubeconfig(path=api.kubeconfig_for(user=user))
+        async with admin, limited, PolicyWatch.for_backend(limited) as cache:
+            await asyncio.wait_for(cache.synced(), 10)
+            await body(admin, cache)
+
+    asyncio.run(go())
+
+
+def test_without_the_right_to_watch_crds_the_kinds_served_at_start_are_watched(
+    api: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(admin: KubernetesBackend, cache: PolicyWatch) -> None:
+        assert cache.watched == sorted(WANTED[n].kind for n in PODTAP_CRDS)  # mirrord's: 404
+        try:
+            since = cache.snapshot().version
+            snap = await signalled(cache, since, admin.put_resource(policy("r", block=["mirror"])))
+            assert names(snap) == ["policy shop/r"]
+        finally:
+            await admin.delete_resource("PodtapPolicy", namespace="shop", name="r")
+
+    kubectl(api, "apply", "-f", "-", stdin=READER)
+    try:
+        with caplog.at_level(logging.WARNING, logger="podtap.backends.kubernetes"):
+            run_as(api, "reader", body)
+    finally:
+        kubectl(api, "delete", "clusterrolebinding,clusterrole", "policy-reader")
+    (line,) = [
+        r.getMessage() for r in caplog.records if "CustomResourceDefinitions" in r.getMessage()
+    ]
+    assert line.startswith("policies: may not watch CustomResourceDefinitions")
+
+
+def test_a_kind_it_may_not_watch_is_logged_as_not_enforced(
+    api: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body(admin: KubernetesBackend, cache: PolicyWatch) -> None:
+        assert cache.watched == [] and cache.snapshot().policies == ()
+
+    with caplog.at_level(logging.WARNING, logger="podtap.backends.kubernetes"):
+        run_as(api, "nobody", body)
+    refused = [
+        r.getMessage() for r in caplog.records if "none of them is enforced" in r.getMessage()
+    ]
+    # (a kube-apiserver refuses mirrord's kinds too, installed or not; this one says 404)
+    assert all(any(f"may not watch {n} (" in r for r in refused) for n in PODTAP_CRDS), refused
+
+
+def test_credentials_the_server_refuses_fail_every_wait_in_one_line(
+    api: Running, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(api.kubeconfig.read_text())
+    for user in config["users"]:
+        user["user"] = {"token": "not-a-token"}
+    bogus = tmp_path / "kubeconfig"
+    bogus.write_text(yaml.safe_dump(config))
+
+    async def go() -> None:
+        backend = await KubernetesBackend.from_kubeconfig(path=bogus)
+        async with backend, PolicyWatch.for_backend(backend) as cache:
+            with pytest.raises(PolicyWatchFailed) as failed:
+                await asyncio.wait_for(cache.synced(), 10)
+            with pytest.raises(PolicyWatchFailed):
+                await asyncio.wait_for(cache.changed(since=0), 1)
+        line = str(failed.value)
+        assert line.startswith("policies: the watch of customresourcedefinitions.apiextensions")
+        assert "\n" not in line
+
+    asyncio.run(go())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from podtap.backends.kubernetes.discovery import Discovery, ResourceType
@@ -29,7 +30,7 @@ from podtap.net.tasks import TaskSet
 if TYPE_CHECKING:
     from podtap.backends.kubernetes.backend import KubernetesBackend
 
-__all__ = ["CRDS", "PolicyWatch", "kind_type", "served_type"]
+__all__ = ["CRDS", "PolicyWatch", "PolicyWatchFailed", "kind_type", "served_type"]
 
 log = logging.getLogger(__name__)
 CRDS = ResourceType(
@@ -65,6 +66,10 @@ def served_type(crd: dict[str, Any], kind: CrdKind) -> ResourceType | None:
     )
 
 
+class PolicyWatchFailed(RuntimeError):
+    """A watch ended on an error retrying cannot mend (unauthorised, a bug)."""
+
+
 class PolicyWatch:
     """``async with PolicyWatch(rest) as cache: await cache.synced()``, then
     ``cache.snapshot()`` and ``await cache.changed(since=snapshot.version)``."""
@@ -78,6 +83,7 @@ class PolicyWatch:
         self._pending: set[str] = set()  # kinds whose first listing is not in yet
         self._crds_listed = False
         self._wake = asyncio.Event()
+        self._failed: PolicyWatchFailed | None = None
 
     @classmethod
     def for_backend(cls, backend: KubernetesBackend) -> PolicyWatch:
@@ -85,7 +91,7 @@ class PolicyWatch:
         return cls(backend._rest)
 
     async def __aenter__(self) -> PolicyWatch:
-        self._tasks.spawn(self._watch_crds(), name="policy-watch crds")
+        self._tasks.spawn(self._guarded(self._watch_crds(), CRDS), name="policy-watch crds")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -97,14 +103,14 @@ class PolicyWatch:
     async def changed(self, *, since: int) -> PolicySnapshot:
         """The snapshot, as soon as its version is not ``since``."""
         while self._book.version == since:
-            await self._wake.wait()
+            await self._wait()
         return self.snapshot()
 
     async def synced(self) -> PolicySnapshot:
         """The snapshot once every kind served has been listed (before that, a policy may
         be missing: the operator waits for this before deciding)."""
         while not self._crds_listed or self._pending:
-            await self._wake.wait()
+            await self._wait()
         return self.snapshot()
 
     @property
@@ -112,13 +118,32 @@ class PolicyWatch:
         """The kinds watched now."""
         return sorted(self._kinds)
 
+    async def _wait(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        await self._wake.wait()
+        if self._failed is not None:
+            raise self._failed
+
+    async def _guarded(self, watching: Coroutine[Any, Any, None], rt: ResourceType) -> None:
+        """A watch that ends other than by cancellation fails every wait (and is logged)."""
+        try:
+            await watching
+        except Exception as exc:
+            self._failed = PolicyWatchFailed(
+                f"policies: the watch of {rt.plural}.{rt.group} failed: {exc}"
+            )
+            self._notify()
+            raise
+
     def _notify(self) -> None:
         self._wake.set()
         self._wake = asyncio.Event()
 
     def _start(self, rt: ResourceType) -> None:
         self._pending.add(rt.kind)
-        task = self._tasks.spawn(self._watch_kind(rt), name=f"policy-watch {rt.plural}")
+        watching = self._guarded(self._watch_kind(rt), rt)
+        task = self._tasks.spawn(watching, name=f"policy-watch {rt.plural}")
         self._kinds[rt.kind] = (rt, task)
 
     def _stop(self, kind: str) -> None:
@@ -181,6 +206,8 @@ class PolicyWatch:
                 )
             elif exc.code != 404:  # 404: not served (its CRD is gone or never was)
                 raise
+            if (found := self._kinds.get(rt.kind)) is not None and found[0] == rt:
+                del self._kinds[rt.kind]
             self._book.drop_kind(rt.kind)
             self._pending.discard(rt.kind)
             self._notify()
