@@ -131,8 +131,9 @@ def test_apiservice_routes_the_operator_group_to_the_service() -> None:
     assert kinds(off, "APIService") == [] and len(kinds(off, "Secret")) == 1
 
 
-def test_with_two_replicas_the_service_reaches_only_the_leader() -> None:
-    assert LEADER not in one(render({}), "Service")["spec"]["selector"]
+def test_the_service_reaches_only_the_leader() -> None:
+    # with one replica too: during a rollout the new pod must get nothing before it leads
+    assert one(render({}), "Service")["spec"]["selector"][LEADER] == "true"
     objs = render(CASES["replicas-2"])
     assert one(objs, "Deployment")["spec"]["replicas"] == 2
     assert one(objs, "Service")["spec"]["selector"][LEADER] == "true"
