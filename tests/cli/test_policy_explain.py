@@ -160,5 +160,24 @@ def test_a_user_who_may_not_list_policies_is_told_what_to_ask_for(
         kubectl(api, "delete", "rolebinding,role", "eve-reads", "-n", "shop")
     assert done.returncode == 1, done
     line = done.stderr.strip()
-    assert 'User "eve" cannot list resource' in line, line
-    assert "ask your cluster admin for get and list on " in line and line.count("\n") == 0
+    assert line.startswith('error: podtappolicies.policies.podtap.dev is forbidden: User "eve"')
+    assert line.endswith(
+        ": ask your cluster admin for get and list on podtappolicies.policies.podtap.dev "
+        "in namespace shop"
+    )
+
+
+def test_the_docs_example_is_what_it_prints(tmp_path: Path) -> None:
+    """docs/policies.md's "See before you run" output, with the two examples it names."""
+    doc = (ROOT / "docs" / "policies.md").read_text().split("## See before you run")[1]
+    shown = doc.split("```text\n")[1].split("```")[0]
+    examples = ROOT / "examples" / "policies"
+    with in_thread() as api:
+        crds = kinds(render({}), "CustomResourceDefinition")
+        kubectl(api, "apply", "-f", "-", stdin=yaml.safe_dump_all(list(crds)))
+        kubectl(api, "create", "namespace", "shop")
+        kubectl(api, "apply", "-f", "-", stdin=API_DEPLOYMENT)
+        for name in ("env-exclude.yaml", "steal-without-filter.yaml"):
+            kubectl(api, "apply", "-f", str(examples / name))
+        done = explain(api, tmp_path, config=STEAL)
+    assert done.stdout == shown
