@@ -144,6 +144,12 @@ def test_each_failure_is_one_line(api: Running, tmp_path: Path) -> None:
     assert error("--profile", "nope").startswith("profile nope not found: `kubectl get ")
     (tmp_path / "bad.json").write_text("{not json")
     assert "bad.json" in error("-f", "bad.json")
+    config = yaml.safe_load(api.kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = "https://127.0.0.1:1"
+    (tmp_path / "closed").write_text(yaml.safe_dump(config))
+    closed = error(kubeconfig=tmp_path / "closed")
+    assert closed.startswith("cannot reach the Kubernetes API server https://127.0.0.1:1: ")
 
 
 def test_a_user_who_may_not_list_policies_is_told_what_to_ask_for(

@@ -31,7 +31,9 @@ Key = tuple[str, str, str]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PolicySnapshot:
-    """What the decisions take: every good policy and profile, in a stable order; ``version``
+    """What the decisions take: every good policy and profile (podtap's kinds, then mirrord's;
+    namespaced, then cluster-wide; by namespace and name: the order refusals are looked for
+    in, so the first policy that refuses is named); ``version``
     grows with each change; ``problems``: one line per object skipped as bad."""
 
     policies: tuple[FoundPolicy, ...] = ()
@@ -46,6 +48,14 @@ def _key(obj: Mapping[str, Any]) -> Key:
     namespaced = {**POLICY_KINDS, **PROFILE_KINDS}.get(kind, True)
     namespace = str(meta.get("namespace") or "") if namespaced else ""
     return kind, namespace, str(meta.get("name", ""))
+
+
+#: podtap's kinds before mirrord's, a namespaced kind before its cluster one
+_KIND_ORDER = {kind: i for i, kind in enumerate((*POLICY_KINDS, *PROFILE_KINDS))}
+
+
+def _order(key: Key) -> tuple[int, str, str]:
+    return _KIND_ORDER.get(key[0], len(_KIND_ORDER)), key[1], key[2]
 
 
 def _rv(obj: Mapping[str, Any]) -> str:
@@ -98,7 +108,7 @@ class PolicyBook:
         self.version += bool(keys)
 
     def snapshot(self) -> PolicySnapshot:
-        ordered = [self._good[k] for k in sorted(self._good)]
+        ordered = [self._good[k] for k in sorted(self._good, key=_order)]
         return PolicySnapshot(
             policies=tuple(p for p in ordered if isinstance(p, FoundPolicy)),
             profiles=tuple(p for p in ordered if isinstance(p, FoundProfile)),

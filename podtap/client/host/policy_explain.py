@@ -13,13 +13,15 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.config import list_kube_config_contexts
 
-from podtap.backends.kubernetes import ConfigError, KubernetesBackend, UnknownKind
-from podtap.backends.kubernetes.config import kubeconfig_paths
+from podtap.backends.kubernetes.config import ConfigError, kubeconfig_client, kubeconfig_paths
+from podtap.backends.kubernetes.discovery import Discovery, UnknownKind
 from podtap.backends.kubernetes.policy_book import book_of
-from podtap.backends.kubernetes.rest import ApiError
-from podtap.backends.kubernetes.targets import WORKLOADS
+from podtap.backends.kubernetes.resources import Resources
+from podtap.backends.kubernetes.rest import ApiError, Rest
+from podtap.backends.kubernetes.targets import WORKLOADS, Targets
 from podtap.core.config import ResolvedConfig
 from podtap.core.policy.crds import KINDS, CrdKind
 from podtap.core.policy.explain import Explanation, explain
@@ -46,40 +48,34 @@ def _refused(exc: ApiError, what: str) -> ExplainFailed:
     return ExplainFailed(f"reading {what}: {exc} (HTTP {exc.code})")
 
 
-async def _target(
-    backend: KubernetesBackend, ref: TargetRef, *, namespace: str, copy: bool
-) -> SessionTarget:
+async def _target(targets: Targets, ref: TargetRef, *, namespace: str, copy: bool) -> SessionTarget:
+    """The session's target with the labels of the object it names (read by name, as
+    ``kubectl get KIND NAME``; a label target's labels are its selector's)."""
     if ref.kind in ("targetless", "label"):
         return session_target(ref, namespace=namespace, labels=ref.labels, copy=copy)
-    kind = "Pod" if ref.kind == "pod" else WORKLOADS[ref.kind][0]
+    kind, api_version = ("Pod", "v1") if ref.kind == "pod" else WORKLOADS[ref.kind]
     try:
-        found = [
-            o
-            for o in await backend.list_resources(kind, namespace=namespace)
-            if o["metadata"]["name"] == ref.name
-        ]
-    except UnknownKind as exc:
-        raise ExplainFailed(f"target {ref}: {exc}") from None
+        found = await targets.get(kind, api_version, namespace, ref.name)
     except ApiError as exc:
         raise _refused(exc, f"{kind.lower()}s in namespace {namespace}") from None
-    if not found:
+    if found is None:
         raise ExplainFailed(
             f"{ref.kind} {ref.name!r} not found in namespace {namespace!r} "
             "(list targets with `podtap ls`)"
         )
-    labels = found[0]["metadata"].get("labels") or {}
+    labels = found["metadata"].get("labels") or {}
     return session_target(ref, namespace=namespace, labels=labels, copy=copy)
 
 
 async def _objects(
-    backend: KubernetesBackend, kinds: list[CrdKind], *, namespace: str | None
+    resources: Resources, kinds: list[CrdKind], *, namespace: str | None
 ) -> list[dict[str, Any]]:
     """Every object of `kinds` (namespaced ones in `namespace`); a kind not served: none."""
     out: list[dict[str, Any]] = []
     for kind in kinds:
         where = f" in namespace {namespace}" if kind.namespaced else " (cluster-wide)"
         try:
-            out += await backend.list_resources(
+            out += await resources.of_kind(
                 kind.kind, namespace=namespace if kind.namespaced else None
             )
         except UnknownKind:
@@ -102,6 +98,21 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
     return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
+async def _read(
+    rest: Rest, config: ResolvedConfig, ref: TargetRef, *, namespace: str
+) -> tuple[list[dict[str, Any]], SessionTarget]:
+    discovery = Discovery(rest)
+    resources = Resources(rest, discovery)
+    copy = config.feature.copy_target.enabled
+    target = await _target(Targets(rest, discovery), ref, namespace=namespace, copy=copy)
+    policy_kinds = [k for k in KINDS if k.kind in POLICY_KINDS]
+    objects = await _objects(resources, policy_kinds, namespace=namespace)
+    if config.profile is not None:
+        kinds, where = _profile_kinds(config.profile)
+        objects += await _objects(resources, kinds, namespace=where)
+    return objects, target
+
+
 async def explain_session(
     config: ResolvedConfig, *, kubeconfig: str | None, context: str | None
 ) -> Explained:
@@ -109,18 +120,16 @@ async def explain_session(
     its target namespace, else the kubeconfig context's, else ``default`` (as kubectl)."""
     ref = TargetRef.parse(config.target.path or "targetless")
     try:
-        backend = await KubernetesBackend.from_kubeconfig(path=kubeconfig, context=context)
+        api = await kubeconfig_client(path=kubeconfig, context=context)
         namespace = config.target.namespace or _context_namespace(kubeconfig, context)
     except ConfigError as exc:
         raise ExplainFailed(str(exc)) from None
-    async with backend:
-        copy = config.feature.copy_target.enabled
-        target = await _target(backend, ref, namespace=namespace, copy=copy)
-        policy_kinds = [k for k in KINDS if k.kind in POLICY_KINDS]
-        objects = await _objects(backend, policy_kinds, namespace=namespace)
-        if config.profile is not None:
-            kinds, where = _profile_kinds(config.profile)
-            objects += await _objects(backend, kinds, namespace=where)
+    try:
+        async with api:
+            objects, target = await _read(Rest(api), config, ref, namespace=namespace)
+    except (aiohttp.ClientError, OSError) as exc:
+        server = api.configuration.host
+        raise ExplainFailed(f"cannot reach the Kubernetes API server {server}: {exc}") from None
     book, skipped = book_of(objects)
     snap = book.snapshot()
     if config.profile is not None and not any(p.ref == config.profile for p in snap.profiles):
