@@ -129,11 +129,12 @@ async def _first(waits: dict[str, Coroutine[Any, Any, object]]) -> None:
         await tasks.close()
 
 
-async def _agent_owner(backend: KubernetesBackend) -> None:
-    """Read the owner of agent pods now (PODTAP_AGENT_OWNER): a leader that cannot give its
-    agents an owner fails its start in one line rather than leave pods no uninstall takes."""
+async def _agent_owner(backend: KubernetesBackend) -> dict[str, Any] | None:
+    """Read the owner of agent pods (PODTAP_AGENT_OWNER), also the Lease's: a leader that
+    cannot give them an owner fails its start in one line rather than leave objects no
+    uninstall takes."""
     try:
-        await backend.agent_pods.owner()
+        return await backend.agent_pods.owner()
     except AgentStartFailed as exc:
         raise StartFailed(str(exc)) from None
 
@@ -193,6 +194,7 @@ async def serve_kube(
             lease_name=settings.lease_name,
             identity=settings.pod_name,
             label=settings.leader_label,
+            owner=await _agent_owner(backend),
         )
         async with election:
             follower = await _follower_health(settings.listen, tls)

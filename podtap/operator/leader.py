@@ -89,6 +89,7 @@ class LeaderElection:
         renew_deadline: float = 2.0,
         retry_period: float = 0.4,
         component: str = "podtap-operator",
+        owner: dict[str, Any] | None = None,
     ) -> None:
         self._elector = LeaderElector(
             identity=identity,
@@ -98,6 +99,7 @@ class LeaderElection:
         )
         self._rest, self._ns, self._name, self._label = rest, namespace, lease_name, label
         self._component = component
+        self._owner = owner  # the Lease's ownerReference: it goes with the release
         self._lease_path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
         self._pods_path = f"/api/v1/namespaces/{namespace}/pods"
         self._lease: dict[str, Any] = {}
@@ -208,6 +210,8 @@ class LeaderElection:
 
     async def _write(self, action: Create | Put) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": self._name, "namespace": self._ns}
+        if self._owner is not None:  # on every write: a PUT without it would drop it
+            meta["ownerReferences"] = [self._owner]
         if isinstance(action, Put):
             meta["resourceVersion"] = action.resource_version
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta}

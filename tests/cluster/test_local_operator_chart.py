@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from podtap.testing.localcluster import LocalCluster
 from podtap.testing.wait import wait_until
 from tests.cluster.test_helm_local import Helm
@@ -147,11 +145,6 @@ def test_local_up_installs_the_operator_chart(
     c.down()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the operator creates its Lease and nothing owns it: it outlives helm uninstall "
-    "(podtap/operator/leader.py should give it an ownerReference, e.g. to the Deployment)",
-)
 def test_helm_uninstall_leaves_no_lease(make_cluster: type[LocalCluster], tmp_path: Path) -> None:
     c = make_cluster("t-oplease")
     c.up(operator_chart=True)
