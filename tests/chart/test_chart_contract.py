@@ -154,6 +154,10 @@ def test_operator_rbac_is_cluster_wide_by_default() -> None:
     ) in cluster
     assert ("", "pods/exec", "create") not in cluster
     assert ("podtap.dev", "podtapsessions", "*") in cluster
+    # It watches the policies and profiles it enforces, and the CRDs that may bring more.
+    for group in ("policies.podtap.dev", "profiles.mirrord.metalbear.co"):
+        assert {(group, "*", v) for v in ("get", "list", "watch")} <= cluster
+    assert ("apiextensions.k8s.io", "customresourcedefinitions", "watch") in cluster
     # It reads its own ClusterRole, the owner of agent pods, and no other.
     (owner,) = [
         r for r in one(objs, "ClusterRole", FULLNAME)["rules"] if "clusterroles" in r["resources"]
