@@ -189,6 +189,11 @@ def _apiservice_available(obj: Obj) -> str:
     return status if status == "True" or not reason else f"{status} ({reason})"
 
 
+def _either(field: str) -> Callable[[Obj], str]:
+    """A PodDisruptionBudget's minAvailable or maxUnavailable, `N/A` when not set."""
+    return lambda o: str((o.get("spec") or {}).get(field, "N/A"))
+
+
 _CREATED_AT: Column = ("Created At", "date", 0, lambda o: o["metadata"].get("creationTimestamp"))
 _BINDING: list[Column] = [
     NAME,
@@ -278,6 +283,18 @@ _COLUMNS: dict[tuple[str, str], list[Column]] = {
     ("rbac.authorization.k8s.io", "clusterroles"): [NAME, _CREATED_AT],
     ("rbac.authorization.k8s.io", "rolebindings"): _BINDING,
     ("rbac.authorization.k8s.io", "clusterrolebindings"): _BINDING,
+    ("policy", "poddisruptionbudgets"): [
+        NAME,
+        ("Min Available", "string", 0, _either("minAvailable")),
+        ("Max Unavailable", "string", 0, _either("maxUnavailable")),
+        (
+            "Allowed Disruptions",
+            "integer",
+            0,
+            lambda o: (o.get("status") or {}).get("disruptionsAllowed", 0),
+        ),
+        AGE,
+    ],
     ("apps", "deployments"): [
         NAME,
         ("Ready", "string", 0, _replicas),
@@ -294,6 +311,26 @@ def _jsonpath_cell(path: str) -> Callable[[Obj], Any]:
     return _s(path.lstrip("."))
 
 
+def _date_cell(path: str) -> Callable[[Obj], Any]:
+    """apiextensions' cell of a `type: date` column (cellForJSONValue): the time since the
+    RFC 3339 timestamp (`5m`), `<invalid>` for a string that is not one."""
+    get = _jsonpath_cell(path)
+
+    def cell(obj: Obj) -> Any:
+        value = get(obj)
+        if value == "<none>" or not isinstance(value, str):
+            return value
+        try:
+            then = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return "<invalid>"
+        if then.tzinfo is None:
+            return "<invalid>"  # RFC 3339 has an offset (or Z)
+        return human_duration((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+
+    return cell
+
+
 def columns(rt: ResourceType) -> list[Column]:
     if rt.printer_columns:
         cols: list[Column] = [NAME]
@@ -303,7 +340,9 @@ def columns(rt: ResourceType) -> list[Column]:
                     str(pc["name"]),
                     str(pc.get("type", "string")),
                     int(str(pc.get("priority", 0))),
-                    _jsonpath_cell(str(pc.get("jsonPath", ""))),
+                    (_date_cell if pc.get("type") == "date" else _jsonpath_cell)(
+                        str(pc.get("jsonPath", ""))
+                    ),
                 )
             )
         if not any(c[0].lower() == "age" for c in cols):
