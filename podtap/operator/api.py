@@ -77,6 +77,7 @@ def connect_options(q: Mapping[str, str]) -> ConnectOptions:
         on_concurrent_steal=OnConcurrentSteal(q.get("on_concurrent_steal", "abort")),
         steals=_steals(q.get("steals")),
         key=session_key(q.get("key")),
+        profile=q.get("profile") or None,
     )
 
 

@@ -27,6 +27,7 @@ from podtap.backends.base import AgentStartFailed
 from podtap.backends.kubernetes.access import SubjectAccessReviewer, TokenReviewer
 from podtap.backends.kubernetes.backend import KubernetesBackend
 from podtap.backends.kubernetes.config import in_cluster_client, kubeconfig_client
+from podtap.backends.kubernetes.policy_watch import PolicyWatch
 from podtap.backends.kubernetes.rest import ApiError, Rest
 from podtap.core.kube.requestheader import (
     CONFIGMAP_NAME,
@@ -149,6 +150,16 @@ async def _janitor(backend: KubernetesBackend) -> AsyncIterator[None]:
         await tasks.close()
 
 
+@contextlib.asynccontextmanager
+async def _policies(backend: KubernetesBackend) -> AsyncIterator[PolicyWatch]:
+    """The cluster's policies, watched; yielded once every kind is listed, so no session
+    is decided on a partial view."""
+    async with PolicyWatch.for_backend(backend) as policies:
+        await policies.synced()
+        log.info("policies: watching %s", ", ".join(policies.watched) or "no kind yet")
+        yield policies
+
+
 async def _delete_unadopted(backend: KubernetesBackend) -> None:
     """Once the clients of a previous leader had time to resume (and so to have their
     agents adopted), delete the agent pods it left that no one took."""
@@ -216,6 +227,7 @@ async def serve_kube(
             backend.agent_pods.token_key = (settings.tls_dir / "tls.key").read_bytes()
             async with (
                 _janitor(backend),
+                _policies(backend) as policies,
                 listening(
                     operator,
                     backend,
@@ -223,6 +235,7 @@ async def serve_kube(
                     tls=tls,
                     identify=identity.caller,
                     store=CrdSessionStore(rest),
+                    policies=policies,
                     metrics_listen=f"0.0.0.0:{settings.metrics_port}"
                     if settings.metrics_port
                     else None,

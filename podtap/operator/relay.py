@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from podtap.core.ids import SessionId
@@ -67,12 +68,14 @@ class Attachment:
         wire: WireConnection,
         events: SessionEvents,
         metrics: Metrics,
+        screen: Callable[[SessionId, Payload], Payload] | None = None,
     ) -> None:
         self.session = session
         self.label = label
         self.wire = wire
         self.events = events
         self.metrics = metrics
+        self._screen = screen
         self.link: AgentLink | None = None
         self.flow = RelayFlowCheck()
         self._outbox: asyncio.Queue[Payload | None] = asyncio.Queue()
@@ -99,6 +102,8 @@ class Attachment:
             self.metrics.requests.inc()
         elif isinstance(payload, NewConnection):
             self.metrics.connections.labels(payload.mode.value).inc()
+        if self._screen is not None:  # what policies keep from the client (env names)
+            payload = self._screen(self.session, payload)
         self._outbox.put_nowait(payload)
 
     def _report_end(self, reason: CloseReason, message: str) -> None:

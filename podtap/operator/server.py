@@ -17,6 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from podtap.backends.base import ClusterBackend
 from podtap.operator.api import Identify, OperatorApi
 from podtap.operator.node_watch import watch_node
+from podtap.operator.policies import PolicySource
 from podtap.operator.service import OperatorService, OperatorSettings
 from podtap.operator.session_store import SessionStore
 
@@ -64,13 +65,15 @@ async def listening(
     identify: Identify | None = None,
     store: SessionStore | None = None,
     metrics_listen: str | None = None,
+    policies: PolicySource | None = None,
 ) -> AsyncIterator[OperatorService]:
     """The operator serving on `listen` for the duration of the block (tests run it
     in-process this way); leaving it closes the sessions' connections and saves state.
     A Kubernetes operator serves HTTPS (`tls`), knows its callers by `identify`, keeps
     its sessions in `store`, and may serve `/metrics` alone in plain HTTP on
-    `metrics_listen` (for Prometheus, which holds no front-proxy certificate)."""
-    service = OperatorService(settings, backend, store=store)
+    `metrics_listen` (for Prometheus, which holds no front-proxy certificate), and enforces
+    the `policies` of that source (none by default)."""
+    service = OperatorService(settings, backend, store=store, policies=policies)
     await service.start()
     api = OperatorApi(service, identify=identify)
     main = web.AppRunner(api.app(), handle_signals=False, access_log=None, logger=http_log)

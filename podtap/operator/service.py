@@ -14,6 +14,7 @@ import time
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
 from podtap.core.ids import SessionId, format_session_id, new_session_id
+from podtap.core.policy.matching import SessionTarget
 from podtap.core.protocol import CloseReason, Unsubscribe
 from podtap.core.protocol import Subscribe as SubscribeFrame
 from podtap.core.sessions import (
@@ -35,6 +36,7 @@ from podtap.core.sessions import (
     SessionBook,
     SessionStateError,
     Subscribe,
+    SubscribeAsked,
     Tell,
     Tick,
     Wake,
@@ -45,6 +47,8 @@ from podtap.operator.agents import AgentLink, AgentManager
 from podtap.operator.audit import AuditLog
 from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
+from podtap.operator.policies import NoPolicies, PolicySource, SessionPolicies, target_of
+from podtap.operator.policy_live import enforce_changes, refuse_subscribe
 from podtap.operator.records import RecordStore, SessionRecord
 from podtap.operator.relay import Attachment
 from podtap.operator.session_store import SessionStore
@@ -53,6 +57,7 @@ from podtap.operator.settings import (
     Opening,
     OperatorError,
     OperatorSettings,
+    PolicyRefused,
     StartRefused,
     refusals,
 )
@@ -77,6 +82,7 @@ class OperatorService:
         backend: ClusterBackend,
         *,
         store: SessionStore | None = None,
+        policies: PolicySource | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
@@ -97,6 +103,7 @@ class OperatorService:
             on_stats=self._agent_stats,
         )
         self._tasks = TaskSet()
+        self.policies = SessionPolicies(policies or NoPolicies())
 
     @property
     def records(self) -> dict[SessionId, SessionRecord]:
@@ -107,6 +114,7 @@ class OperatorService:
     async def start(self) -> None:
         await self.handle(Restore(records=tuple(await self._store.restore())))
         self._tasks.spawn(self._tick_loop(), name="session lifecycle")
+        self._tasks.spawn(enforce_changes(self), name="policies live")
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -123,7 +131,10 @@ class OperatorService:
 
     # -- events in, effects out ----------------------------------------------------
     async def handle(self, event: Event) -> list[Effect]:
-        """Feed the book `event` and carry out its effects, in order."""
+        """Feed the book `event` and carry out its effects, in order (a subscribe a
+        policy refuses is answered here: the book never sees it)."""
+        if isinstance(event, SubscribeAsked) and refuse_subscribe(self, event):
+            return []
         effects = self.book.handle(event)
         await self._act_all(effects)
         return effects
@@ -151,6 +162,7 @@ class OperatorService:
                     self._store.put(record)
             case Forget():
                 self._store.drop(effect.session)
+                self.policies.targets.pop(effect.session, None)
             case Audit():
                 self._audit(effect)
             case Tell():
@@ -205,7 +217,12 @@ class OperatorService:
     ) -> None:
         """Relay `record`'s client on `wire` until it goes."""
         attachment = Attachment(
-            session=record.id, label=record.label, wire=wire, events=self, metrics=self.metrics
+            session=record.id,
+            label=record.label,
+            wire=wire,
+            events=self,
+            metrics=self.metrics,
+            screen=self.policies.screen,
         )
         attach = Attach(
             session=record.id, on_concurrent_steal=options.on_concurrent_steal, now=time.time()
@@ -265,7 +282,7 @@ class OperatorService:
         namespace: str,
         resume: SessionId | None,
         options: ConnectOptions | None = None,
-    ) -> tuple[SessionRecord | None, ResolvedTarget]:
+    ) -> tuple[SessionRecord | None, ResolvedTarget, SessionTarget]:
         """Everything `open` would refuse, without opening anything."""
         record: SessionRecord | None = None
         if resume is not None:
@@ -276,7 +293,14 @@ class OperatorService:
         if options is not None:
             held = self.book.held(resolved.namespace, resolved.pod.name, other_than=resume)
             refuse_held_steals(held, resume, options, owner=caller.name)
-        return record, resolved
+        policy_target = await target_of(self.backend, resolved)
+        asked = options or ConnectOptions()
+        refusal = self.policies.connect_refusal(
+            policy_target, profile=asked.profile, steals=asked.steals
+        )
+        if refusal is not None:
+            raise PolicyRefused(refusal)
+        return record, resolved, policy_target
 
     async def open(
         self,
@@ -294,10 +318,10 @@ class OperatorService:
         client has said hello (a refusal is audited)."""
         options = options or ConnectOptions()
         try:
-            existing, resolved = await self.check(
+            existing, resolved, policy_target = await self.check(
                 caller, target=target, namespace=namespace, resume=resume, options=options
             )
-        except StartRefused as exc:
+        except (StartRefused, PolicyRefused) as exc:
             self.metrics.refusals.inc()
             self.audit.event(
                 "refusal",
@@ -318,10 +342,13 @@ class OperatorService:
             namespace=namespace,
             client_version=client_version,
             options=options,
+            policy_target=policy_target,
         )
 
     def begin(self, opening: Opening) -> SessionRecord:
         """The client said hello: its session exists from now on (or resumes)."""
+        if opening.policy_target is not None:
+            self.policies.targets[opening.id] = opening.policy_target
         if opening.resumed is not None:
             return opening.resumed
         self.report(

@@ -12,6 +12,7 @@ from podtap.backends.base import ResolvedTarget
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.lifecycle import Limits
+from podtap.core.policy.matching import SessionTarget
 from podtap.core.protocol import HttpFilter
 from podtap.core.sessions import DEFAULT_GRACE, BookError, Principal, SessionRecord
 
@@ -63,6 +64,13 @@ class StartRefused(OperatorError):
         super().__init__(409, message)
 
 
+class PolicyRefused(OperatorError):
+    """A connect a policy refuses (one line naming the policy)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectOptions:
     """What a connect says of the session it opens: how it treats a port another session
@@ -72,6 +80,7 @@ class ConnectOptions:
     on_concurrent_steal: OnConcurrentSteal = OnConcurrentSteal.ABORT
     steals: tuple[tuple[Port, HttpFilter | None], ...] = ()
     key: str | None = None
+    profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +98,7 @@ class Opening:
     namespace: str
     client_version: str
     options: ConnectOptions = field(default_factory=ConnectOptions)
+    policy_target: SessionTarget | None = None
 
     @property
     def label(self) -> str:

@@ -1,0 +1,128 @@
+"""The operator's view of the cluster's policies, and what they refuse of one session.
+
+A :class:`PolicySource` gives the core's inputs (:meth:`~PolicySource.snapshot`) and says
+when they change (:meth:`~PolicySource.changed`): the Kubernetes operator's is a
+:class:`~podtap.backends.kubernetes.policy_watch.PolicyWatch`, the host-side operator's
+:class:`NoPolicies`. :class:`SessionPolicies` holds, per session, what the policies are
+matched on (its target: kind, name, container, namespace, the targeted object's labels)
+and asks the core (:mod:`podtap.core.policy`) each time, on the snapshot of that moment,
+so a change applies at once. It decides nothing itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Protocol
+
+from podtap.backends.base import ClusterBackend, ResolvedTarget
+from podtap.backends.kubernetes.policy_book import PolicySnapshot
+from podtap.core.ids import SessionId
+from podtap.core.policy.access import filter_env
+from podtap.core.policy.connect import connect_refusal
+from podtap.core.policy.incoming import subscribe_refusal
+from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
+from podtap.core.policy.objects import session_target
+from podtap.core.protocol import EnvResponse, HttpFilter, IncomingMode, Payload
+
+__all__ = ["NoPolicies", "PolicySource", "SessionPolicies", "TargetLabels"]
+
+log = logging.getLogger(__name__)
+_SAID: set[str] = set()  # backends whose lack of workload labels was logged
+
+
+class PolicySource(Protocol):
+    def snapshot(self) -> PolicySnapshot:
+        """The policies and profiles in force now."""
+
+    async def changed(self, *, since: int) -> PolicySnapshot:
+        """The snapshot, as soon as its version is not ``since``."""
+
+
+class NoPolicies:
+    """A source without policies (the host-side operator has no policy objects)."""
+
+    def snapshot(self) -> PolicySnapshot:
+        return PolicySnapshot()
+
+    async def changed(self, *, since: int) -> PolicySnapshot:
+        await asyncio.Event().wait()  # never changes
+        raise AssertionError("unreachable")
+
+
+class TargetLabels(Protocol):
+    """A backend that can read the labels of the object a session targets."""
+
+    async def target_labels(self, resolved: ResolvedTarget) -> Mapping[str, str]: ...
+
+
+async def target_of(backend: ClusterBackend, resolved: ResolvedTarget) -> SessionTarget:
+    """What policies match a session on ``resolved`` on. The labels are the targeted
+    object's: a pod's are in hand; of a workload, the backend reads them if it can, else
+    it is logged and a ``selector`` policy does not apply to it."""
+    ref, labels = resolved.target, None
+    if ref.kind == "pod":
+        labels = resolved.pod.labels
+    elif (read := getattr(backend, "target_labels", None)) is not None:
+        labels = dict(await read(resolved))
+    elif (backend_kind := type(backend).__name__) not in _SAID:
+        _SAID.add(backend_kind)
+        log.warning(
+            "%s cannot read the labels of a workload (%s): policies with a selector apply to "
+            "pod targets only",
+            backend_kind,
+            ref,
+        )
+    return session_target(ref, namespace=resolved.namespace, labels=labels)
+
+
+class SessionPolicies:
+    """Per session, its target; the refusals and filters of the policies in force now."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self.source = source
+        self.targets: dict[SessionId, SessionTarget] = {}
+
+    def applying(self, target: SessionTarget) -> list[FoundPolicy]:
+        return applicable(self.source.snapshot().policies, target=target)
+
+    def connect_refusal(
+        self,
+        target: SessionTarget,
+        *,
+        profile: str | None,
+        steals: tuple[tuple[int, HttpFilter | None], ...] = (),
+    ) -> str | None:
+        """Why a session on ``target`` may not start (its profile, the ports it says it
+        will steal), or None."""
+        policies = self.applying(target)
+        refusal = connect_refusal(policies, profile=profile, target=target.path)
+        for _, flt in steals:
+            refusal = refusal or subscribe_refusal(
+                policies, mode=IncomingMode.STEAL, http_filter=flt, target=target.path
+            )
+        return refusal
+
+    def subscribe_refusal(
+        self, session: SessionId, *, mode: IncomingMode, http_filter: HttpFilter | None
+    ) -> str | None:
+        """Why ``session`` may not subscribe so, or None (a session never seen: None)."""
+        target = self.targets.get(session)
+        if target is None:
+            return None
+        return subscribe_refusal(
+            self.applying(target), mode=mode, http_filter=http_filter, target=target.path
+        )
+
+    def screen(self, session: SessionId, payload: Payload) -> Payload:
+        """``payload`` from the agent as the client may see it: an env answer without the
+        names a policy excludes."""
+        target = self.targets.get(session)
+        if target is None or not isinstance(payload, EnvResponse):
+            return payload
+        kept = filter_env(self.applying(target), payload.env)
+        if len(kept) == len(payload.env):
+            return payload
+        return EnvResponse(
+            request=payload.request, env=kept, error=payload.error, mounts=payload.mounts
+        )
