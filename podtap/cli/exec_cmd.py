@@ -183,7 +183,9 @@ def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
 
     def on_log(entry: Log) -> None:
         err_console.print(
-            f"[yellow]podtap {entry.level.value}:[/] {entry.message}", highlight=False
+            f"[yellow]podtap {entry.level.value}:[/] {escape(entry.message)}",
+            highlight=False,
+            soft_wrap=True,  # one line, as the operator said it
         )
 
     try:
