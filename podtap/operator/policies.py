@@ -12,18 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget
 from podtap.backends.kubernetes.policy_book import PolicySnapshot
-from podtap.core.ids import SessionId
+from podtap.core.ids import RequestId, SessionId, format_session_id
 from podtap.core.policy.access import filter_env
 from podtap.core.policy.connect import connect_refusal
 from podtap.core.policy.incoming import subscribe_refusal
 from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
 from podtap.core.policy.objects import session_target
-from podtap.core.protocol import EnvResponse, HttpFilter, IncomingMode, Payload
+from podtap.core.protocol import (
+    Connect,
+    EnvResponse,
+    GetAddrInfoRequest,
+    GetAddrInfoResponse,
+    HttpFilter,
+    IncomingMode,
+    Payload,
+)
+from podtap.operator.policy_guard import connect_answer, file_answer
 
 __all__ = ["NoPolicies", "PolicySource", "SessionPolicies", "TargetLabels"]
 
@@ -79,9 +88,18 @@ async def target_of(backend: ClusterBackend, resolved: ResolvedTarget) -> Sessio
 class SessionPolicies:
     """Per session, its target; the refusals and filters of the policies in force now."""
 
-    def __init__(self, source: PolicySource) -> None:
+    def __init__(self, source: PolicySource, *, audit: Callable[..., None]) -> None:
         self.source = source
         self.targets: dict[SessionId, SessionTarget] = {}
+        self._audit = audit
+        self._asked: dict[tuple[SessionId, RequestId], str] = {}  # names being resolved
+        self._names: dict[SessionId, dict[str, str]] = {}  # address -> name resolved
+
+    def forget(self, session: SessionId) -> None:
+        self.targets.pop(session, None)
+        self._names.pop(session, None)
+        for key in [k for k in self._asked if k[0] == session]:
+            del self._asked[key]
 
     def applying(self, target: SessionTarget) -> list[FoundPolicy]:
         return applicable(self.source.snapshot().policies, target=target)
@@ -114,10 +132,40 @@ class SessionPolicies:
             self.applying(target), mode=mode, http_filter=http_filter, target=target.path
         )
 
+    def guard(self, session: SessionId, payload: Payload) -> Payload | None:
+        """The operator's own answer to a client's frame a policy refuses (audited), or
+        None: the frame goes on to the agent."""
+        target = self.targets.get(session)
+        if target is None:
+            return None
+        if isinstance(payload, GetAddrInfoRequest):
+            self._asked[session, payload.request] = payload.host
+            return None
+        policies = self.applying(target)
+        answered: tuple[Payload, str] | None
+        if isinstance(payload, Connect):
+            names = self._names.get(session, {})
+            answered = connect_answer(policies, payload, names=names)
+        else:
+            answered = file_answer(policies, payload)
+        if answered is None:
+            return None
+        answer, refusal = answered
+        self._audit("refusal", session=format_session_id(session), reason=refusal)
+        return answer
+
+    def _resolved(self, session: SessionId, answer: GetAddrInfoResponse) -> None:
+        host = self._asked.pop((session, answer.request), None)
+        if host is not None:
+            names = self._names.setdefault(session, {})
+            names.update((address, host) for _, address in answer.addresses)
+
     def screen(self, session: SessionId, payload: Payload) -> Payload:
         """``payload`` from the agent as the client may see it: an env answer without the
-        names a policy excludes."""
+        names a policy excludes. A name resolved is noted, for the outgoing rules."""
         target = self.targets.get(session)
+        if isinstance(payload, GetAddrInfoResponse):
+            self._resolved(session, payload)
         if target is None or not isinstance(payload, EnvResponse):
             return payload
         kept = filter_env(self.applying(target), payload.env)

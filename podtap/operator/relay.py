@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from podtap.core.ids import SessionId
@@ -59,6 +58,16 @@ class SessionEvents(Protocol):
         """From the agent link's reader, which must never wait."""
 
 
+class Screening(Protocol):
+    """What policies make of the frames (the service's :class:`~.policies.SessionPolicies`)."""
+
+    def screen(self, session: SessionId, payload: Payload) -> Payload:
+        """A frame from the agent as the client may see it."""
+
+    def guard(self, session: SessionId, payload: Payload) -> Payload | None:
+        """The answer to a client's frame a policy refuses; None: it goes to the agent."""
+
+
 class Attachment:
     def __init__(
         self,
@@ -68,14 +77,14 @@ class Attachment:
         wire: WireConnection,
         events: SessionEvents,
         metrics: Metrics,
-        screen: Callable[[SessionId, Payload], Payload] | None = None,
+        policies: Screening | None = None,
     ) -> None:
         self.session = session
         self.label = label
         self.wire = wire
         self.events = events
         self.metrics = metrics
-        self._screen = screen
+        self._policies = policies
         self.link: AgentLink | None = None
         self.flow = RelayFlowCheck()
         self._outbox: asyncio.Queue[Payload | None] = asyncio.Queue()
@@ -102,8 +111,8 @@ class Attachment:
             self.metrics.requests.inc()
         elif isinstance(payload, NewConnection):
             self.metrics.connections.labels(payload.mode.value).inc()
-        if self._screen is not None:  # what policies keep from the client (env names)
-            payload = self._screen(self.session, payload)
+        if self._policies is not None:  # what policies keep from the client (env names)
+            payload = self._policies.screen(self.session, payload)
         self._outbox.put_nowait(payload)
 
     def _report_end(self, reason: CloseReason, message: str) -> None:
@@ -156,6 +165,11 @@ class Attachment:
             if refused is not None:
                 self._outbox.put_nowait(refused)
                 continue
+            if not isinstance(message, Envelope) and self._policies is not None:
+                answer = self._policies.guard(self.session, message)
+                if answer is not None:  # refused by a policy: the agent never sees it
+                    self._outbox.put_nowait(answer)
+                    continue
             self.flow.check(message, from_client=True)
             if isinstance(message, Ping):
                 self._outbox.put_nowait(Pong(nonce=message.nonce))

@@ -103,7 +103,7 @@ class OperatorService:
             on_stats=self._agent_stats,
         )
         self._tasks = TaskSet()
-        self.policies = SessionPolicies(policies or NoPolicies())
+        self.policies = SessionPolicies(policies or NoPolicies(), audit=self.audit.event)
 
     @property
     def records(self) -> dict[SessionId, SessionRecord]:
@@ -162,7 +162,7 @@ class OperatorService:
                     self._store.put(record)
             case Forget():
                 self._store.drop(effect.session)
-                self.policies.targets.pop(effect.session, None)
+                self.policies.forget(effect.session)
             case Audit():
                 self._audit(effect)
             case Tell():
@@ -222,7 +222,7 @@ class OperatorService:
             wire=wire,
             events=self,
             metrics=self.metrics,
-            screen=self.policies.screen,
+            policies=self.policies,
         )
         attach = Attach(
             session=record.id, on_concurrent_steal=options.on_concurrent_steal, now=time.time()
