@@ -17,12 +17,16 @@ from typing import Protocol
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget
 from podtap.backends.kubernetes.policy_book import PolicySnapshot
+from podtap.core.config import validate_config
 from podtap.core.ids import RequestId, SessionId, format_session_id
 from podtap.core.policy.access import filter_env
 from podtap.core.policy.connect import connect_refusal
 from podtap.core.policy.incoming import subscribe_refusal
 from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
-from podtap.core.policy.objects import session_target
+from podtap.core.policy.models import PolicyError
+from podtap.core.policy.objects import select_profile, session_target
+from podtap.core.policy.outgoing import dns_refusal
+from podtap.core.policy.profiles import Fixes, apply_profile
 from podtap.core.protocol import (
     Connect,
     EnvResponse,
@@ -33,6 +37,7 @@ from podtap.core.protocol import (
     Payload,
 )
 from podtap.operator.policy_guard import connect_answer, file_answer
+from podtap.operator.settings import ConnectOptions, PolicyRefused, SessionRules
 
 __all__ = ["NoPolicies", "PolicySource", "SessionPolicies", "TargetLabels"]
 
@@ -86,17 +91,17 @@ async def target_of(backend: ClusterBackend, resolved: ResolvedTarget) -> Sessio
 
 
 class SessionPolicies:
-    """Per session, its target; the refusals and filters of the policies in force now."""
+    """Per session, its rules; the refusals and filters of the policies in force now."""
 
     def __init__(self, source: PolicySource, *, audit: Callable[..., None]) -> None:
         self.source = source
-        self.targets: dict[SessionId, SessionTarget] = {}
+        self.rules: dict[SessionId, SessionRules] = {}
         self._audit = audit
         self._asked: dict[tuple[SessionId, RequestId], str] = {}  # names being resolved
         self._names: dict[SessionId, dict[str, str]] = {}  # address -> name resolved
 
     def forget(self, session: SessionId) -> None:
-        self.targets.pop(session, None)
+        self.rules.pop(session, None)
         self._names.pop(session, None)
         for key in [k for k in self._asked if k[0] == session]:
             del self._asked[key]
@@ -104,50 +109,73 @@ class SessionPolicies:
     def applying(self, target: SessionTarget) -> list[FoundPolicy]:
         return applicable(self.source.snapshot().policies, target=target)
 
-    def connect_refusal(
-        self,
-        target: SessionTarget,
-        *,
-        profile: str | None,
-        steals: tuple[tuple[int, HttpFilter | None], ...] = (),
-    ) -> str | None:
-        """Why a session on ``target`` may not start (its profile, the ports it says it
-        will steal), or None."""
+    async def admit(
+        self, backend: ClusterBackend, resolved: ResolvedTarget, options: ConnectOptions
+    ) -> SessionRules:
+        """The rules of a session on ``resolved``; PolicyRefused (one line) if the policies
+        refuse it: its profile (required, not allowed, unknown), a port it says it will
+        steal."""
+        target = await target_of(backend, resolved)
         policies = self.applying(target)
-        refusal = connect_refusal(policies, profile=profile, target=target.path)
-        for _, flt in steals:
+        refusal = connect_refusal(policies, profile=options.profile, target=target.path)
+        if refusal is not None:
+            raise PolicyRefused(refusal)
+        fixes = self._fixes(options.profile) if options.profile is not None else None
+        for _, flt in options.steals:
             refusal = refusal or subscribe_refusal(
-                policies, mode=IncomingMode.STEAL, http_filter=flt, target=target.path
+                policies, mode=IncomingMode.STEAL, http_filter=flt, target=target.path, fixes=fixes
             )
-        return refusal
+        if refusal is not None:
+            raise PolicyRefused(refusal)
+        return SessionRules(target=target, fixes=fixes)
+
+    def _fixes(self, ref: str) -> Fixes | None:
+        """What profile ``ref`` fixes (over the defaults: the connect carries no config)."""
+        profile = select_profile(self.source.snapshot().profiles, ref)
+        if profile is None:
+            raise PolicyRefused(
+                f"profile {ref} is not found: list them with "
+                "kubectl get podtapprofiles -A and kubectl get podtapclusterprofiles",
+                status=404,
+            )
+        try:
+            return apply_profile(validate_config({})[0], profile).fixes
+        except PolicyError as exc:
+            raise PolicyRefused(str(exc)) from None
 
     def subscribe_refusal(
         self, session: SessionId, *, mode: IncomingMode, http_filter: HttpFilter | None
     ) -> str | None:
         """Why ``session`` may not subscribe so, or None (a session never seen: None)."""
-        target = self.targets.get(session)
-        if target is None:
+        rules = self.rules.get(session)
+        if rules is None:
             return None
         return subscribe_refusal(
-            self.applying(target), mode=mode, http_filter=http_filter, target=target.path
+            self.applying(rules.target),
+            mode=mode,
+            http_filter=http_filter,
+            target=rules.target.path,
+            fixes=rules.fixes,
         )
 
     def guard(self, session: SessionId, payload: Payload) -> Payload | None:
         """The operator's own answer to a client's frame a policy refuses (audited), or
         None: the frame goes on to the agent."""
-        target = self.targets.get(session)
-        if target is None:
+        rules = self.rules.get(session)
+        if rules is None:
             return None
+        answered: tuple[Payload, str] | None = None
         if isinstance(payload, GetAddrInfoRequest):
-            self._asked[session, payload.request] = payload.host
-            return None
-        policies = self.applying(target)
-        answered: tuple[Payload, str] | None
-        if isinstance(payload, Connect):
+            if (refusal := dns_refusal(payload.host, fixes=rules.fixes)) is None:
+                self._asked[session, payload.request] = payload.host
+                return None
+            answered = GetAddrInfoResponse(request=payload.request, error=refusal), refusal
+        elif isinstance(payload, Connect):
             names = self._names.get(session, {})
-            answered = connect_answer(policies, payload, names=names)
+            policies = self.applying(rules.target)
+            answered = connect_answer(policies, payload, names=names, fixes=rules.fixes)
         else:
-            answered = file_answer(policies, payload)
+            answered = file_answer(self.applying(rules.target), payload)
         if answered is None:
             return None
         answer, refusal = answered
@@ -163,12 +191,12 @@ class SessionPolicies:
     def screen(self, session: SessionId, payload: Payload) -> Payload:
         """``payload`` from the agent as the client may see it: an env answer without the
         names a policy excludes. A name resolved is noted, for the outgoing rules."""
-        target = self.targets.get(session)
+        rules = self.rules.get(session)
         if isinstance(payload, GetAddrInfoResponse):
             self._resolved(session, payload)
-        if target is None or not isinstance(payload, EnvResponse):
+        if rules is None or not isinstance(payload, EnvResponse):
             return payload
-        kept = filter_env(self.applying(target), payload.env)
+        kept = filter_env(self.applying(rules.target), payload.env)
         if len(kept) == len(payload.env):
             return payload
         return EnvResponse(

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from podtap.core.policy.access import FileRule, file_open_refusal, file_rule
 from podtap.core.policy.matching import FoundPolicy
 from podtap.core.policy.outgoing import Connection, outgoing_refusal
+from podtap.core.policy.profiles import Fixes
 from podtap.core.protocol import (
     Connect,
     ConnectResult,
@@ -66,14 +67,18 @@ def _address(host: str) -> str | None:
 
 
 def connect_answer(
-    policies: Sequence[FoundPolicy], frame: Connect, *, names: Mapping[str, str]
+    policies: Sequence[FoundPolicy],
+    frame: Connect,
+    *,
+    names: Mapping[str, str],
+    fixes: Fixes | None = None,
 ) -> tuple[ConnectResult, str] | None:
     """The answer to a connect a policy refuses, and the refusal; None: pass it on."""
     host = frame.host
     if (address := _address(host)) is not None:
         conn = Connection(protocol=frame.protocol, address=address, port=frame.port,
                           hostname=names.get(address))  # fmt: skip
-        refusal = outgoing_refusal(policies, conn)
+        refusal = outgoing_refusal(policies, conn, fixes=fixes)
     else:
         refusal = next(
             (
@@ -88,7 +93,7 @@ def connect_answer(
         if refusal is None:
             conn = Connection(protocol=frame.protocol, address="0.0.0.0", port=frame.port,
                               hostname=host)  # fmt: skip
-            refusal = outgoing_refusal(policies, conn)
+            refusal = outgoing_refusal(policies, conn, fixes=fixes)
     if refusal is None:
         return None
     return ConnectResult(stream=frame.stream, ok=False, error=refusal), refusal

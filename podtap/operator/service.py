@@ -14,7 +14,6 @@ import time
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget, TargetError, TargetRef
 from podtap.core.ids import SessionId, format_session_id, new_session_id
-from podtap.core.policy.matching import SessionTarget
 from podtap.core.protocol import CloseReason, Unsubscribe
 from podtap.core.protocol import Subscribe as SubscribeFrame
 from podtap.core.sessions import (
@@ -47,7 +46,7 @@ from podtap.operator.agents import AgentLink, AgentManager
 from podtap.operator.audit import AuditLog
 from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
-from podtap.operator.policies import NoPolicies, PolicySource, SessionPolicies, target_of
+from podtap.operator.policies import NoPolicies, PolicySource, SessionPolicies
 from podtap.operator.policy_live import enforce_changes, refuse_subscribe
 from podtap.operator.records import RecordStore, SessionRecord
 from podtap.operator.relay import Attachment
@@ -58,6 +57,7 @@ from podtap.operator.settings import (
     OperatorError,
     OperatorSettings,
     PolicyRefused,
+    SessionRules,
     StartRefused,
     refusals,
 )
@@ -282,7 +282,7 @@ class OperatorService:
         namespace: str,
         resume: SessionId | None,
         options: ConnectOptions | None = None,
-    ) -> tuple[SessionRecord | None, ResolvedTarget, SessionTarget]:
+    ) -> tuple[SessionRecord | None, ResolvedTarget, SessionRules]:
         """Everything `open` would refuse, without opening anything."""
         record: SessionRecord | None = None
         if resume is not None:
@@ -293,14 +293,8 @@ class OperatorService:
         if options is not None:
             held = self.book.held(resolved.namespace, resolved.pod.name, other_than=resume)
             refuse_held_steals(held, resume, options, owner=caller.name)
-        policy_target = await target_of(self.backend, resolved)
-        asked = options or ConnectOptions()
-        refusal = self.policies.connect_refusal(
-            policy_target, profile=asked.profile, steals=asked.steals
-        )
-        if refusal is not None:
-            raise PolicyRefused(refusal)
-        return record, resolved, policy_target
+        rules = await self.policies.admit(self.backend, resolved, options or ConnectOptions())
+        return record, resolved, rules
 
     async def open(
         self,
@@ -318,7 +312,7 @@ class OperatorService:
         client has said hello (a refusal is audited)."""
         options = options or ConnectOptions()
         try:
-            existing, resolved, policy_target = await self.check(
+            existing, resolved, rules = await self.check(
                 caller, target=target, namespace=namespace, resume=resume, options=options
             )
         except (StartRefused, PolicyRefused) as exc:
@@ -342,13 +336,13 @@ class OperatorService:
             namespace=namespace,
             client_version=client_version,
             options=options,
-            policy_target=policy_target,
+            rules=rules,
         )
 
     def begin(self, opening: Opening) -> SessionRecord:
         """The client said hello: its session exists from now on (or resumes)."""
-        if opening.policy_target is not None:
-            self.policies.targets[opening.id] = opening.policy_target
+        if opening.rules is not None:
+            self.policies.rules[opening.id] = opening.rules
         if opening.resumed is not None:
             return opening.resumed
         self.report(

@@ -13,6 +13,7 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.lifecycle import Limits
 from podtap.core.policy.matching import SessionTarget
+from podtap.core.policy.profiles import Fixes
 from podtap.core.protocol import HttpFilter
 from podtap.core.sessions import DEFAULT_GRACE, BookError, Principal, SessionRecord
 
@@ -65,10 +66,18 @@ class StartRefused(OperatorError):
 
 
 class PolicyRefused(OperatorError):
-    """A connect a policy refuses (one line naming the policy)."""
+    """A connect a policy refuses (one line naming the policy or the unknown profile)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(403, message)
+    def __init__(self, message: str, *, status: int = 403) -> None:
+        super().__init__(status, message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRules:
+    """What a session's policies are matched on (its target), and what its profile fixed."""
+
+    target: SessionTarget
+    fixes: Fixes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +107,7 @@ class Opening:
     namespace: str
     client_version: str
     options: ConnectOptions = field(default_factory=ConnectOptions)
-    policy_target: SessionTarget | None = None
+    rules: SessionRules | None = None
 
     @property
     def label(self) -> str:

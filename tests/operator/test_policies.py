@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -23,6 +24,8 @@ from podtap.core.operator_paths import API
 from podtap.core.protocol import (
     EnvRequest,
     EnvResponse,
+    GetAddrInfoRequest,
+    GetAddrInfoResponse,
     HttpFilter,
     IncomingMode,
     Log,
@@ -196,17 +199,23 @@ def test_a_session_without_the_required_profile_is_refused_with_403(tmp_path: Pa
     run(tmp_path, test, policy("need-profile", {"requireProfile": True}))
 
 
+async def plain_connect(op: Running, **query: str) -> tuple[int, str]:
+    """A connect without the upgrade (the client asks so why one was refused): its status
+    and error line."""
+    path = f"{API}/proxy/namespaces/default/targets/deployment.web?{urlencode(query)}"
+    sock = op.address.value.removeprefix("unix:")
+    async with (
+        aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as http,
+        http.get(f"http://operator{path}") as answer,
+    ):
+        return answer.status, str(json.loads(await answer.text())["error"])
+
+
 def test_a_profile_off_the_allowlist_is_refused(tmp_path: Path) -> None:
     async def test(op: Running) -> None:
-        path = f"{API}/proxy/namespaces/default/targets/deployment.web"
-        sock = op.address.value.removeprefix("unix:")
-        async with (
-            aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as http,
-            http.get(f"http://operator{path}?profile=wild") as answer,
-        ):
-            body = json.loads(await answer.text())
-            assert answer.status == 403
-        assert body["error"] == (
+        status, error = await plain_connect(op, profile="wild")
+        assert status == 403
+        assert error == (
             "policy default/allowed does not allow profile wild on deployment/web (allowed: tame)"
         )
 
@@ -277,3 +286,44 @@ def test_a_selector_policy_applies_to_a_pod_with_its_labels(tmp_path: Path) -> N
             assert (await subscribe(peer, mode=IncomingMode.MIRROR, request=2)).ok
 
     run(tmp_path, test, web, other)
+
+
+class ProfileAddress(OperatorAddress):
+    """An address whose connects select a profile (as `profile:` in a config would)."""
+
+    def __init__(self, value: str, profile: str) -> None:
+        super().__init__(value)
+        self.profile = profile
+
+    def url(self, path: str) -> str:
+        return super().url(path) + "?" + urlencode({"profile": self.profile})
+
+
+def profile(name: str, changes: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "profiles.podtap.dev/v1alpha1",
+        "kind": "PodtapClusterProfile",
+        "metadata": {"name": name, "resourceVersion": "1"},
+        "spec": {"featureAdjustments": [{"change": c} for c in changes]},
+    }
+
+
+def test_a_profile_turning_steal_into_mirror_refuses_a_steal_naming_it(tmp_path: Path) -> None:
+    async def test(op: Running) -> None:
+        address = ProfileAddress(op.address.value, "mirror-only")
+        async with operator_session(address, "deployment/web") as (_, peer):
+            refused = await subscribe(peer, HttpFilter(header="x-user: a"))
+            assert refused.error == "profile mirror-only makes incoming mirror: steal is refused"
+            assert (await subscribe(peer, mode=IncomingMode.MIRROR, request=2)).ok
+            await peer.send(GetAddrInfoRequest(request=RequestId(3), host="localhost"))
+            dns = await peer.expect(GetAddrInfoResponse, timeout=2)
+            assert dns.error == (
+                "profile mirror-only turns remote DNS off: localhost is not resolved in the cluster"
+            )
+        status, error = await plain_connect(op, profile="nope")
+        assert status == 404 and error == (
+            "profile nope is not found: list them with kubectl get podtapprofiles -A "
+            "and kubectl get podtapclusterprofiles"
+        )
+
+    run(tmp_path, test, profile("mirror-only", ["incoming-mirror", "dns-off"]))
