@@ -1,13 +1,15 @@
 """Issue 14's enforcement end to end on `podtap local up` with the chart: an admin applies
 examples/policies' steal-without-filter policy with kubectl, and the operator (which
 watches policies live) refuses an unfiltered `podtap exec --steal` in one line naming the
-policy, while a filtered one steals as before."""
+policy, while a filtered one steals as before; a policy applied while that steal runs
+(a required x-team header) drops it within 5 s, its run saying why in one line."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from podtap.testing.localcluster import LocalCluster, podtap_argv
@@ -20,6 +22,19 @@ NAME = "policy default/no-unfiltered-steal"
 REFUSAL = (
     f"{NAME} blocks steal without an HTTP filter on deployment/shop: "
     "set feature.network.incoming.http_filter"
+)
+
+
+TEAM = """
+apiVersion: policies.podtap.dev/v1alpha1
+kind: PodtapPolicy
+metadata: {name: steal-by-team, namespace: default}
+spec:
+  network: {incoming: {httpFilter: {headerFilter: "x-team: .+"}}}
+"""
+TEAM_REFUSAL = (
+    "policy default/steal-by-team requires a steal on deployment/shop to filter on a header "
+    "matching 'x-team: .+' (all_of: at least one item; any_of: every header item)"
 )
 
 
@@ -67,7 +82,19 @@ def test_an_unfiltered_steal_is_refused_by_the_applied_policy(
         (line,) = [x for x in stderr.splitlines() if "not subscribed" in x]
         assert line.endswith(f"port 8080 not subscribed: {REFUSAL}"), line
         assert "my laptop" not in e.curl()  # the pod's app answers
-        with stealing(e, "alice", e.admin):
+        with stealing(e, "alice", e.admin) as (_, errors):
             assert e.curl("x-user: alice") == "alice's laptop got /x for alice"
+            # A policy added while the steal runs drops it within 5 s, saying why.
+            e.kubectl("apply", "-f", "-", stdin=TEAM)
+            added = time.monotonic()
+            wait_until(lambda: "PolicyChanged" in errors.read_text(), timeout=5,
+                       what="alice told her steal is dropped")  # fmt: skip
+            wait_until(lambda: "alice's laptop" not in e.curl("x-user: alice"), timeout=5,
+                       what="alice's requests back to the pod")  # fmt: skip
+            print(f"policy added -> steal dropped in {time.monotonic() - added:.2f} s")
+            (told,) = [x for x in errors.read_text().splitlines() if "PolicyChanged" in x]
+            assert told.endswith(f"PolicyChanged: {TEAM_REFUSAL}; port 8080 is dropped from "
+                                 "this session"), told  # fmt: skip
     finally:
-        e.kubectl("delete", "-f", "-", "--ignore-not-found", stdin=policy, ok=False)
+        for doc in (TEAM, policy):
+            e.kubectl("delete", "-f", "-", "--ignore-not-found", stdin=doc, ok=False)
