@@ -14,13 +14,21 @@ from typing import Protocol
 
 from podtap.core.ids import SessionId, format_session_id
 from podtap.core.protocol import Log, LogLevel, SubscribeResult, Unsubscribe
-from podtap.core.sessions import Effect, Event, SessionRecord, SubscribeAsked, UnsubscribeAsked
+from podtap.core.sessions import (
+    Effect,
+    Event,
+    SessionRecord,
+    Subscribe,
+    SubscribeAnswered,
+    SubscribeAsked,
+    UnsubscribeAsked,
+)
 from podtap.operator.audit import AuditLog
 from podtap.operator.metrics import Metrics
 from podtap.operator.policies import SessionPolicies
 from podtap.operator.relay import Attachment
 
-__all__ = ["enforce_changes", "recheck", "refuse_subscribe"]
+__all__ = ["enforce_changes", "recheck", "refuse_grant", "refuse_subscribe"]
 
 log = logging.getLogger(__name__)
 
@@ -97,5 +105,25 @@ def refuse_subscribe(service: Enforcing, event: SubscribeAsked) -> bool:
         port=frame.port,
         mode=frame.mode.value,
         reason=refusal,
+    )
+    return True
+
+
+async def refuse_grant(service: Enforcing, effect: Subscribe) -> bool:
+    """Whether the book's grant ``effect`` (a port handed over after its grace, say) is one
+    the policies refuse now: then the agent is not asked, the book and the client are
+    answered as the agent would have refused it, and it is audited."""
+    refusal = service.policies.subscribe_refusal(
+        effect.session, mode=effect.mode, http_filter=effect.http_filter
+    )
+    print("GRANT", effect, refusal, len(service.policies.source.snapshot().policies), flush=True)
+    if refusal is None:
+        return False
+    result = SubscribeResult(request=effect.request, ok=False, error=refusal)
+    await service.handle(SubscribeAnswered(session=effect.session, result=result))
+    if (attachment := service.attached.get(effect.session)) is not None:
+        attachment.tell(result)
+    service.audit.event(
+        "refusal", session=format_session_id(effect.session), port=effect.port, reason=refusal
     )
     return True

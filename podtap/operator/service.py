@@ -47,7 +47,7 @@ from podtap.operator.audit import AuditLog
 from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
 from podtap.operator.policies import NoPolicies, PolicySource, SessionPolicies
-from podtap.operator.policy_live import enforce_changes, refuse_subscribe
+from podtap.operator.policy_live import enforce_changes, refuse_grant, refuse_subscribe
 from podtap.operator.records import RecordStore, SessionRecord
 from podtap.operator.relay import Attachment
 from podtap.operator.session_store import SessionStore
@@ -181,6 +181,8 @@ class OperatorService:
             return  # no client: nothing to tell, and its agent already let it go
         match effect:
             case Subscribe():
+                if await refuse_grant(self, effect):  # policies changed since it was asked
+                    return
                 frame = SubscribeFrame(
                     request=effect.request,
                     port=effect.port,

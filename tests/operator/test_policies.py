@@ -93,11 +93,13 @@ class Running:
     policies: FedPolicies
 
 
-def run(state: Path, test: Callable[[Running], Awaitable[None]], *objects: Any) -> None:
+def run(
+    state: Path, test: Callable[[Running], Awaitable[None]], *objects: Any, grace: float = 0.5
+) -> None:
     async def go() -> None:
         cluster, policies = OnePodCluster(agents=True), FedPolicies(*objects)
         sock = state / "operator.sock"
-        settings = OperatorSettings(state_dir=state / "operator", handoff_grace=0.5)
+        settings = OperatorSettings(state_dir=state / "operator", handoff_grace=grace)
         async with listening(
             settings, cluster, listen=f"unix:{sock}", policies=policies
         ) as service:
@@ -327,3 +329,32 @@ def test_a_profile_turning_steal_into_mirror_refuses_a_steal_naming_it(tmp_path:
         )
 
     run(tmp_path, test, profile("mirror-only", ["incoming-mirror", "dns-off"]))
+
+
+def test_a_port_handed_over_after_a_policy_change_is_refused_not_granted(tmp_path: Path) -> None:
+    """bob takes alice's whole steal with override; a policy comes during the hand-off:
+    alice's steal is dropped, and the port is not granted to bob's unfiltered steal."""
+
+    async def test(op: Running) -> None:
+        async with (
+            operator_session(op.address, "deployment/web") as (_, alice),
+            operator_session(op.address, "deployment/web", on_concurrent_steal="override") as (
+                _,
+                bob,
+            ),
+        ):
+            assert (await subscribe(alice)).ok
+            await bob.send(Subscribe(request=RequestId(5), port=Port(8000),
+                                     mode=IncomingMode.STEAL, http_filter=None))  # fmt: skip
+            assert "handed over to this session" in (await bob.expect(Log, timeout=2)).message
+            op.policies.put(NO_UNFILTERED)
+            answer = await bob.expect(SubscribeResult, timeout=5)
+            assert answer.request == 5 and not answer.ok and answer.error is not None
+            assert answer.error.startswith(UNFILTERED)
+            agent = op.cluster.agent("web")
+            await async_wait_until(
+                lambda: agent.subscribed() == {}, timeout=5, what="no steal left at the agent"
+            )
+            assert all(not r.subscriptions for r in op.service.records.values())
+
+    run(tmp_path, test, grace=30)
