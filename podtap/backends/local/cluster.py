@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from podtap.backends.local import controllers, disruption
+from podtap.backends.local import controllers, disruption, terminating
 from podtap.backends.local.dns import ClusterDns
 from podtap.backends.local.manifests import Manifest, Pod, Service
 from podtap.backends.local.models import PodSpec
@@ -99,6 +99,9 @@ class Cluster:
         self._failed_at: dict[tuple[str, str], float] = {}
         self._rules: list[ServiceRule] | None = None
         self._leaving: set[tuple[str, str]] = set()
+        # Pods the API has marked deleted, their containers being stopped (not Ready, no
+        # longer behind a Service); their object goes once they have stopped.
+        self._terminating: dict[tuple[str, str], PodRuntime] = {}
         self._wake = asyncio.Event()
         self._tasks = TaskSet()
         self._lock = asyncio.Lock()
@@ -154,8 +157,36 @@ class Cluster:
             self._report()
             await self._sync_services()
 
+    async def _terminate_marked(self) -> None:
+        """Stop, in the background, the pods the API has marked deleted; let their objects
+        go once stopped (at once for a marked pod the node does not run)."""
+        marked = terminating.marked(self.objects)
+        doomed = [k for k, p in self.pods.items() if k in marked and marked[k].uid == p.plan.uid]
+        for key in doomed:
+            self._terminating[key] = self.pods.pop(key)
+        if doomed:
+            await self._sync_services()  # Services stop sending to a pod before it stops
+        for key in doomed:
+            grace = marked[key].grace
+            self._tasks.spawn(self._terminate(key, grace), name=f"terminate pod {key[0]}/{key[1]}")
+        for key, mark in marked.items():
+            if key not in self.pods and key not in self._terminating:
+                terminating.finish(self.objects, key, uid=mark.uid)
+
+    async def _terminate(self, key: tuple[str, str], grace: float) -> None:
+        pod = self._terminating[key]
+        try:
+            await pod.stop(grace=grace)
+            self._pod_ips.release(pod.ip)
+        finally:
+            self._terminating.pop(key, None)
+            self._failed_at.pop(key, None)
+            terminating.finish(self.objects, key, uid=pod.plan.uid)
+            self.changed()
+
     async def _sync_pods(self) -> None:
         """The kubelet's part: a runtime for every Pod object, none for a pod that is gone."""
+        await self._terminate_marked()
         wanted: dict[tuple[str, str], tuple[Stored, str]] = {}
         for (_, ns, name), stored in self.objects.items("Pod"):
             if not stored.raw["metadata"].get("deletionTimestamp"):
@@ -194,7 +225,7 @@ class Cluster:
             meta = obj["metadata"]
             key = (str(meta.get("namespace", "")), str(meta["name"]))
             old = obj.get("status") or {}
-            pod = self.pods.get(key)
+            pod = self.pods.get(key) or self._terminating.get(key)
             if pod is not None:
                 status = pod_status(_view(pod), old, now=now)
             elif key in refused:
@@ -285,7 +316,9 @@ class Cluster:
     async def shutdown(self) -> None:
         self._unlisten()
         async with self._lock:
-            await asyncio.gather(*(self.remove_pod(k) for k in list(self.pods)))
+            ending = [p.stop() for p in self._terminating.values()]
+            await asyncio.gather(*(self.remove_pod(k) for k in list(self.pods)), *ending)
+            await self._tasks.close()
 
     def pod_status(self, namespace: str | None = None) -> list[dict[str, Any]]:
         pending = {k: p for k, p in self.pods.items() if namespace in (None, k[0])}

@@ -19,6 +19,7 @@ from podtap.net.process import child_pids, die_with_parent
 BACKOFF_START = 0.5
 BACKOFF_CAP = 10.0
 STABLE_AFTER = 10.0
+STOP_GRACE = 3.0  # the node's own cap on a container's time between SIGTERM and SIGKILL
 
 
 @dataclass(slots=True)
@@ -120,7 +121,7 @@ class ContainerRunner:
             s.launcher_pid = s.host_pid = None
             self._proc = None
 
-    async def stop(self, *, grace: float = 3.0) -> None:
+    async def stop(self, *, grace: float = STOP_GRACE) -> None:
         """SIGTERM the container's main process (as Kubernetes does), SIGKILL its whole
         process group after `grace` seconds."""
         self._stopping = True

@@ -3,9 +3,10 @@
 kube-controller-manager's endpoints and endpointslice controllers, reduced to one node: a
 Service with a selector gets the pods of its namespace that match it and have an IP, ready
 ones as addresses and the others as `notReadyAddresses` (conditions `ready: false` in the
-slice); each port resolved against the pod's named container ports. `default/kubernetes`
-has no selector: its one endpoint is the API server on the node's gateway, as the real
-server's own reconciler writes it. Services without a selector are left to their owner.
+slice; a terminating pod only in the slice, `terminating: true`); each port resolved against
+the pod's named container ports. `default/kubernetes` has no selector: its one endpoint is
+the API server on the node's gateway, as the real server's own reconciler writes it.
+Services without a selector are left to their owner.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ def _ready(pod: Obj) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _matching(service: Obj, pods: list[Obj]) -> list[Obj]:
+def _matching(service: Obj, pods: list[Obj], *, terminating: bool = False) -> list[Obj]:
+    """The Service's pods with an IP; those being deleted only if `terminating` (slices)."""
     ns = service["metadata"].get("namespace", "default")
     selector = (service.get("spec") or {}).get("selector") or {}
     found = []
     for pod in pods:
         meta = pod["metadata"]
         labels = meta.get("labels") or {}
-        if meta.get("namespace") != ns or meta.get("deletionTimestamp"):
+        if meta.get("namespace") != ns or (meta.get("deletionTimestamp") and not terminating):
             continue
         if not (pod.get("status") or {}).get("podIP"):
             continue
@@ -112,13 +114,18 @@ def _slice(service: Obj, pods: list[Obj]) -> tuple[list[Obj], list[Obj]]:
         conditions = {"ready": True, "serving": True, "terminating": False}
         return [{"addresses": [API_ENDPOINT[0]], "conditions": conditions}], _ports(service, None)
     eps, ports = [], list[Obj]()
-    for pod in _matching(service, pods):
-        ready = _ready(pod)
+    for pod in _matching(service, pods, terminating=True):
+        # A terminating pod stays in its slice, never ready, serving as long as it is Ready.
+        serving, ending = _ready(pod), bool(pod["metadata"].get("deletionTimestamp"))
         ports = ports or _ports(service, pod)
         eps.append(
             {
                 "addresses": [pod["status"]["podIP"]],
-                "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                "conditions": {
+                    "ready": serving and not ending,
+                    "serving": serving,
+                    "terminating": ending,
+                },
                 "nodeName": NODE_NAME,
                 "targetRef": _ref(pod),
             }

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from podtap.backends.local.capabilities import Identity, capability_set, node_bounding
-from podtap.backends.local.container import ContainerRunner
+from podtap.backends.local.container import STOP_GRACE, ContainerRunner
 from podtap.backends.local.kubeapi import events
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.models import Container, PodSpec
@@ -294,10 +294,13 @@ class PodRuntime:
             out.append(base)
         return tuple(out)
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = STOP_GRACE) -> None:
+        """SIGTERM every container, SIGKILL what is left after `grace` seconds."""
         self.deleting = True
         self.ready = False
-        await asyncio.gather(*(c.stop() for c in [*self.containers, *self.ephemeral]))
+        self._on_change()
+        runners = [*self.containers, *self.ephemeral]
+        await asyncio.gather(*(c.stop(grace=grace) for c in runners))
         await self._tasks.close()
         await self.sandbox.stop()
 

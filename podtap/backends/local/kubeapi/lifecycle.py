@@ -9,14 +9,15 @@ an update. The garbage collector deletes the dependents of a deleted owner (obje
 references instead; the namespace controller turns a deleted namespace `Terminating`,
 deletes everything in it and then lets it go. Those controllers run inline here, after the
 write that triggers them, so the outcome is the same and is visible in the very next request
-(and to watchers as the same MODIFIED/DELETED events).
+(and to watchers as the same MODIFIED/DELETED events). A pod on a node is deleted
+gracefully (`graceful.py`): marked, it stays until its kubelet deletes it with grace 0.
 """
 
 from __future__ import annotations
 
 import copy
 
-from podtap.backends.local.kubeapi import kinds, semantics
+from podtap.backends.local.kubeapi import graceful, kinds
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.resources import ResourceType
 from podtap.backends.local.kubeapi.store import Key, Obj
@@ -46,11 +47,23 @@ def _held(ctx: ApiContext, rt: ResourceType, obj: Obj, policy: str) -> bool:
     return policy == "Foreground" and bool(ctx.store.dependents(str(meta.get("uid"))))
 
 
-def _marked(rt: ResourceType, obj: Obj, *, foreground: bool) -> Obj:
+def _is_pod(rt: ResourceType) -> bool:
+    return (rt.group, rt.plural) == ("", "pods")
+
+
+def _grace(ctx: ApiContext, rt: ResourceType, obj: Obj, asked: int | None) -> int:
+    """A pod's grace; 0 on a node that does not exist: no kubelet would ever end it, and
+    the pod garbage collector deletes such orphans by force (here inline, at once)."""
+    node = str((obj.get("spec") or {}).get("nodeName") or "")
+    if not _is_pod(rt) or ctx.store.get(Key("", "nodes", "", node)) is None:
+        return 0
+    return graceful.period(obj, asked=asked)
+
+
+def _marked(rt: ResourceType, obj: Obj, *, foreground: bool, grace: int = 0) -> Obj:
     out = copy.deepcopy(obj)
     meta = out["metadata"]
-    meta.setdefault("deletionTimestamp", semantics.now())
-    meta.setdefault("deletionGracePeriodSeconds", 0)
+    graceful.marked(out, grace)
     if foreground and FOREGROUND not in (meta.get("finalizers") or []):
         meta["finalizers"] = [*(meta.get("finalizers") or []), FOREGROUND]
     if rt is kinds.NAMESPACES:
@@ -59,14 +72,26 @@ def _marked(rt: ResourceType, obj: Obj, *, foreground: bool) -> Obj:
 
 
 def delete(
-    ctx: ApiContext, rt: ResourceType, obj: Obj, *, policy: str, dry_run: bool
+    ctx: ApiContext,
+    rt: ResourceType,
+    obj: Obj,
+    *,
+    policy: str,
+    dry_run: bool,
+    grace: int | None = None,
 ) -> Obj | None:
-    """Delete `obj`: the object as kept while something holds it, None once it is gone."""
+    """Delete `obj`: the object as kept while something holds it, None once it is gone
+    (`grace`: the request's gracePeriodSeconds; a pod on a node waits for its kubelet)."""
     key = _key(rt, obj)
-    held = _held(ctx, rt, obj, policy)
+    period = _grace(ctx, rt, obj, grace)
+    held = period > 0 or _held(ctx, rt, obj, policy)
     if dry_run:
-        return _marked(rt, obj, foreground=policy == "Foreground") if held else None
+        foreground = policy == "Foreground"
+        return _marked(rt, obj, foreground=foreground, grace=period) if held else None
     if obj["metadata"].get("deletionTimestamp"):
+        cut = graceful.shortened(obj, period) if _is_pod(rt) else None
+        if cut is not None:
+            ctx.store.put(key, cut)
         settle(ctx, rt, key)
         return ctx.store.get(key)
     if policy == "Orphan":
@@ -74,7 +99,7 @@ def delete(
     if not held:
         remove(ctx, rt, key)
         return None
-    ctx.store.put(key, _marked(rt, obj, foreground=policy == "Foreground"))
+    ctx.store.put(key, _marked(rt, obj, foreground=policy == "Foreground", grace=period))
     if policy == "Foreground":
         _delete_all(ctx, ctx.store.dependents(str(obj["metadata"].get("uid"))), "Foreground")
     if rt is kinds.NAMESPACES:
@@ -110,7 +135,7 @@ def settle(ctx: ApiContext, rt: ResourceType, key: Key) -> None:
     meta["finalizers"] = finalizers
     if not finalizers:
         meta.pop("finalizers")
-    if not finalizers and not spec.get("finalizers"):
+    if not finalizers and not spec.get("finalizers") and not graceful.pending(obj):
         remove(ctx, rt, key)
     elif obj != before:
         ctx.store.put(key, obj)

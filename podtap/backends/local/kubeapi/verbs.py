@@ -17,7 +17,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from podtap.backends.local.kubeapi import ephemeral, kinds, lifecycle, rbac_objects, semantics
+from podtap.backends.local.kubeapi import (
+    ephemeral,
+    graceful,
+    kinds,
+    lifecycle,
+    rbac_objects,
+    semantics,
+)
 from podtap.backends.local.kubeapi.admitting import admitted
 from podtap.backends.local.kubeapi.context import ApiContext
 from podtap.backends.local.kubeapi.fields import recorded
@@ -274,7 +281,9 @@ def delete(ctx: ApiContext, target: Target, options: Obj, *, dry_run: bool = Fal
     if target.rt is NAMESPACES and target.name in _IMMORTAL:
         why = "this namespace may not be deleted"
         raise forbidden(group="", resource="namespaces", name=target.name, error=why)
-    kept = lifecycle.delete(ctx, target.rt, old, policy=_policy(options), dry_run=dry_run)
+    grace = graceful.requested(options)
+    policy = _policy(options)
+    kept = lifecycle.delete(ctx, target.rt, old, policy=policy, dry_run=dry_run, grace=grace)
     return success(target, old) if kept is None else kept
 
 
@@ -298,7 +307,7 @@ def delete_collection(
     items, _ = list_objects(
         ctx, target, ListOptions(options.label_selector, options.field_selector)
     )
-    policy = _policy(options.delete)
+    policy, grace = _policy(options.delete), graceful.requested(options.delete)
     for obj in items:
-        lifecycle.delete(ctx, target.rt, obj, policy=policy, dry_run=dry_run)
+        lifecycle.delete(ctx, target.rt, obj, policy=policy, dry_run=dry_run, grace=grace)
     return items
