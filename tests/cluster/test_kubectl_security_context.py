@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import podtap
 from podtap.testing.localcluster import LocalCluster
 from tests.cluster.test_kubectl_local import Kubectl
 
@@ -69,3 +70,34 @@ def test_a_hardened_pod_runs_as_asked(make_cluster: type[LocalCluster], tmp_path
     refused = kubectl("apply", "-f", "-", stdin=LOCALHOST, ok=False)
     assert refused.returncode != 0
     assert "spec.securityContext.seccompProfile" in refused.stderr, refused.stderr
+
+
+def test_a_volume_over_podtaps_install_does_not_hide_it(
+    make_cluster: type[LocalCluster], tmp_path: Path
+) -> None:
+    """Here the host's filesystem stands in for the image: an emptyDir mounted over a parent
+    of podtap's install (the chart's /tmp, when podtap lives under /tmp) must not hide it,
+    as no volume hides an image's /usr."""
+    parent = Path(podtap.__file__).resolve().parents[2]  # above the source tree and venv
+    pod = f"""
+apiVersion: v1
+kind: Pod
+metadata: {{name: over}}
+spec:
+  volumes: [{{name: scratch, emptyDir: {{}}}}]
+  containers:
+    - name: app
+      image: podtap
+      command: ["sleep", "3600"]
+      readinessProbe: {{exec: {{command: ["podtap", "--version"]}}, periodSeconds: 1}}
+      volumeMounts: [{{name: scratch, mountPath: {parent}}}]
+"""
+    c = make_cluster("t-overinstall")
+    c.up()
+    kubectl = Kubectl(Path(c.podtap("local", "kubeconfig").stdout.strip()), tmp_path)
+    kubectl("apply", "-f", "-", stdin=pod)
+    kubectl("wait", "--for=condition=Ready", "pod/over", "--timeout=60s")  # podtap ran
+    assert kubectl("exec", "over", "--", "podtap", "--version").stdout.startswith("podtap ")
+    listed = kubectl("exec", "over", "--", "ls", "-A", str(parent)).stdout.split()
+    source = Path(podtap.__file__).resolve().parents[1]
+    assert listed == [source.name]  # the (empty) volume, podtap's install bound on it

@@ -52,6 +52,18 @@ def bind_order(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return done
 
 
+MS_BIND = 4096
+
+
+def _bind_fd(libc: ctypes.CDLL, fd: int, target: str) -> None:
+    """Bind the directory open as `fd` (opened before the volumes hid it) on `target`: the
+    kernel follows /proc/self/fd/N to the directory itself, whatever is mounted over its
+    path now (the mount command would look the path up again, and find the volume)."""
+    Path(target).mkdir(parents=True, exist_ok=True)
+    if libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), f"cannot bind podtap's own {target} back")
+
+
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -66,10 +78,15 @@ def main() -> None:
         for m in spec["mounts"]:  # first every mount point: an overlay would hide binds
             source = Path(m["source"])
             ensure_mountpoint(Path(m["target"]), is_dir=source.is_dir(), scratch=scratch)
+        runtime = {p: os.open(p, os.O_PATH) for p in spec.get("runtime", []) if Path(p).is_dir()}
         for m in bind_order(spec["mounts"]):
             mount("--bind", m["source"], m["target"])
             if m.get("read_only"):
                 mount("-o", "remount,bind,ro", m["target"])
+        for path, fd in runtime.items():  # podtap's own install, if a volume hid it
+            if any(_under(path, m["target"]) and path != m["target"] for m in spec["mounts"]):
+                _bind_fd(libc, fd, path)
+            os.close(fd)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
         detail = exc.stderr if isinstance(exc, subprocess.CalledProcessError) else str(exc)
         print(f"error: {detail}".strip(), flush=True)

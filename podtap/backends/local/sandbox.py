@@ -28,6 +28,17 @@ def hosts_file(*, ip: str, hostname: str, fqdn: str | None) -> str:
     return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n{ip}\t{names}\n"
 
 
+def runtime_paths() -> list[str]:
+    """What stands in for the image here: podtap's own install (the interpreter's prefix and
+    the source tree of an editable install), which an agent or operator pod runs. A volume
+    mounted over one of its parents (an emptyDir at /tmp, when podtap lives under /tmp) must
+    not hide it, as no volume hides an image's /usr."""
+    import podtap
+
+    found = {sys.prefix, str(Path(podtap.__file__).resolve().parents[1])}
+    return sorted(p for p in found if p != "/")
+
+
 class SandboxFailed(RuntimeError):
     pass
 
@@ -85,6 +96,7 @@ class Sandbox:
         spec = {
             "hostname": self.hostname,
             "scratch": str(self.directory / "scratch"),
+            "runtime": runtime_paths(),
             "mounts": [
                 {"source": str(m.source), "target": m.target, "read_only": m.read_only}
                 for m in all_mounts
