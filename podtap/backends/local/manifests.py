@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError, field_validator
 
 from podtap.backends.local.models import K8s, ObjectMeta, PodSpec, ServiceSpec, WorkloadSpec
+from podtap.core.field_path import field_path
 
 DEFAULT_NAMESPACE = "default"
 CLUSTER_SCOPED = {"Namespace"}
@@ -117,13 +118,6 @@ class Manifest:
         return KINDS.get(self.kind, Unknown).model_validate(self.raw)
 
 
-def _where(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def check(raw: Any, *, source: str, index: int) -> Manifest:
     """Validate one document; raise ManifestError naming file, object and field."""
     where = f"{source} (document {index + 1})"
@@ -140,7 +134,10 @@ def check(raw: Any, *, source: str, index: int) -> Manifest:
         KINDS.get(kind, Unknown).model_validate(raw)
     except ValidationError as exc:
         raise ManifestError(
-            [f"{label}: field {_where(e['loc']) or '(object)'}: {e['msg']}" for e in exc.errors()]
+            [
+                f"{label}: field {field_path(e['loc']) or '(object)'}: {e['msg']}"
+                for e in exc.errors()
+            ]
         ) from None
     assert isinstance(meta, Mapping) and isinstance(name, str)
     namespace = None if kind in CLUSTER_SCOPED else meta.get("namespace") or DEFAULT_NAMESPACE

@@ -23,6 +23,7 @@ from podtap.backends.local.models import PodSpec
 from podtap.backends.local.podconfig import NODE_NAME
 from podtap.backends.local.podfields import unhonoured
 from podtap.backends.local.workload_models import MODELS
+from podtap.core.field_path import field_path
 
 # Where each kind keeps the pod spec the node runs.
 POD_SPEC_AT: dict[str, tuple[str, ...]] = {
@@ -35,13 +36,6 @@ POD_SPEC_AT: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 RUN_KINDS = tuple(POD_SPEC_AT)
-
-
-def _field(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _pod_spec(obj: dict[str, Any], path: tuple[str, ...]) -> object:
@@ -64,7 +58,7 @@ def _model_causes(kind: str, obj: dict[str, Any], raw: object, *, at: str) -> li
         prefix = () if model is not None else tuple(at.split("."))
         return [
             Cause(
-                _field((*prefix, *e["loc"])) or "spec",
+                field_path((*prefix, *e["loc"])) or "spec",
                 "FieldValueInvalid",
                 f"Invalid value: the embedded cluster cannot run this: "
                 f"{str(e['msg']).removeprefix('Value error, ')}",

@@ -28,6 +28,7 @@ from podtap.core.config.files import (
 from podtap.core.config.known_keys import UNSUPPORTED_KEYS, is_unsupported, not_acted
 from podtap.core.config.models import ResolvedConfig
 from podtap.core.config.overrides import CLI_FLAGS, ENV_VARS, cli_overrides, env_overrides
+from podtap.core.field_path import field_path
 from podtap.core.targets import TargetKind, unresolvable_reason
 
 __all__ = [
@@ -60,16 +61,6 @@ class ConfigReport:
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _dotted(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 @dataclass(slots=True)
@@ -141,7 +132,7 @@ def _validate(
     except ValidationError as e:
         issues = []
         for err in e.errors(include_url=False):
-            path = as_written(_dotted(err["loc"]))
+            path = as_written(field_path(err["loc"]))
             origin = source
             for p, s in (sources or {}).items():
                 if path == p or path.startswith(p + ".") or p.startswith(path + "."):

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Final
 
 from jsonschema import Draft4Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
+from podtap.core.field_path import field_path
 from podtap.core.kube.admission_errors import Problem, Violation, go_json, go_number
 
 __all__ = ["validate_custom"]
@@ -88,19 +89,12 @@ def _compiled(text: str) -> Validator:
     return validator
 
 
-def _path(parts: Sequence[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def _number(value: Any) -> str:
     return go_number(value) if isinstance(value, float) else str(value)
 
 
 def _violations(error: ValidationError) -> list[Violation]:
-    path = _path(list(error.absolute_path))
+    path = field_path(list(error.absolute_path))
     keyword = error.validator
     limit: Any = error.validator_value
     value: Any = error.instance
@@ -166,7 +160,7 @@ def _composite(error: ValidationError, path: str) -> list[Violation]:
 
 
 def _order(error: ValidationError) -> tuple[str, int]:
-    return _path(list(error.absolute_path)), _RANK.get(str(error.validator), 5)
+    return field_path(list(error.absolute_path)), _RANK.get(str(error.validator), 5)
 
 
 def validate_custom(obj: dict[str, Any], *, schema: Schema) -> list[Violation]:

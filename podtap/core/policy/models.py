@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from podtap.core.config import ConfigError, validate_config
+from podtap.core.field_path import field_path
 from podtap.core.kube.label_selector import from_label_selector
 from podtap.core.kube.selectors import Selector, SelectorError
 from podtap.core.safe_regex import FilterRegexError, check_filter_regex
@@ -216,13 +217,6 @@ class ProfileSpec(_Spec):
         return value
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def _one_line(e: ValidationError) -> str:
     parts = []
     for err in e.errors(include_url=False):
@@ -230,7 +224,7 @@ def _one_line(e: ValidationError) -> str:
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         sep = "." if tuple(err["loc"]) == ("config",) else ": "  # msg starts with its path
-        parts.append(f"{_path(tuple(err['loc']))}{sep}{msg}")
+        parts.append(f"{field_path(('spec', *err['loc']))}{sep}{msg}")
     return "; ".join(parts)
 
 

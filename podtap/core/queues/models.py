@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from podtap.core.field_path import field_path
+
 __all__ = [
     "DEFAULT_TMP_NAME_TEMPLATE",
     "AppConfig",
@@ -126,13 +128,6 @@ class SplitConfig(_Spec):
         return next((q for q in self.queues if q.id == queue_id), None)
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = "spec"
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def parse_split_config(spec: object) -> SplitConfig:
     """The split config of a resource's ``spec``; :class:`SplitConfigError` names the field."""
     try:
@@ -143,4 +138,4 @@ def parse_split_config(spec: object) -> SplitConfig:
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "not a known field (check its spelling)"
-        raise SplitConfigError(f"{_path(loc)}: {message}") from None
+        raise SplitConfigError(f"{field_path(('spec', *loc))}: {message}") from None
