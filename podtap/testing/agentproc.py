@@ -23,8 +23,11 @@ from podtap.core.protocol import (
     BodyChunk,
     Data,
     Envelope,
+    IncomingMode,
     InitiatorHandshake,
+    NewConnection,
     Payload,
+    StreamClose,
     WindowUpdate,
 )
 from podtap.net.tasks import TaskSet
@@ -120,6 +123,28 @@ class SessionPeer:
                 size = len(getattr(msg, "data", b"") or b"")
                 if size and hasattr(msg, "stream"):
                     await self.send(WindowUpdate(stream=msg.stream, credit=size))
+
+    async def first_request(
+        self, mode: IncomingMode, *, port: int = 8080, timeout: float = 10
+    ) -> tuple[NewConnection, bytes]:
+        """The first incoming connection that carries bytes, and its first bytes.
+
+        A node's TCP readiness probe reaches the pod like any client, so it is stolen or
+        mirrored too: it opens and closes without a byte, and is skipped here.
+        """
+        opened: dict[int, NewConnection] = {}
+        async with asyncio.timeout(timeout):
+            while True:
+                msg = await self.inbox.get()
+                if isinstance(msg, NewConnection):
+                    opened[msg.stream] = msg
+                elif isinstance(msg, StreamClose):
+                    opened.pop(msg.stream, None)
+                elif isinstance(msg, Data) and msg.stream in opened:
+                    conn = opened[msg.stream]
+                    if conn.mode != mode or conn.port != port:
+                        raise AssertionError(f"expected a {mode} connection to {port}: {conn}")
+                    return conn, msg.data
 
     async def credit(self, stream: int, size: int) -> None:
         await self.send(WindowUpdate(stream=stream, credit=size))  # type: ignore[arg-type]

@@ -14,7 +14,6 @@ from podtap.core.protocol import (
     Data,
     IncomingMode,
     MirrorDropped,
-    NewConnection,
     StreamClose,
     Subscribe,
     SubscribeResult,
@@ -56,9 +55,7 @@ async def subscribe(peer: SessionPeer, mode: IncomingMode = IncomingMode.STEAL) 
 
 async def answer_stolen(peer: SessionPeer) -> bytes:
     """Act as the developer's app for one stolen connection; return the request bytes."""
-    conn = await peer.expect(NewConnection)
-    assert conn.mode == IncomingMode.STEAL and conn.port == 8080
-    request = (await peer.expect(Data)).data
+    conn, request = await peer.first_request(IncomingMode.STEAL)
     await peer.send(Data(stream=conn.stream, data=RESPONSE))
     await peer.send(StreamClose(stream=conn.stream))
     return request
@@ -92,11 +89,9 @@ def test_mirror_copies_requests_and_the_app_still_answers(
             await subscribe(peer, IncomingMode.MIRROR)
             body = await asyncio.to_thread(get, shop_port, "/whoami", {"x-copy": "1"})
             assert from_app(body)
-            conn = await peer.expect(NewConnection)
-            assert conn.mode == IncomingMode.MIRROR
-            copy = await peer.expect(Data)
-            assert copy.data.startswith(b"GET /whoami HTTP/1.1\r\n")
-            assert b"x-copy: 1\r\n" in copy.data
+            _, copy = await peer.first_request(IncomingMode.MIRROR)
+            assert copy.startswith(b"GET /whoami HTTP/1.1\r\n")
+            assert b"x-copy: 1\r\n" in copy
 
     asyncio.run(go())
 

@@ -33,7 +33,6 @@ from podtap.core.protocol import (
     EnvRequest,
     EnvResponse,
     IncomingMode,
-    NewConnection,
     StreamClose,
     Subscribe,
     SubscribeResult,
@@ -134,15 +133,14 @@ class Scenario:
         await subscribe(peer, IncomingMode.MIRROR)
         answered = await self.curl("/whoami")
         assert f'"pod": "{resolved.pod.name}"' in answered
-        assert (await peer.expect(NewConnection, timeout=20)).mode == IncomingMode.MIRROR
-        assert (await peer.expect(Data, timeout=20)).data.startswith(b"GET /whoami ")
+        _, copy = await peer.first_request(IncomingMode.MIRROR, timeout=20)
+        assert copy.startswith(b"GET /whoami ")
         await peer.send(Unsubscribe(port=Port(8080)))
 
         await subscribe(peer, IncomingMode.STEAL)
         stolen = asyncio.ensure_future(self.curl("/mine"))
-        conn = await peer.expect(NewConnection, timeout=20)
-        assert conn.mode == IncomingMode.STEAL
-        assert (await peer.expect(Data, timeout=20)).data.startswith(b"GET /mine ")
+        conn, request = await peer.first_request(IncomingMode.STEAL, timeout=20)
+        assert request.startswith(b"GET /mine ")
         await peer.send(Data(stream=conn.stream, data=STOLEN))
         await peer.send(StreamClose(stream=conn.stream))
         assert await stolen == "stolen"
@@ -240,7 +238,7 @@ async def ephemeral(kubectl: Kubectl, *, config: Path, run: Path, shop_port: int
             assert (await peer.expect(EnvResponse, timeout=20)).env["SHOP_API_KEY"]
             await subscribe(peer, IncomingMode.STEAL)
             stolen = asyncio.ensure_future(asyncio.to_thread(get, shop_port, "/mine"))
-            conn = await peer.expect(NewConnection, timeout=20)
+            conn, _ = await peer.first_request(IncomingMode.STEAL, timeout=20)
             await peer.send(Data(stream=conn.stream, data=STOLEN))
             await peer.send(StreamClose(stream=conn.stream))
             assert await stolen == b"stolen"
