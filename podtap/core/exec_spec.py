@@ -44,7 +44,8 @@ _COMPOSITE = ("all_of", "any_of")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notice:
-    """A warning about one key, e.g. ``profile: not supported yet; ignored``."""
+    """A warning about one key, e.g. ``feature.network.incoming.http_filter: applies when
+    mode is steal; mirror copies every request``."""
 
     key: str
     message: str
@@ -280,13 +281,8 @@ def _error(key: str, message: str) -> ConfigError:
 
 
 def _notices(resolved: ResolvedConfig) -> tuple[Notice, ...]:
-    """Keys the run carries but nothing acts on yet (the operator has no profiles so far;
-    `kube_context` chooses the cluster whose operator the run reaches)."""
+    """Keys set that do not do what they seem to (an http_filter under mirror)."""
     out: list[Notice] = []
-    if resolved.profile is not None:
-        out.append(
-            Notice(key="profile", message=f"{resolved.profile!r}: not supported yet; ignored")
-        )
     incoming = resolved.feature.network.incoming
     if incoming.mode.value == "mirror" and incoming.http_filter.is_set:
         out.append(

@@ -18,6 +18,7 @@ from podtap.backends.base import TargetError, TargetRef
 from podtap.core import operator_paths as paths
 from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id, parse_session_id
+from podtap.core.policy.profile_wire import PROFILE_HEADER, encode_profile, parse_profile_ref
 from podtap.core.protocol import (
     AcceptorHandshake,
     CloseReason,
@@ -73,11 +74,14 @@ def _steals(text: str | None) -> tuple[tuple[Port, HttpFilter | None], ...]:
 
 def connect_options(q: Mapping[str, str]) -> ConnectOptions:
     """The session-relevant part of a connect's query; ValueError if malformed."""
+    profile = q.get("profile") or None
+    if profile is not None:
+        parse_profile_ref(profile)  # NAME or NS/NAME, as the client checked it
     return ConnectOptions(
         on_concurrent_steal=OnConcurrentSteal(q.get("on_concurrent_steal", "abort")),
         steals=_steals(q.get("steals")),
         key=session_key(q.get("key")),
-        profile=q.get("profile") or None,
+        profile=profile,
     )
 
 
@@ -167,6 +171,10 @@ class OperatorApi:
             options = connect_options(q)
         except (TargetError, ValueError) as exc:
             return _error(400, str(exc))
+        policies = self.service.policies
+        options = policies.planned(options)  # no steal checked that its profile forbids
+        if resume is not None and (why := policies.resume_refusal(resume, profile=options.profile)):
+            return _error(409, why)
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024)
         if not ws.can_prepare(request).ok:  # a plain GET asks why an upgrade was refused
             await self.service.check(
@@ -188,6 +196,9 @@ class OperatorApi:
             options=options,
         )
         ws.headers[SESSION_HEADER] = opening.label
+        if opening.rules is not None and opening.rules.profile is not None:
+            # the client applies the same profile to its own config (docs/policies.md)
+            ws.headers[PROFILE_HEADER] = encode_profile(opening.rules.profile)
         await ws.prepare(request)
         wire = WireConnection(ws, label=f"client {opening.label}")
         if not await self._hello(wire, label=opening.label):

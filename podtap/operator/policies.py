@@ -11,14 +11,16 @@ so a change applies at once. It decides nothing itself."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from podtap.backends.base import ClusterBackend, ResolvedTarget
 from podtap.backends.kubernetes.policy_book import PolicySnapshot
+from podtap.core.config import IncomingMode as ConfigMode
 from podtap.core.config import validate_config
-from podtap.core.ids import RequestId, SessionId, format_session_id
+from podtap.core.ids import Port, RequestId, SessionId, format_session_id
 from podtap.core.policy.access import filter_env
 from podtap.core.policy.connect import connect_refusal
 from podtap.core.policy.incoming import subscribe_refusal
@@ -26,7 +28,8 @@ from podtap.core.policy.matching import FoundPolicy, SessionTarget, applicable
 from podtap.core.policy.models import PolicyError
 from podtap.core.policy.objects import select_profile, session_target
 from podtap.core.policy.outgoing import dns_refusal
-from podtap.core.policy.profiles import Fixes, apply_profile
+from podtap.core.policy.profile_wire import MAX_HEADER, encode_profile, profile_not_found
+from podtap.core.policy.profiles import Fixes, FoundProfile, apply_profile
 from podtap.core.protocol import (
     Connect,
     EnvResponse,
@@ -90,6 +93,15 @@ async def target_of(backend: ClusterBackend, resolved: ResolvedTarget) -> Sessio
     return session_target(ref, namespace=resolved.namespace, labels=labels)
 
 
+def _steals(
+    options: ConnectOptions, fixes: Fixes | None
+) -> tuple[tuple[Port, HttpFilter | None], ...]:
+    """The planned steals left under ``fixes``: none when the profile leaves no steal."""
+    if fixes is not None and fixes.incoming not in (None, ConfigMode.STEAL):
+        return ()
+    return options.steals
+
+
 class SessionPolicies:
     """Per session, its rules; the refusals and filters of the policies in force now."""
 
@@ -120,24 +132,59 @@ class SessionPolicies:
         refusal = connect_refusal(policies, profile=options.profile, target=target.path)
         if refusal is not None:
             raise PolicyRefused(refusal)
-        fixes = self._fixes(options.profile) if options.profile is not None else None
-        for _, flt in options.steals:
+        profile = self._profile(options.profile) if options.profile is not None else None
+        fixes = self._fixes(profile) if profile is not None else None
+        for _, flt in _steals(options, fixes):
             refusal = refusal or subscribe_refusal(
                 policies, mode=IncomingMode.STEAL, http_filter=flt, target=target.path, fixes=fixes
             )
         if refusal is not None:
             raise PolicyRefused(refusal)
-        return SessionRules(target=target, fixes=fixes)
+        return SessionRules(target=target, fixes=fixes, profile=profile)
 
-    def _fixes(self, ref: str) -> Fixes | None:
-        """What profile ``ref`` fixes (over the defaults: the connect carries no config)."""
+    def planned(self, options: ConnectOptions) -> ConnectOptions:
+        """``options`` as the client will act on them: its planned steals were made from
+        the user's config, and a profile (found now) that leaves no steal drops them, as
+        the client applying the profile does (a steal it still tries is refused)."""
+        if options.profile is None or not options.steals:
+            return options
+        profile = select_profile(self.source.snapshot().profiles, options.profile)
+        try:
+            fixes = self._fixes(profile) if profile is not None else None
+        except PolicyRefused:
+            return options  # admit says why
+        return dataclasses.replace(options, steals=_steals(options, fixes))
+
+    def resume_refusal(self, session: SessionId, *, profile: str | None) -> str | None:
+        """Why resuming ``session`` with ``profile`` is refused (its profile would change
+        under it), or None (a session not seen since this operator started: None)."""
+        rules = self.rules.get(session)
+        if rules is None:
+            return None
+        had = rules.profile.ref if rules.profile is not None else None
+        if had == profile:
+            return None
+        label = format_session_id(session)
+        if had is None:
+            return f"session {label} was opened without a profile: resume it without one"
+        return f"session {label} was opened with profile {had}: resume it with --profile {had}"
+
+    def _profile(self, ref: str) -> FoundProfile:
+        """Profile ``ref``, small enough to send back; PolicyRefused if not."""
         profile = select_profile(self.source.snapshot().profiles, ref)
         if profile is None:
+            raise PolicyRefused(profile_not_found(ref), status=404)
+        if (size := len(encode_profile(profile))) > MAX_HEADER:
             raise PolicyRefused(
-                f"profile {ref} is not found: list them with "
-                "kubectl get podtapprofiles -A and kubectl get podtapclusterprofiles",
-                status=404,
+                f"{profile.label} is too large to send to the client ({size} characters of "
+                f"JSON, at most {MAX_HEADER}): make its config smaller",
+                status=422,
             )
+        return profile
+
+    @staticmethod
+    def _fixes(profile: FoundProfile) -> Fixes | None:
+        """What ``profile`` fixes (over the defaults: the connect carries no config)."""
         try:
             return apply_profile(validate_config({})[0], profile).fixes
         except PolicyError as exc:

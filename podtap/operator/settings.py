@@ -13,7 +13,7 @@ from podtap.core.arbitration import OnConcurrentSteal
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.lifecycle import Limits
 from podtap.core.policy.matching import SessionTarget
-from podtap.core.policy.profiles import Fixes
+from podtap.core.policy.profiles import Fixes, FoundProfile
 from podtap.core.protocol import HttpFilter
 from podtap.core.sessions import DEFAULT_GRACE, BookError, Principal, SessionRecord
 
@@ -74,10 +74,12 @@ class PolicyRefused(OperatorError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SessionRules:
-    """What a session's policies are matched on (its target), and what its profile fixed."""
+    """What a session's policies are matched on (its target), its profile (sent back to
+    the client at connect) and what that profile fixed."""
 
     target: SessionTarget
     fixes: Fixes | None = None
+    profile: FoundProfile | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

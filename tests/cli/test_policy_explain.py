@@ -141,7 +141,8 @@ def test_each_failure_is_one_line(api: Running, tmp_path: Path) -> None:
     assert wrong == (
         "deployment 'nope' not found in namespace 'shop' (list targets with `podtap ls`)"
     )
-    assert error("--profile", "nope").startswith("profile nope not found: `kubectl get ")
+    assert error("--profile", "nope").startswith("profile nope is not found: list them with ")
+    assert error("--profile", "a/b/c").startswith("profile 'a/b/c': give NAME (a cluster ")
     (tmp_path / "bad.json").write_text("{not json")
     assert "bad.json" in error("-f", "bad.json")
     config = yaml.safe_load(api.kubeconfig.read_text())

@@ -258,7 +258,6 @@ def test_mirrord_keys_not_supported_warn_once_and_are_listed(run: Any) -> None:
         "feature.split_queues.q.jq_filter",
         "feature.split_queues",
         "feature.copy_target",
-        "profile",
         "operator",
     ]
     for key in doc["unsupported"]:

@@ -196,8 +196,7 @@ def test_the_session_part_and_the_flags_precedence(tmp_path: Path) -> None:
     assert spec.kube_context == "kind-dev" and spec.argv == ("app", "--x")
     assert not spec.network.outgoing.tcp and not spec.network.outgoing.udp
     assert not spec.network.dns.enabled
-    assert [n.key for n in spec.notices] == ["profile"]  # kube_context is acted on
-    assert str(spec.notices[0]) == "profile: 'flag-profile': not supported yet; ignored"
+    assert spec.notices == ()  # kube_context and profile are acted on
 
 
 def test_plan_of_is_the_json_verify_config_shows() -> None:

@@ -27,8 +27,13 @@ from podtap.client.host.jail_files import prepare_jail_network
 from podtap.client.host.operator_api import OperatorAddress, OperatorApi, planned_steals
 from podtap.client.host.outbound import Outbound
 from podtap.client.host.reconnect import keep_linked
+from podtap.core.config import ConfigError, ResolvedConfig
 from podtap.core.exec_spec import EnvSpec, ExecSpec
 from podtap.core.ids import RequestId
+from podtap.core.policy.applied import apply_at_connect
+from podtap.core.policy.models import PolicyError
+from podtap.core.policy.profile_wire import parse_profile_ref
+from podtap.core.policy.profiles import FoundProfile
 from podtap.core.protocol import EnvRequest, EnvResponse, Log, LogLevel
 from podtap.core.reconnect import client_ttl
 from podtap.net.tasks import TaskSet
@@ -42,10 +47,31 @@ class ExecFailed(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecUi:
-    """Where `run_exec` reports: the agent's log lines and one-line progress."""
+    """Where `run_exec` reports: the agent's log lines, one-line progress, and notices
+    that must stay on screen (the profile applied; None: as progress)."""
 
     on_log: Callable[[Log], None]
     on_status: Callable[[str], None]
+    on_notice: Callable[[str], None] | None = None
+
+
+def profiled(
+    spec: ExecSpec, config: ResolvedConfig | None, profile: FoundProfile | None
+) -> tuple[ExecSpec, str | None]:
+    """The run's spec under the profile the operator applied, and the line that says what
+    it changed (None: no profile); ExecFailed (one line) if it cannot apply to `config`."""
+    if profile is None:
+        return spec, None
+    if config is None:
+        raise ExecFailed(f"{profile.label}: this run was given no config to apply it to")
+    try:
+        applied = apply_at_connect(config, profile)
+        return ExecSpec.from_config(applied.config, argv=spec.argv), applied.line
+    except PolicyError as exc:
+        raise ExecFailed(str(exc)) from None
+    except ConfigError as exc:  # a filter the agent cannot apply exactly
+        issues = "; ".join(str(i).strip() for i in exc.issues)
+        raise ExecFailed(f"{profile.label} does not fit your config: {issues}") from None
 
 
 def dotenv(path: Path) -> dict[str, str]:
@@ -101,13 +127,21 @@ def merged_env(
     return env
 
 
-async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
-    """Carry out `spec`: run its command in the jail; returns the command's exit code
-    (or raises if the session fails, ExecFailed if the run cannot start)."""
+async def run_exec(
+    address: OperatorAddress, spec: ExecSpec, ui: ExecUi, *, config: ResolvedConfig | None = None
+) -> int:
+    """Carry out `spec` (made from `config`, which a profile applies to): run its command
+    in the jail; returns the command's exit code (or raises if the session fails,
+    ExecFailed if the run cannot start)."""
     session_spec, on_log, on_status = spec.session, ui.on_log, ui.on_status
     if session_spec.target is None or not spec.argv:
         raise ExecFailed("a run needs a target and a command")
     target, namespace, argv = session_spec.target, session_spec.namespace, list(spec.argv)
+    if session_spec.profile is not None:
+        try:
+            parse_profile_ref(session_spec.profile)
+        except PolicyError as exc:
+            raise ExecFailed(str(exc)) from None
     env_file = env_file_values(spec.env)
     on_status(f"connecting to the operator for {target}")
     connect = functools.partial(
@@ -117,8 +151,16 @@ async def run_exec(address: OperatorAddress, spec: ExecSpec, ui: ExecUi) -> int:
         on_concurrent_steal=session_spec.on_concurrent_steal.value,
         key=session_spec.key,
         steals=planned_steals(session_spec.incoming),  # a held one: refused, before the command
+        profile=session_spec.profile,  # a resume sends it again
     )
     async with connect() as session:
+        # applied before anything is set up: a profile may change what is subscribed,
+        # resolved, read and let out
+        spec, told = profiled(spec, config, session.profile)
+        if told is not None:
+            (ui.on_notice or on_status)(told)
+            session_spec = spec.session
+            env_file = env_file_values(spec.env)
         channel = ClientChannel(session, on_log=on_log)
         tasks = TaskSet()
         linked = keep_linked(  # a dropped link is resumed within the TTL, the command kept

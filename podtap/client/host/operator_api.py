@@ -22,9 +22,11 @@ from podtap.net.wire import WireConnection
 
 if TYPE_CHECKING:  # the config models cost every CLI command time to import
     from podtap.core.exec_spec import IncomingPlan
+    from podtap.core.policy.profiles import FoundProfile
 
 API = paths.API
 SESSION_HEADER = "X-Podtap-Session"
+PROFILE_HEADER = "X-Podtap-Profile"  # core.policy.profile_wire's, without importing it
 
 
 class OperatorUnavailable(ConnectionError):
@@ -86,6 +88,7 @@ class ClientSession:
 
     id: SessionId
     wire: WireConnection
+    profile: FoundProfile | None = None  # the profile the operator applied (if one was asked)
 
     @property
     def label(self) -> str:
@@ -108,12 +111,18 @@ def planned_steals(plan: IncomingPlan) -> tuple[Steal, ...]:
 
 
 def connect_params(
-    *, on_concurrent_steal: str, key: str | None, steals: Sequence[Steal]
+    *,
+    on_concurrent_steal: str,
+    key: str | None,
+    steals: Sequence[Steal],
+    profile: str | None = None,
 ) -> dict[str, str]:
     """The query of a connect: what the operator must know of the session before it starts."""
     params = {"client_version": __version__, "on_concurrent_steal": on_concurrent_steal}
     if key is not None:
         params["key"] = key
+    if profile is not None:
+        params["profile"] = profile
     if steals:
         params["steals"] = json.dumps(
             [{"port": port, "filter": asdict(f) if f else None} for port, f in steals]
@@ -177,11 +186,15 @@ class OperatorApi:
         on_concurrent_steal: str = "abort",
         key: str | None = None,
         steals: Sequence[Steal] = (),
+        profile: str | None = None,
     ) -> AsyncIterator[ClientSession]:
         """A session on `target`; OperatorRefused if the operator will not open it (e.g. a
         port of `steals` is held and on_concurrent_steal is abort: the message names the
-        holder)."""
-        params = connect_params(on_concurrent_steal=on_concurrent_steal, key=key, steals=steals)
+        holder). With `profile` (NAME or NS/NAME), the session carries the profile the
+        operator found, for the client to apply to its config."""
+        params = connect_params(
+            on_concurrent_steal=on_concurrent_steal, key=key, steals=steals, profile=profile
+        )
         if resume is not None:
             params["session"] = format_session_id(resume)
         path = paths.connect_path(namespace, TargetRef.parse(target))
@@ -203,7 +216,8 @@ class OperatorApi:
                     wire = WireConnection(ws, label="operator")
                     await wire.initiate(InitiatorHandshake(name="podtap", version=__version__))
                     sid = _session_id(ws, url)
-                    yield ClientSession(sid, wire)
+                    found = _profile(ws, profile) if profile is not None else None
+                    yield ClientSession(sid, wire, profile=found)
                     if not ws.closed:  # a clean exit ends the session now, not after its TTL
                         await wire.close(CloseReason.CLIENT_EXITED, "the client exited")
         except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
@@ -236,11 +250,36 @@ class OperatorApi:
 
 def _session_id(ws: aiohttp.ClientWebSocketResponse, url: str) -> SessionId:
     """The session's id, from the upgrade's answer (a proxy must pass its headers on)."""
-    value = ws._response.headers.get(SESSION_HEADER)
+    why = (
+        f"the upgrade of {url} was answered without the operator's {SESSION_HEADER} "
+        "header: a proxy between here and the operator drops it"
+    )
+    return parse_session_id(_header(ws, SESSION_HEADER, missing=why))
+
+
+def _header(ws: aiohttp.ClientWebSocketResponse, name: str, *, missing: str) -> str:
+    """Header `name` of the upgrade's answer; OperatorRefused (502, `missing`) if absent."""
+    value = ws._response.headers.get(name)
     if value is None:
-        raise OperatorRefused(
-            502,
-            f"the upgrade of {url} was answered without the operator's {SESSION_HEADER} "
-            "header: a proxy between here and the operator drops it",
-        )
-    return parse_session_id(value)
+        raise OperatorRefused(502, missing)
+    return value
+
+
+def _profile(ws: aiohttp.ClientWebSocketResponse, ref: str) -> FoundProfile:
+    """Profile `ref` as the operator answered the upgrade with it (OperatorRefused if it
+    did not: an operator that cannot apply profiles would leave the run unaware)."""
+    from podtap.core.policy.models import PolicyError
+    from podtap.core.policy.profile_wire import decode_profile
+
+    why = (
+        f"the operator did not say how it applies profile {ref} (no {PROFILE_HEADER} "
+        "header): upgrade the operator, or a proxy between here and it drops the header"
+    )
+    value = _header(ws, PROFILE_HEADER, missing=why)
+    try:
+        found = decode_profile(value)
+    except PolicyError as exc:
+        raise OperatorRefused(502, str(exc)) from None
+    if found.ref != ref:
+        raise OperatorRefused(502, f"asked for profile {ref}, the operator applied {found.ref}")
+    return found

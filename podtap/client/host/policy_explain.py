@@ -26,7 +26,9 @@ from podtap.core.config import ResolvedConfig
 from podtap.core.policy.crds import KINDS, CrdKind
 from podtap.core.policy.explain import Explanation, explain
 from podtap.core.policy.matching import SessionTarget
+from podtap.core.policy.models import PolicyError
 from podtap.core.policy.objects import POLICY_KINDS, PROFILE_KINDS, session_target
+from podtap.core.policy.profile_wire import parse_profile_ref, profile_not_found
 from podtap.core.targets import TargetRef
 
 __all__ = ["ExplainFailed", "Explained", "explain_session"]
@@ -86,9 +88,14 @@ async def _objects(
 
 
 def _profile_kinds(ref: str) -> tuple[list[CrdKind], str | None]:
-    namespace, _, _ = ref.rpartition("/")
+    """The kinds profile ``ref`` may be, and its namespace (ExplainFailed if ``ref`` is
+    neither NAME nor NS/NAME, as `podtap exec --profile` and the operator say it)."""
+    try:
+        namespace, _ = parse_profile_ref(ref)
+    except PolicyError as exc:
+        raise ExplainFailed(str(exc)) from None
     profiles = [k for k in KINDS if k.kind in PROFILE_KINDS]
-    return [k for k in profiles if k.namespaced == bool(namespace)], namespace or None
+    return [k for k in profiles if k.namespaced == bool(namespace)], namespace
 
 
 def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
@@ -119,6 +126,8 @@ async def explain_session(
     """What the operator would decide for a session of ``config`` (its target, profile), in
     its target namespace, else the kubeconfig context's, else ``default`` (as kubectl)."""
     ref = TargetRef.parse(config.target.path or "targetless")
+    if config.profile is not None:
+        _profile_kinds(config.profile)  # a ref that cannot name a profile: before connecting
     try:
         api = await kubeconfig_client(path=kubeconfig, context=context)
         namespace = config.target.namespace or _context_namespace(kubeconfig, context)
@@ -133,11 +142,7 @@ async def explain_session(
     book, skipped = book_of(objects)
     snap = book.snapshot()
     if config.profile is not None and not any(p.ref == config.profile for p in snap.profiles):
-        kinds, where = _profile_kinds(config.profile)
-        listed = ",".join(k.plural for k in kinds) + (f" -n {where}" if where else "")
-        raise ExplainFailed(
-            f"profile {config.profile} not found: `kubectl get {listed}` lists the profiles"
-        )
+        raise ExplainFailed(profile_not_found(config.profile))  # as the operator says it
     found = explain(
         snap.policies, snap.profiles, target=target, config=config, profile=config.profile
     )

@@ -62,6 +62,11 @@ async def keep_linked(
                 channel.give_up(gone)
                 return gone
             current, session = resumed
+            if session.profile is not None and session.profile != channel.session.profile:
+                tell(  # the run keeps the config it started with
+                    f"{session.profile.label} changed while the link was down: the operator "
+                    "enforces the new one; restart the run to apply it here"
+                )
             channel.relink(session)
             tell(outage.resumed(now=time.monotonic()))
     finally:

@@ -117,8 +117,6 @@ def not_acted(config: ResolvedConfig) -> Iterator[tuple[str, str]]:
         yield "feature.split_queues", "queue messages are not split"
     if f.copy_target.enabled:
         yield "feature.copy_target", "the target is not copied: podtap joins its own pod"
-    if config.profile is not None:
-        yield "profile", "operator profiles are not applied"
     if config.operator is False:
         yield "operator", "podtap always goes through its operator; false has no effect"
 

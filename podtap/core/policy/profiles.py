@@ -93,8 +93,15 @@ def _fixes(config: ResolvedConfig, profile: FoundProfile) -> Fixes:
     changes = {a.change for a in profile.spec.feature_adjustments}
     feature = (profile.spec.config or {}).get("feature", {})
     given = feature.get("network", {}) if isinstance(feature, Mapping) else {}
-    given = given if isinstance(given, Mapping) else {}
-    incoming = bool(changes & set(_INCOMING)) or "incoming" in given
+    if not isinstance(given, Mapping):  # network: true changes nothing, false all three
+        given = {} if given else {"incoming": False, "dns": False, "outgoing": False}
+    # Only a mode the profile itself sets is fixed (a section with an http_filter alone
+    # keeps the user's mode): the operator applies the profile over the defaults, and
+    # must fix what the client, applying it over the user's config, ends up with.
+    shown = given.get("incoming")
+    incoming = bool(changes & set(_INCOMING)) or (
+        "mode" in shown if isinstance(shown, Mapping) else "incoming" in given
+    )
     dns = bool(changes & {Change.DNS_REMOTE, Change.DNS_OFF}) or "dns" in given
     outgoing = bool(changes & {Change.OUTGOING_REMOTE, Change.OUTGOING_OFF}) or "outgoing" in given
     return Fixes(
