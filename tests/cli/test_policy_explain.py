@@ -142,7 +142,7 @@ def test_each_failure_is_one_line(api: Running, tmp_path: Path) -> None:
         "deployment 'nope' not found in namespace 'shop' (list targets with `podtap ls`)"
     )
     assert error("--profile", "nope").startswith("profile nope is not found: list them with ")
-    assert error("--profile", "a/b/c").startswith("profile 'a/b/c': give NAME (a cluster ")
+    assert error("--profile", "a/b/c").startswith("flag --profile: profile: give NAME (a ")
     (tmp_path / "bad.json").write_text("{not json")
     assert "bad.json" in error("-f", "bad.json")
     config = yaml.safe_load(api.kubeconfig.read_text())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,8 @@ from podtap.client.host.operator_api import (
     planned_steals,
 )
 from podtap.client.host.reconnect import keep_linked
-from podtap.core.config import ResolvedConfig, validate_config
-from podtap.core.exec_spec import ExecSpec
+from podtap.core.config import ConfigError, ResolvedConfig, validate_config
+from podtap.core.exec_spec import ExecSpec, ProfileName
 from podtap.core.ids import Port
 from podtap.core.protocol import (
     EnvRequest,
@@ -210,12 +211,19 @@ def test_a_resume_sends_the_profile_again_and_keeps_it_enforced(tmp_path: Path) 
     run(tmp_path, test, MIRROR_SAFE)
 
 
-def test_a_bad_ref_is_refused_alike_by_the_client_and_the_operator(tmp_path: Path) -> None:
+def test_a_bad_ref_is_refused_alike_by_the_config_the_client_and_the_operator(
+    tmp_path: Path,
+) -> None:
+    problem = "give NAME (a cluster profile) or NS/NAME (a namespaced one), as Kubernetes"
+
     async def test(op: Running) -> None:
-        line = "profile 'Shop/safe': give NAME (a cluster profile) or NS/NAME (a namespaced one)"
+        with pytest.raises(ConfigError) as bad:  # verify-config, exec, policy explain
+            user("Shop/safe")
+        assert str(bad.value.issues[0]).startswith(f"profile: {problem}")
         status, error = await plain_connect(op, profile="Shop/safe")
-        assert status == 400 and error.startswith(line)
-        spec = ExecSpec.from_config(user("Shop/safe"), argv=["app"])
+        assert status == 400 and error.startswith(f"profile 'Shop/safe': {problem}")
+        spec = ExecSpec.from_config(user(), argv=["app"])  # a spec made by hand, not checked
+        spec = replace(spec, session=replace(spec.session, profile=ProfileName("Shop/safe")))
         ui = ExecUi(on_log=lambda _: None, on_status=lambda _: None)
         with pytest.raises(ExecFailed) as failed:  # before reaching any operator
             await run_exec(OperatorAddress("unix:/nonexistent"), spec, ui, config=user())

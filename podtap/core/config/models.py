@@ -37,6 +37,7 @@ from podtap.core.config.network import (
     OutgoingConfig,
     network_shorthand,
 )
+from podtap.core.config.profile_ref import profile_ref_problem
 from podtap.core.config.queues import (
     CopyTargetConfig,
     QueueMode,
@@ -216,5 +217,12 @@ class ResolvedConfig(Model):
     kube_context: str | None = None
     operator: bool | None = None
     key: str | None = None
-    profile: str | None = None
+    profile: str | None = None  # an operator profile: NAME (cluster) or NS/NAME
     feature: FeatureConfig = Field(default_factory=FeatureConfig)
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str | None) -> str | None:
+        if v is not None and (problem := profile_ref_problem(v)) is not None:
+            raise ValueError(problem)
+        return v

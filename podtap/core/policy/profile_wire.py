@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from podtap.core.kube.label_syntax import is_dns1123_label, is_dns1123_subdomain
+from podtap.core.config.profile_ref import profile_ref_problem
 from podtap.core.policy.models import PolicyError, parse_profile_spec
 from podtap.core.policy.profiles import FoundProfile
 
@@ -37,13 +37,9 @@ MAX_HEADER = 8000
 def parse_profile_ref(ref: str) -> tuple[str | None, str]:
     """``(namespace, name)`` of ``NAME`` (namespace None: a cluster profile) or ``NS/NAME``;
     PolicyError in one line if it is neither."""
+    if (problem := profile_ref_problem(ref)) is not None:
+        raise PolicyError(f"profile {ref!r}: {problem}")
     namespace, _, name = ref.rpartition("/")
-    bad = is_dns1123_subdomain(name) + (is_dns1123_label(namespace) if "/" in ref else [])
-    if bad:
-        raise PolicyError(
-            f"profile {ref!r}: give NAME (a cluster profile) or NS/NAME (a namespaced one), "
-            f"as Kubernetes names them: {bad[0]}"
-        )
     return (namespace if "/" in ref else None), name
 
 
