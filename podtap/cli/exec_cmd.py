@@ -6,7 +6,7 @@ import asyncio
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,7 @@ from podtap.cli.output import err_console, fail
 
 if TYPE_CHECKING:
     from podtap.client.host.operator_api import OperatorAddress
+    from podtap.core.config import ResolvedConfig
     from podtap.core.exec_spec import ExecSpec
     from podtap.core.protocol import Log
 
@@ -28,11 +29,6 @@ class ConcurrentSteal(StrEnum):
     abort = "abort"
     continue_ = "continue"
     override = "override"
-
-
-def _not_yet(flag: str, text: str) -> Any:
-    """An option the spec carries but nothing acts on yet (a warning says so at run time)."""
-    return typer.Option(None, flag, help=f"{text} Not supported yet: carried, not acted on.")
 
 
 @choosing_operator(context=False)  # --context is read with the config (kube_context)
@@ -87,7 +83,13 @@ def exec_command(
         "(config: key; PODTAP_KEY / MIRRORD_KEY). Shown by `podtap operator status`, which "
         "filters on it with --key; fills {{ key }} in config templates.",
     ),
-    profile: str | None = _not_yet("--profile", "Operator profile to apply (config: profile)."),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="The operator profile to run under: NAME (cluster) or NS/NAME (config: "
+        "profile; PODTAP_PROFILE). The operator sends it back at connect and the run uses "
+        "your config with the profile applied; one line says what it changed.",
+    ),
     context: str | None = typer.Option(
         None,
         "--context",
@@ -146,7 +148,7 @@ def exec_command(
             "give a target: -t deployment/NAME (or `target` in the config file); "
             "list them with `podtap ls`"
         )
-    raise typer.Exit(_run(spec, choice.address(context=config.kube_context)))
+    raise typer.Exit(_run(spec, choice.address(context=config.kube_context), config=config))
 
 
 def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
@@ -154,7 +156,7 @@ def _new_notices(spec: ExecSpec, warnings: list[str]) -> list[str]:
     return [str(n) for n in spec.notices if not any(f" {n.key} " in f" {w}" for w in warnings)]
 
 
-def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
+def _run(spec: ExecSpec, operator: OperatorAddress, *, config: ResolvedConfig) -> int:
     from podtap.client.host.execute import ExecFailed, ExecUi, run_exec
     from podtap.client.host.operator_api import OperatorRefused, OperatorUnavailable
 
@@ -188,8 +190,12 @@ def _run(spec: ExecSpec, operator: OperatorAddress) -> int:
             soft_wrap=True,  # one line, as the operator said it
         )
 
+    def on_notice(text: str) -> None:
+        err_console.print(f"podtap: {text}", highlight=False, markup=False, soft_wrap=True)
+
+    ui = ExecUi(on_log=on_log, on_status=on_status, on_notice=on_notice)
     try:
-        return asyncio.run(run_exec(operator, spec, ExecUi(on_log=on_log, on_status=on_status)))
+        return asyncio.run(run_exec(operator, spec, ui, config=config))
     except (OperatorUnavailable, OperatorRefused, ExecFailed) as exc:
         status.stop()
         fail(escape(str(exc)))
