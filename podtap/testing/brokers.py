@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podtap.testing.brokers_proc import BrokerProcess, free_port, leftovers, port_open
@@ -72,14 +72,26 @@ def sqs(*, timeout: float = 30.0) -> Iterator[Sqs]:
         proc.stop()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Kafka:
-    """A Tansu broker speaking the Kafka protocol: ``bootstrap_servers`` for ``aiokafka``."""
+    """A Tansu broker speaking the Kafka protocol: ``bootstrap_servers`` for ``aiokafka``.
+    :meth:`restart` stops it by its pid and starts it again on the same port; its records
+    survive only when it stores them in S3 (``kafka(s3=...)``), not in memory."""
 
     bootstrap_servers: str
     port: int
     pid: int
     dir: Path
+    _process: BrokerProcess | None = field(default=None, repr=False, compare=False)
+    _argv: list[str] = field(default_factory=list, repr=False, compare=False)
+    _env: dict[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def restart(self, *, timeout: float = 30.0) -> None:
+        assert self._process is not None, "not started by kafka()"
+        self._process.stop(keep=True)
+        self._process.start(self._argv, env=self._env)
+        self.pid = self._process.pid
+        self._process.wait_ready(lambda: port_open(self.port), timeout=timeout)
 
     def leftovers(self) -> list[str]:
         return leftovers(pids=[self.pid], ports=[self.port], paths=[self.dir])
@@ -96,17 +108,46 @@ def tansu_binary() -> Path:
     return path
 
 
+def _s3_storage(s3: Sqs) -> tuple[str, dict[str, str]]:
+    """A new bucket on moto's S3 (the same server as its SQS) and Tansu's env to use it."""
+    bucket = unique_name("tansu")
+    request = urllib.request.Request(f"{s3.endpoint_url}/{bucket}", method="PUT")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT": s3.endpoint_url,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_DEFAULT_REGION": s3.region,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+    }
+    return f"s3://{bucket}/", env
+
+
 @contextmanager
-def kafka(*, timeout: float = 30.0) -> Iterator[Kafka]:
-    """A Tansu broker with in-memory storage, listening and advertised on 127.0.0.1."""
+def kafka(*, timeout: float = 30.0, s3: Sqs | None = None) -> Iterator[Kafka]:
+    """A Tansu broker listening and advertised on 127.0.0.1, its records in memory, or in
+    a bucket of moto's S3 when ``s3`` (a running moto server) is given: then they survive
+    :meth:`Kafka.restart`."""
     binary = tansu_binary()
     proc = BrokerProcess("tansu")
     try:
         port = free_port()
         url = f"tcp://127.0.0.1:{port}"
+        storage, env = _s3_storage(s3) if s3 is not None else ("memory://tansu/", None)
         argv = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        proc.start([*argv, "--storage-engine", "memory://tansu/"])
+        argv += ["--storage-engine", storage]
+        proc.start(argv, env=env)
         proc.wait_ready(lambda: port_open(port), timeout=timeout)
-        yield Kafka(bootstrap_servers=f"127.0.0.1:{port}", port=port, pid=proc.pid, dir=proc.dir)
+        yield Kafka(
+            bootstrap_servers=f"127.0.0.1:{port}",
+            port=port,
+            pid=proc.pid,
+            dir=proc.dir,
+            _process=proc,
+            _argv=argv,
+            _env=env,
+        )
     finally:
         proc.stop()

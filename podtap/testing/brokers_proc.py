@@ -112,8 +112,9 @@ class BrokerProcess:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; its log ends:\n{self.log_tail()}") from None
 
-    def stop(self, *, pid: int | None = None, timeout: float = 20.0) -> None:
-        """SIGTERM to ``pid`` (default: the started process), wait, then end the session."""
+    def stop(self, *, pid: int | None = None, timeout: float = 20.0, keep: bool = False) -> None:
+        """SIGTERM to ``pid`` (default: the started process), wait, then end the session;
+        ``keep``: keep the directory (its data), for a restart."""
         if self.proc is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid or self.proc.pid, signal.SIGTERM)
@@ -124,7 +125,8 @@ class BrokerProcess:
                 self.proc.wait(5)
             sid = self.proc.pid
             wait_until(lambda: _end_session(sid), timeout=5, what=f"{self.name}'s helpers to end")
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _end_session(sid: int) -> bool:

@@ -15,7 +15,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podtap.testing.brokers_proc import BrokerProcess, free_port, leftovers, port_open
@@ -26,9 +26,11 @@ RABBITMQ_SCRIPT = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 _AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RabbitMQ:
-    """Where the broker listens: ``url`` is for ``aio_pika.connect_robust``."""
+    """Where the broker listens: ``url`` is for ``aio_pika.connect_robust``.
+    :meth:`restart` stops the VM by its pid and starts it again on the same ports and
+    data (durable queues keep their persistent messages); ``pid`` is then the new one."""
 
     url: str
     port: int
@@ -39,6 +41,16 @@ class RabbitMQ:
     dir: Path
     user: str = "guest"
     password: str = "guest"
+    _process: BrokerProcess | None = field(default=None, repr=False, compare=False)
+    _env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def restart(self, *, timeout: float = 60.0) -> None:
+        """SIGTERM to the VM (its orderly shutdown), then the same VM again, ready."""
+        assert self._process is not None, "not started by rabbitmq()"
+        self._process.stop(timeout=30, keep=True)
+        self._process.start([str(RABBITMQ_SCRIPT)], env=self._env)
+        self.pid = self._process.pid
+        self._process.wait_ready(lambda: _amqp_answers(self.port), timeout=timeout)
 
     def leftovers(self) -> list[str]:
         ports = [self.port, self.dist_port, self.epmd_port]
@@ -109,6 +121,8 @@ def rabbitmq(*, timeout: float = 60.0) -> Iterator[RabbitMQ]:
             pid=broker.pid,
             epmd_pid=epmd.pid,
             dir=broker.dir,
+            _process=broker,
+            _env=env,
         )
     finally:
         broker.stop(timeout=30)  # SIGTERM to the VM: RabbitMQ's own orderly shutdown

@@ -10,6 +10,8 @@ import pytest
 
 from podtap.testing.brokers import Kafka, RabbitMQ, Sqs, kafka, rabbitmq, sqs
 
+pytest.register_assert_rewrite("tests.queues.scenario")
+
 
 @pytest.fixture(scope="session")
 def rabbitmq_broker() -> Iterator[RabbitMQ]:
@@ -28,5 +30,13 @@ def sqs_broker() -> Iterator[Sqs]:
 @pytest.fixture(scope="module")
 def kafka_broker() -> Iterator[Kafka]:
     with kafka() as broker:
+        yield broker
+    assert broker.leftovers() == []
+
+
+@pytest.fixture(scope="module")
+def durable_kafka(sqs_broker: Sqs) -> Iterator[Kafka]:
+    """Tansu keeping its records in moto's S3, so that they survive a restart."""
+    with kafka(s3=sqs_broker) as broker:
         yield broker
     assert broker.leftovers() == []

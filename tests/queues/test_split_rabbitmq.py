@@ -1,0 +1,33 @@
+"""The split's broker side on a real RabbitMQ: forwarding by filter, drain, and a broker
+restart in the middle of forwarding that loses no message."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podtap.core.queues import QueueKind
+from podtap.testing.brokers import RabbitMQ
+from tests.queues.scenario import (
+    check_drain,
+    check_forwarding,
+    check_restart,
+    rabbit_config,
+)
+
+
+def test_a_thousand_messages_each_reach_the_queue_their_filters_say(
+    rabbitmq_broker: RabbitMQ,
+) -> None:
+    asyncio.run(check_forwarding(QueueKind.RMQ, rabbit_config(rabbitmq_broker), count=1000))
+
+
+def test_draining_puts_every_message_back_into_the_original(rabbitmq_broker: RabbitMQ) -> None:
+    asyncio.run(check_drain(QueueKind.RMQ, rabbit_config(rabbitmq_broker), count=300))
+
+
+def test_a_broker_restart_while_forwarding_loses_no_message(rabbitmq_broker: RabbitMQ) -> None:
+    old = rabbitmq_broker.pid
+    config = rabbit_config(rabbitmq_broker)
+    stats = check_restart(QueueKind.RMQ, config, restart=rabbitmq_broker.restart, count=1000)
+    assert rabbitmq_broker.pid != old
+    assert stats.reconnects >= 1 and "cannot reach RabbitMQ at" in (stats.last_error or "")

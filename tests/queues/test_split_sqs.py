@@ -1,0 +1,89 @@
+"""The split's broker side on a real SQS (moto): forwarding by filter, mirror, drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podtap.backends.brokers.factory import broker_client
+from podtap.backends.brokers.forwarder import Forwarder
+from podtap.core.config.queues import QueueMode
+from podtap.core.queues import QueueKind, Route, compile_queue_filter
+from podtap.testing.brokers import Sqs
+from tests.queues.scenario import (
+    ALICE,
+    BOB,
+    check_drain,
+    check_forwarding,
+    consume_all,
+    forward_all,
+    make_split,
+    number,
+    publish,
+    sqs_config,
+)
+
+
+def test_a_thousand_messages_each_reach_the_queue_their_filters_say(sqs_broker: Sqs) -> None:
+    asyncio.run(check_forwarding(QueueKind.SQS, sqs_config(sqs_broker), count=1000))
+
+
+def test_draining_puts_every_message_back_into_the_original(sqs_broker: Sqs) -> None:
+    asyncio.run(check_drain(QueueKind.SQS, sqs_config(sqs_broker), count=300))
+
+
+async def _mirror(config: dict[str, str]) -> None:
+    client = broker_client(QueueKind.SQS, config)
+    await client.connect()
+    split = await make_split(client, prefix="mirrored")
+    await publish(client, split.original, list(range(40)))
+    mirror = compile_queue_filter(
+        queue_id="q",
+        kind=QueueKind.SQS,
+        jq_filter='.MessageAttributes.tenant.StringValue == "bob"',
+        mode=QueueMode.MIRROR,
+    )
+    steal = compile_queue_filter(queue_id="q", kind=QueueKind.SQS, message_filter={"n": "^1"})
+    fwd = Forwarder(
+        broker_client(QueueKind.SQS, config), original=split.original, fallback=split.fallback
+    )
+    fwd.set_routes([Route(ALICE, steal), Route(BOB, mirror)], queues=split.queues)
+    await forward_all(fwd, count=40)
+    stolen = {n for n in range(40) if str(n).startswith("1")}
+    bobs = {n for n in range(40) if n % 4 == 1}
+    got = {q: sorted(await consume_all(client, q, expect=1)) for q in split.created}
+    assert got[split.queues[ALICE]] == sorted(stolen)
+    assert got[split.queues[BOB]] == sorted(bobs)  # a copy of each, stolen or not
+    assert got[split.fallback] == sorted(set(range(40)) - stolen)
+    assert fwd.stats.copies[BOB] == len(bobs)
+    await client.close()
+
+
+def test_a_mirroring_session_gets_a_copy_and_takes_nothing(sqs_broker: Sqs) -> None:
+    asyncio.run(_mirror(sqs_config(sqs_broker)))
+
+
+async def _attributes_kept(config: dict[str, str]) -> None:
+    client = broker_client(QueueKind.SQS, config)
+    await client.connect()
+    split = await make_split(client, prefix="typed")
+    from podtap.backends.brokers.base import Outgoing
+
+    typed = (
+        ("n", {"DataType": "Number", "StringValue": "5"}),
+        ("blob", {"DataType": "Binary", "BinaryValue": b"\x00\xff"}),
+        ("tenant", {"DataType": "String.custom", "StringValue": "carol"}),
+    )
+    await client.publish(split.original, [Outgoing(b'{"n": 5}', typed)])
+    fwd = Forwarder(
+        broker_client(QueueKind.SQS, config), original=split.original, fallback=split.fallback
+    )
+    await forward_all(fwd, count=1)
+    (got,) = await client.receive(split.fallback, max_messages=1, wait=5)
+    assert number(got.outgoing.body) == 5
+    assert dict(got.outgoing.headers) == dict(typed)
+    assert got.message.attributes == {"n": "5", "tenant": "carol"}
+    await client.close()
+
+
+def test_forwarding_keeps_the_body_and_every_attribute_with_its_type(sqs_broker: Sqs) -> None:
+    asyncio.run(_attributes_kept(sqs_config(sqs_broker)))
