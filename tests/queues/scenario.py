@@ -85,8 +85,8 @@ class Split:
         return self.fallback if session is None else self.queues[session]
 
 
-async def make_split(client: BrokerClient, *, prefix: str = "orders") -> Split:
-    original = unique_name(prefix)
+async def make_split(client: BrokerClient, *, prefix: str = "orders", suffix: str = "") -> Split:
+    original = unique_name(prefix) + suffix
     await client.create_queue(original)
 
     def name(owner: str) -> str:
