@@ -57,15 +57,22 @@ def teardown(cluster: LocalCluster, before: HostSnapshot) -> list[str]:
     return problems
 
 
+#: The shop's operator: short-lived sessions and agents (tests wait for them to end), and
+#: /metrics served (tests read it from a pod).
+SHOP_OPERATOR = ("sessions.unusedTtl=6", "agent.linger=5", "metrics.enabled=true")
+
+
 @pytest.fixture(scope="session")
 def shop() -> Iterator[LocalCluster]:
     """The example shop, shared by the read-only tests of a run."""
     require_root()
     cluster = LocalCluster("t-shop")
-    cluster.env["PODTAP_UNUSED_TTL"] = "6"  # the operator's minimum: lifecycle tests stay short
+    # the operator's minimum, for the operator and for podtap exec (how long it retries a
+    # lost connection): lifecycle tests stay short
+    cluster.env["PODTAP_UNUSED_TTL"] = "6"
     before = HostSnapshot.take(str(cluster.state_home))
     try:
-        cluster.up(EXAMPLES / "shop")
+        cluster.up(EXAMPLES / "shop", operator_chart=True, values=SHOP_OPERATOR)
         yield cluster
     finally:
         problems = teardown(cluster, before)

@@ -28,20 +28,20 @@ def verify_config(
 
     The PODTAP_* / MIRRORD_* environment variables are applied, and templates rendered, as
     `podtap exec` would. Keys podtap does not support yet are warnings; exits 1 listing every
-    error (with its key path) when the file is invalid, has an unknown key, or names a target
-    kind the cluster backend cannot resolve yet.
+    error (with its key path) when the file is invalid or has an unknown key.
     """
-    from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
     from podtap.core.config import ConfigError, resolve_report
     from podtap.core.exec_spec import plan_of
+    from podtap.core.targets import POD_KINDS
 
     try:
         report = resolve_report(
+            # targetless is refused here, before connecting; the operator resolves the rest
+            resolvable_kinds=POD_KINDS,
+            backend="podtap",
             cwd=Path.cwd(),
             file=file,
             env=os.environ,
-            resolvable_kinds=RESOLVABLE_KINDS,
-            backend=BACKEND_NAME,
         )
         plan = plan_of(report.config)  # what podtap exec would do, or why it would not start
     except ConfigError as e:

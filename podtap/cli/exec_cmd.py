@@ -109,15 +109,15 @@ def exec_command(
 
     Example: podtap exec -t deployment/shop -- curl -s http://catalog/items"""
     # imported here: every podtap command (the agent too) starts faster without them
-    from podtap.backends.local.backend import BACKEND_NAME, RESOLVABLE_KINDS
     from podtap.core.config import ConfigError, resolve_report
     from podtap.core.exec_spec import ExecSpec
+    from podtap.core.targets import POD_KINDS
 
     try:
         report = resolve_report(
-            # a kind the backend cannot resolve is refused here, before connecting
-            resolvable_kinds=RESOLVABLE_KINDS,
-            backend=BACKEND_NAME,
+            # targetless is refused here, before connecting; the operator resolves the rest
+            resolvable_kinds=POD_KINDS,
+            backend="podtap",
             cwd=Path.cwd(),
             file=config_file,
             env=os.environ,

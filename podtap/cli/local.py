@@ -18,12 +18,17 @@ from podtap.backends.local.launcher import (
     NodeStartFailed,
     parts,
     start_node,
-    start_operator,
     stop_node,
 )
 from podtap.backends.local.logs import LogNotFound, find_log, follow_log
 from podtap.backends.local.manifests import Manifest, ManifestError, load_files
-from podtap.backends.local.operator_chart import NAMESPACE, RELEASE, OperatorChartFailed, install
+from podtap.backends.local.operator_chart import (
+    NAMESPACE,
+    OPERATOR_DEPLOYMENT,
+    RELEASE,
+    OperatorChartFailed,
+    install,
+)
 from podtap.backends.local.paths import ClusterPaths, UnsafeStateDir, cluster_name
 from podtap.cli.local_get import KINDS_HELP, render_get
 from podtap.cli.output import Format, console, err_console, fail
@@ -102,28 +107,18 @@ async def _wait_ready(client: NodeClient, *, timeout: float) -> list[dict[str, A
 
 
 async def _start_what_is_dead(client: NodeClient, paths: ClusterPaths, *, api_port: int) -> None:
-    """Reuse a running cluster; start again a node or an operator that died (a stale pid
-    file blocks nothing, and an operator left by a dead node is stopped first)."""
-    node, operator = parts(paths)
+    """Reuse a running cluster; start again a node that died (a stale pid file blocks
+    nothing)."""
+    (node,) = parts(paths)
     if health := await client.healthy():
-        if operator.pid is not None:
-            console.print(
-                f"local cluster [bold]{paths.name}[/] is already running "
-                f"(pid {health['pid']}); applying the files to it"
-            )
-            return
-        with console.status("starting the operator"):
-            await start_operator(paths)
-        console.print(f"local cluster [bold]{paths.name}[/] runs; {operator}: started it again")
+        console.print(
+            f"local cluster [bold]{paths.name}[/] is already running (pid {health['pid']})"
+        )
         return
     with console.status(f"starting local cluster {paths.name}"):
         pid = await start_node(paths, api_port=api_port)
-    with console.status("starting the operator"):
-        await start_operator(paths)
     again = f" ({node}: started it again)" if node.recorded is not None else ""
-    console.print(
-        f"started local cluster [bold]{paths.name}[/] (pid {pid}) and its operator{again}"
-    )
+    console.print(f"started local cluster [bold]{paths.name}[/] (pid {pid}){again}")
 
 
 @app.command()
@@ -139,7 +134,14 @@ def up(
         "--operator-chart/--no-operator-chart",
         envvar="PODTAP_LOCAL_OPERATOR_CHART",
         help="Install the operator into the cluster with charts/podtap-operator and helm "
-        "(helm upgrade --install podtap -n podtap, waiting up to --timeout).",
+        "(helm upgrade --install podtap -n podtap, waiting up to --timeout). Without it "
+        "the cluster has no operator: podtap exec cannot use it.",
+    ),
+    operator_values: list[str] = typer.Option(
+        [],
+        "--operator-set",
+        help="A value of the operator chart, as helm --set takes it "
+        "(sessions.unusedTtl=10); repeatable.",
     ),
 ) -> None:
     """Start the local cluster in the background (or reuse it), install the operator chart,
@@ -153,7 +155,7 @@ def up(
         await _start_what_is_dead(client, paths, api_port=api_port)
         if operator_chart:
             with console.status("installing the operator (helm)…"):
-                revision = await install(paths, timeout=timeout)
+                revision = await install(paths, timeout=timeout, values=operator_values)
             console.print(
                 f"operator chart: release {RELEASE} in namespace {NAMESPACE}, revision "
                 f"{revision} (helm -n {NAMESPACE} status {RELEASE})"
@@ -279,12 +281,25 @@ def run(
 
 @app.command()
 def status(name: str | None = NameOpt) -> None:
-    """Whether the node and the operator run (exit 1 if either does not)."""
+    """Whether the node runs, and the operator the chart installed in it is ready (exit 1
+    if either is not)."""
     paths = _paths(name)
-    found = parts(paths)
-    for part in found:
-        console.print(str(part), highlight=False)
-    if any(part.pid is None for part in found):
+    (node,) = parts(paths)
+    console.print(str(node), highlight=False)
+    if node.pid is None:
+        console.print("operator: not running (the cluster is not)", highlight=False)
+        raise typer.Exit(1)
+    pods = _run(NodeClient(paths).pods(NAMESPACE))
+    operators = [p for p in pods if p["name"].startswith(f"{OPERATOR_DEPLOYMENT}-")]
+    for pod in operators:
+        state = "ready" if pod["ready"] else f"not ready ({pod['phase']})"
+        console.print(f"operator: pod {NAMESPACE}/{pod['name']} {state}", highlight=False)
+    if not operators:
+        flag = "" if paths.name == "default" else f" --name {paths.name}"
+        console.print(
+            f"operator: not installed (podtap local up{flag} installs it)", highlight=False
+        )
+    if not any(p["ready"] for p in operators):
         raise typer.Exit(1)
 
 

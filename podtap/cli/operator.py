@@ -41,53 +41,36 @@ KeyOpt = typer.Option(
 
 @app.command()
 def serve(
-    local: str | None = typer.Option(None, "--local", help="Serve the local cluster NAME."),
     unused_ttl: float = typer.Option(
         30.0, envvar="PODTAP_UNUSED_TTL", help="Seconds a session survives without client (min 6)."
     ),
     setup_deadline: float = typer.Option(
         180.0, envvar="PODTAP_SETUP_DEADLINE", help="Seconds for the first client to connect."
     ),
-    max_time: float | None = typer.Option(None, help="Longest a session may live (seconds)."),
-    admin_group: list[str] = typer.Option(
-        ["podtap-admins"], help="Groups whose members are admins (root always is)."
+    max_time: float | None = typer.Option(
+        None, envvar="PODTAP_MAX_TIME", help="Longest a session may live (seconds)."
     ),
     kube: bool = typer.Option(
-        False,
+        True,
         "--kube",
-        help="Serve a Kubernetes cluster through its API, as the Helm chart runs the operator "
-        "(settings from the PODTAP_* environment the chart sets).",
+        hidden=True,
+        help="Serve through the Kubernetes API (the only way; kept for the chart's command).",
     ),
     kubeconfig: Path | None = typer.Option(
-        None, "--kubeconfig", help="With --kube outside a pod: the cluster's kubeconfig."
+        None, "--kubeconfig", help="Outside a pod: the cluster's kubeconfig."
     ),
-    context: str | None = typer.Option(None, "--context", help="With --kube: its context."),
+    context: str | None = typer.Option(None, "--context", help="With --kubeconfig: its context."),
 ) -> None:
-    """Run the operator (what the local cluster and the Helm chart start)."""
+    """Run the operator in a cluster, as the Helm chart does (charts/podtap-operator, also
+    what `podtap local up` installs): its settings come from the PODTAP_* environment the
+    chart sets (charts/podtap-operator/README.md)."""
     from podtap.core.lifecycle import Limits
 
     try:
         limits = Limits(unused_ttl=unused_ttl, setup_deadline=setup_deadline, max_time=max_time)
     except ValueError as exc:
         fail(str(exc))
-    if kube:
-        _serve_kube(limits=limits, kubeconfig=kubeconfig, context=context)
-        return
-    from podtap.backends.local.backend import LocalBackend
-    from podtap.backends.local.paths import ClusterPaths, cluster_name
-    from podtap.operator.server import run
-    from podtap.operator.service import OperatorSettings
-
-    if local is None:
-        fail("say which cluster to serve: --kube (through the Kubernetes API) or --local NAME")
-    try:
-        paths = ClusterPaths.for_name(cluster_name(local))
-    except ValueError as exc:
-        fail(str(exc))
-    settings = OperatorSettings(
-        state_dir=paths.root / "operator", limits=limits, admin_groups=tuple(admin_group)
-    )
-    run(settings, LocalBackend(paths), listen=f"unix:{paths.operator_socket}")
+    _serve_kube(limits=limits, kubeconfig=kubeconfig, context=context)
 
 
 def _serve_kube(*, limits: Limits, kubeconfig: Path | None, context: str | None) -> None:

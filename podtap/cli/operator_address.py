@@ -3,7 +3,8 @@
 The order (`podtap.client.host.operator_choice`): ``--operator`` / ``$PODTAP_OPERATOR``; else
 ``--name`` (a local cluster); else the API server of ``--kubeconfig`` / ``--context`` (or
 ``kube_context`` / ``$PODTAP_KUBE_CONTEXT``), or of ``$KUBECONFIG`` / ``~/.kube/config`` when
-its cluster serves the operator's API; else the local cluster's socket. ``-v`` says which.
+its cluster serves the operator's API; else the local cluster's API server. ``-v`` says
+which.
 A cluster without the APIService is reached by port-forward to the operator's pod
 (``--operator-via``, ``--operator-namespace``).
 """
@@ -27,6 +28,7 @@ from podtap.cli.output import fail
 
 if TYPE_CHECKING:
     from podtap.client.host.operator_api import OperatorAddress
+    from podtap.client.host.operator_choice import LocalCluster
 
 OperatorOpt = typer.Option(
     None,
@@ -34,7 +36,7 @@ OperatorOpt = typer.Option(
     help="unix:/PATH, http://HOST:PORT or https://HOST:PORT of the operator itself (default: "
     "$PODTAP_OPERATOR; else through the Kubernetes API server of --kubeconfig/--context, or "
     "of $KUBECONFIG / ~/.kube/config when its cluster has the operator installed; else the "
-    "local cluster's operator).",
+    "local cluster's, through its API server).",
 )
 NameOpt = typer.Option(None, "--name", help="Local cluster whose operator to use.")
 KubeconfigOpt = typer.Option(
@@ -171,15 +173,18 @@ def address(
         fail(escape(str(exc)))
 
 
-def _local(name: str | None) -> OperatorAddress:
+def _local(name: str | None) -> LocalCluster:
+    """The local cluster the command means, with its admin kubeconfig if it runs."""
+    from podtap.backends.local.launcher import node_pid
     from podtap.backends.local.paths import ClusterPaths, cluster_name
-    from podtap.client.host.operator_api import OperatorAddress
+    from podtap.client.host.operator_choice import LocalCluster
 
     try:
         paths = ClusterPaths.for_name(cluster_name(name))
     except ValueError as exc:
         fail(str(exc))
-    return OperatorAddress(f"unix:{paths.operator_socket}")
+    running = node_pid(paths) is not None and paths.kubeconfig.is_file()
+    return LocalCluster(name=paths.name, kubeconfig=paths.kubeconfig if running else None)
 
 
 def _debug_to_stderr() -> None:
@@ -196,9 +201,5 @@ def call(operator: OperatorAddress, method: str, path: str) -> Any:
 
     try:
         return asyncio.run(OperatorApi(operator).call(method, path))
-    except OperatorUnavailable as exc:
-        local = operator.value.startswith("unix:")
-        hint = "\nIs the operator running? For the local cluster: podtap local up"
-        fail(escape(str(exc)) + (hint if local else ""))
-    except OperatorRefused as exc:
+    except (OperatorUnavailable, OperatorRefused) as exc:
         fail(escape(str(exc)))

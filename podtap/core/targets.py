@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 __all__ = [
     "KINDS",
+    "POD_KINDS",
     "TARGET_KINDS",
     "KindInfo",
     "TargetError",
@@ -62,6 +63,10 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo("replicaset", ("replicasets", "rs"), "replica_set"),
     KindInfo("label", (), "labels"),
 )
+
+#: The kinds that name pods to run next to: every kind but targetless (what the operator on
+#: the Kubernetes API resolves; a client refuses targetless before connecting).
+POD_KINDS: frozenset[TargetKind] = frozenset(info.kind for info in KINDS)
 
 #: Spelling before the ``/`` -> kind (canonical names and aliases).
 TARGET_KINDS: dict[str, TargetKind] = {

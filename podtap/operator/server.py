@@ -1,13 +1,11 @@
-"""`podtap operator serve`: run the operator until SIGTERM."""
+"""The operator's HTTP server: `listening` serves an OperatorService on a socket for a block
+(`kube_serve` runs it in a cluster; tests run it in-process over a fake cluster)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import signal
 import ssl
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +14,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from podtap.backends.base import ClusterBackend
 from podtap.operator.api import Identify, OperatorApi
-from podtap.operator.node_watch import watch_node
 from podtap.operator.policies import PolicySource
 from podtap.operator.service import OperatorService, OperatorSettings
 from podtap.operator.session_store import SessionStore
@@ -94,27 +91,3 @@ async def listening(
         await service.close()
         for runner in runners:
             await runner.cleanup()
-
-
-async def serve(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
-    async with listening(settings, backend, listen=listen) as service:
-        stop = asyncio.Event()
-        watch_node(service, stop)  # a local cluster's operator ends with the node
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("operator listening on %s", listen)
-        print("ready", flush=True)
-        try:
-            await stop.wait()
-        finally:
-            log.info("operator stopping")
-
-
-def run(settings: OperatorSettings, backend: ClusterBackend, *, listen: str) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s operator %(levelname)s %(message)s",
-    )
-    asyncio.run(serve(settings, backend, listen=listen))

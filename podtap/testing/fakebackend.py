@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
+from podtap.backends import resolving
 from podtap.backends.base import (
     AgentEndpoint,
     AgentRoute,
@@ -30,20 +31,24 @@ from podtap.backends.base import (
     TargetSummary,
     direct_route,
 )
-from podtap.backends.local.backend import (
-    OBJECT_KIND,
-    OWNER_KIND,
-    RESOLVABLE_KINDS,
-    first_ready,
-    refuse_unresolvable,
-)
 from podtap.backends.local.manifests import Manifest, ManifestError, check, load_files, parse_text
+from podtap.backends.resolving import first_ready
 from podtap.core.targets import TargetKind
 from podtap.testing.fakeagent import FakeAgent
 from podtap.testing.fakepods import FakeContainer, FakeNode, FakePod
 from podtap.testing.fakesession import PodSide
 
 BACKEND_NAME = "the fake cluster"
+OWNER_KIND: dict[TargetKind, str] = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+#: The stored object each resolvable kind other than pod names (its pods follow from it).
+OBJECT_KIND: dict[TargetKind, str] = {**OWNER_KIND, "service": "Service"}
+#: The kinds the fake resolves (the Kubernetes backend resolves them all).
+RESOLVABLE_KINDS: frozenset[TargetKind] = frozenset({"pod", *OBJECT_KIND})
+
+
+def refuse_unresolvable(target: TargetRef) -> None:
+    """The refusal of a target the fake cannot resolve, in the real backends' words."""
+    resolving.refuse_unresolvable(target, resolvable=RESOLVABLE_KINDS, backend=BACKEND_NAME)
 
 
 class FakeCluster:

@@ -97,10 +97,20 @@ class LocalCluster:
             )
         return result
 
-    def up(self, *files: str | Path, operator_chart: bool = False) -> None:
+    def up(
+        self, *files: str | Path, operator_chart: bool = False, values: Sequence[str] = ()
+    ) -> None:
+        """`podtap local up -f FILE...`, installing the operator chart with `values`
+        (``KEY=VALUE``) if asked."""
         args = [a for f in files for a in ("-f", str(f))]
+        args += [a for v in values for a in ("--operator-set", v)]
         chart = "--operator-chart" if operator_chart else "--no-operator-chart"
         self.podtap("local", "up", chart, *args)
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The cluster's admin kubeconfig (`podtap local kubeconfig`)."""
+        return self.state_home / "local" / self.name / "kubeconfig"
 
     def down(self) -> None:
         self.podtap("local", "down", check=False)
@@ -145,3 +155,29 @@ def processes_of(cluster: LocalCluster, pattern: str) -> list[int]:
         if pattern.encode() in cmd and marker in env.split(b"\0"):
             found.append(int(pid))
     return found
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (a node's: its pods' processes, agents and operator too)."""
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = set[int](), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def command_has(pid: int, pattern: str) -> bool:
+    try:
+        return pattern.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False

@@ -37,8 +37,20 @@ def frontend_pid(shop: LocalCluster) -> int:
     return int(pod["containers"][0]["pid"])  # type: ignore[index]
 
 
+def no_agent_pod(pid: int) -> None:
+    """An agent pod of the shop's operator (a session of an earlier test, lingering) holds
+    its own table in the pod: these tests start their agent once it has gone."""
+    wait_until(
+        lambda: "podtap_agent" not in agent_tables(pid),
+        timeout=30,
+        what="the agent pod of an earlier session to go",
+        interval=0.2,
+    )
+
+
 @pytest.fixture
 def agent(frontend_pid: int, tmp_path: Path) -> Iterator[AgentProcess]:
+    no_agent_pod(frontend_pid)
     proc = AgentProcess(pid=frontend_pid, socket_path=tmp_path / "agent.sock")
     try:
         yield proc
@@ -58,6 +70,7 @@ def shop_port(shop: LocalCluster) -> Iterator[int]:
 
 @pytest.fixture
 def web_agent(web: dict[str, int], tmp_path: Path) -> Iterator[AgentProcess]:
+    no_agent_pod(web["pid"])
     proc = AgentProcess(pid=web["pid"], socket_path=tmp_path / "web-agent.sock")
     try:
         yield proc

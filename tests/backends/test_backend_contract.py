@@ -1,7 +1,7 @@
-"""What every ClusterBackend does, run against the embedded cluster's backend and the
-Kubernetes backend on its API (root, the shared shop cluster: marked `cluster`) and the
-in-memory one (anyone, in milliseconds), so that the fake the operator's tests run on stays
-what the real ones are. All hold the example shop (examples/shop); a test that adds objects
+"""What every ClusterBackend does, run against the Kubernetes backend on the embedded
+cluster's API (root, the shared shop cluster: marked `cluster`) and the in-memory one
+(anyone, in milliseconds), so that the fake the operator's tests run on stays what the real
+one is. All hold the example shop (examples/shop); a test that adds objects
 removes them."""
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ from podtap.backends.base import (
     TargetNotReady,
     TargetRef,
 )
-from podtap.backends.local.backend import RESOLVABLE_KINDS, LocalBackend
-from podtap.backends.local.paths import ClusterPaths
 from podtap.core.ids import RequestId, SessionId
 from podtap.core.protocol import Envelope, EnvRequest, EnvResponse, InitiatorHandshake, Ping, Pong
 from podtap.net.wire import WireConnection
-from podtap.testing.fakebackend import FakeCluster
+from podtap.testing.fakebackend import RESOLVABLE_KINDS, FakeCluster
 from tests.backends.kube_objects import EachCall, crd, with_crd
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -39,7 +37,9 @@ KIND = "PodtapContract"  # a custom resource kind no other test uses
 ORDER = ["pod", "deployment", "statefulset", "service", "rollout", "replicaset", "job", "cronjob"]
 #: What the Kubernetes backend cannot do yet, or does not need to refuse.
 KUBERNETES_SKIPS = {
-    "test_an_agent_serves_the_operator_on_its_socket_until_stopped": "agent pods are not built yet",
+    "test_an_agent_serves_the_operator_on_its_socket_until_stopped": (
+        "its agents are pods reached over TCP (tests/cluster/test_agent_pods.py)"
+    ),
     "test_a_kind_it_cannot_resolve_is_refused_saying_what_it_can": "it resolves every kind",
 }
 
@@ -47,7 +47,6 @@ KUBERNETES_SKIPS = {
 @pytest.fixture(
     params=[
         "fake",
-        pytest.param("local", marks=pytest.mark.cluster),
         pytest.param("kubernetes", marks=pytest.mark.cluster),
     ]
 )
@@ -56,9 +55,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[ClusterBackend]:
         yield FakeCluster.from_files(EXAMPLES / "shop")
         return
     shop = request.getfixturevalue("shop")
-    if request.param == "local":
-        yield LocalBackend(ClusterPaths(shop.state_home / "local" / shop.name))
-        return
     if (reason := KUBERNETES_SKIPS.get(request.node.originalname)) is not None:
         pytest.skip(f"the Kubernetes backend: {reason}")
     kubeconfig = Path(shop.podtap("local", "kubeconfig").stdout.strip())

@@ -44,5 +44,6 @@ CASES: dict[str, Obj] = {
         "serviceAccount": {"annotations": {"example.com/role": "podtap"}},
         "logLevel": "debug",
         "jsonLog": True,
+        "sessions": {"unusedTtl": 12, "setupDeadline": 60, "maxTime": 3600},
     },
 }

@@ -50,6 +50,9 @@ def test_operator_command_and_env_are_the_documented_contract() -> None:
         "PODTAP_LOG_LEVEL": "info",
         "PODTAP_JSON_LOG": "false",
         "PODTAP_METRICS_PORT": "0",
+        "PODTAP_UNUSED_TTL": "30",
+        "PODTAP_SETUP_DEADLINE": "180",
+        "PODTAP_MAX_TIME": "",
     }
 
 
@@ -61,6 +64,8 @@ def test_values_reach_the_env() -> None:
     assert got["PODTAP_ROLE_NAMESPACES"] == "shop"
     assert (got["PODTAP_LOG_LEVEL"], got["PODTAP_JSON_LOG"]) == ("debug", "true")
     assert got["PODTAP_METRICS_PORT"] == "9100"
+    sessions = [got[f"PODTAP_{k}"] for k in ("UNUSED_TTL", "SETUP_DEADLINE", "MAX_TIME")]
+    assert sessions == ["12", "60", "3600"]
     assert env(render(CASES["agent-ephemeral"]))["PODTAP_AGENT_EPHEMERAL"] == "true"
 
 

@@ -37,6 +37,8 @@ BAD_VALUES: list[tuple[Obj, str]] = [
     ({"agent": {"port": 70000}}, "at '/agent/port': maximum: got 70,000, want 65,535"),
     ({"agent": {"ephemeral": "yes"}}, "at '/agent/ephemeral': got string, want boolean"),
     ({"agent": {"linger": -1}}, "at '/agent/linger': minimum: got -1, want 0"),
+    ({"sessions": {"unusedTtl": 3}}, "at '/sessions/unusedTtl': minimum: got 3, want 6"),
+    ({"sessions": {"maxTime": 0}}, "at '/sessions/maxTime': exclusiveMinimum: got 0, want 0"),
     ({"logLevel": "verbose"}, "at '/logLevel': value must be one of 'debug', 'info'"),
     ({"roleNamespaces": "shop"}, "at '/roleNamespaces': got string, want array"),
     ({"roleNamespaces": ["Shop"]}, "at '/roleNamespaces/0': 'Shop' does not match pattern"),

@@ -1,6 +1,6 @@
 """Which operator a command uses: --operator, else a kubeconfig whose cluster serves
-operator.podtap.dev/v1, else the embedded cluster's socket; and the `podtap` commands that
-say so with -v, or say in one line why they cannot."""
+operator.podtap.dev/v1, else the embedded cluster's, through its API server; and the
+`podtap` commands that say so with -v, or say in one line why they cannot."""
 
 from __future__ import annotations
 
@@ -18,8 +18,16 @@ import yaml
 
 from podtap.client.host.kube_address import KubeAddress, KubeconfigError
 from podtap.client.host.kube_refusals import NOT_INSTALLED
-from podtap.client.host.operator_api import OperatorAddress, OperatorRefused
-from podtap.client.host.operator_choice import Given, Kube, Local, Sources, candidates, choose
+from podtap.client.host.operator_api import OperatorAddress, OperatorRefused, OperatorUnavailable
+from podtap.client.host.operator_choice import (
+    Given,
+    Kube,
+    Local,
+    LocalCluster,
+    Sources,
+    candidates,
+    choose,
+)
 from podtap.testing.localcluster import podtap_argv
 from tests.client.aggregated import Aggregated, aggregated, operator_running
 from tests.kubeapi.server import in_thread, tools
@@ -50,29 +58,47 @@ def test_the_order_of_the_candidates() -> None:
     assert candidates(Sources()) == (Local(None),)
 
 
-def _local_at(path: Path) -> OperatorAddress:
-    return OperatorAddress(f"unix:{path}")
+def _local_at(kubeconfig: Path | None) -> LocalCluster:
+    return LocalCluster(name="default", kubeconfig=kubeconfig)
 
 
 def test_a_found_kubeconfig_without_operator_leaves_it_to_the_local_cluster(
-    tmp_path: Path,
+    agg: Aggregated, tmp_path: Path
 ) -> None:
-    socket = tmp_path / "operator.sock"
+    async def go(sources: Sources, local: Path | None) -> OperatorAddress:
+        async with operator_running(agg, tmp_path / "state"):
+            return await choose(sources, local=lambda _: _local_at(local))
+
     with in_thread() as bare:
         found = Sources(env_kubeconfig=str(bare.kubeconfig))
-
-        async def go() -> OperatorAddress:
-            return await choose(found, local=lambda _: _local_at(socket))
-
         with pytest.raises(OperatorRefused, match="no podtap operator is installed"):
-            asyncio.run(go())  # no local cluster either: the kubeconfig's answer is the error
-        socket.touch()
-        assert asyncio.run(go()) == _local_at(socket)
+            asyncio.run(go(found, None))  # no local cluster either: the kubeconfig's answer
+        chosen = asyncio.run(go(found, agg.api.kubeconfig))
+        assert isinstance(chosen, KubeAddress) and chosen.value == agg.api.url
 
         named = Sources(kubeconfig=str(bare.kubeconfig))
         with pytest.raises(OperatorRefused) as caught:  # named: its answer is final
-            asyncio.run(choose(named, local=lambda _: _local_at(socket)))
+            asyncio.run(go(named, agg.api.kubeconfig))
         assert str(caught.value) == f"{NOT_INSTALLED} [{bare.url}]"
+
+
+def test_no_kubeconfig_and_no_local_cluster_or_one_without_operator_is_one_line(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(OperatorUnavailable) as caught:
+        asyncio.run(choose(Sources(), local=lambda _: _local_at(None)))
+    assert str(caught.value) == (
+        "no operator to use: no kubeconfig names a cluster with podtap installed, and the "
+        "local cluster 'default' does not run here: start it with `podtap local up`, or "
+        "give --kubeconfig / --context"
+    )
+    # a local cluster up with --no-operator-chart
+    with in_thread() as bare, pytest.raises(OperatorRefused) as refused:
+        asyncio.run(choose(Sources(), local=lambda _: _local_at(bare.kubeconfig)))
+    assert str(refused.value) == (
+        "the local cluster 'default' has no podtap operator (it was started with "
+        "--no-operator-chart): install it with `podtap local up`"
+    )
 
 
 def test_a_found_kubeconfig_whose_server_never_answers_is_given_up_on(
@@ -83,17 +109,18 @@ def test_a_found_kubeconfig_whose_server_never_answers_is_given_up_on(
         config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{silent.getsockname()[1]}"
         path = tmp_path / "kubeconfig"
         path.write_text(yaml.safe_dump(config))
-        (tmp_path / "operator.sock").touch()
 
         async def go() -> OperatorAddress:
             found = Sources(env_kubeconfig=str(path))
-            return await choose(
-                found, local=lambda _: _local_at(tmp_path / "operator.sock"), probe_timeout=0.5
-            )
+            async with operator_running(agg, tmp_path / "state"):
+                return await choose(
+                    found, local=lambda _: _local_at(agg.api.kubeconfig), probe_timeout=0.5
+                )
 
         started = time.monotonic()
-        assert asyncio.run(go()) == _local_at(tmp_path / "operator.sock")
-        assert time.monotonic() - started < 5
+        chosen = asyncio.run(go())
+        assert isinstance(chosen, KubeAddress) and chosen.value == agg.api.url
+        assert time.monotonic() - started < 8
 
 
 def test_a_kubeconfig_whose_cluster_serves_the_operator_is_used(
@@ -102,7 +129,7 @@ def test_a_kubeconfig_whose_cluster_serves_the_operator_is_used(
     async def go() -> OperatorAddress:
         async with operator_running(agg, tmp_path / "state"):
             found = Sources(env_kubeconfig=str(agg.api.kubeconfig))
-            return await choose(found, local=lambda _: _local_at(tmp_path / "none"))
+            return await choose(found, local=lambda _: _local_at(None))
 
     chosen = asyncio.run(go())
     assert isinstance(chosen, KubeAddress) and chosen.value == agg.api.url
@@ -111,7 +138,7 @@ def test_a_kubeconfig_whose_cluster_serves_the_operator_is_used(
 def test_a_context_that_is_not_there_is_one_line(agg: Aggregated) -> None:
     sources = Sources(kubeconfig=str(agg.api.kubeconfig), context="nope")
     with pytest.raises(KubeconfigError) as caught:
-        asyncio.run(choose(sources, local=lambda _: OperatorAddress("unix:/none")))
+        asyncio.run(choose(sources, local=lambda _: _local_at(None)))
     assert str(caught.value).startswith(f"kubeconfig {agg.api.kubeconfig} (context 'nope'): ")
     assert "nope" in str(caught.value).split(": ", 1)[1]
 

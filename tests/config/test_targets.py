@@ -4,14 +4,13 @@ forms, label selectors, and the refusal of kinds a backend cannot resolve."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from podtap.backends.base import TargetRef as BackendTargetRef
-from podtap.backends.local.backend import RESOLVABLE_KINDS, LocalBackend
-from podtap.backends.local.paths import ClusterPaths
+from podtap.backends.kubernetes.backend import RESOLVABLE_KINDS
 from podtap.core.targets import KINDS, TARGET_KINDS, TargetError, TargetRef, unresolvable_reason
+from podtap.testing.fakebackend import FakeCluster
 
 
 def test_the_backend_uses_the_core_list() -> None:
@@ -83,8 +82,9 @@ def test_unresolvable_reason() -> None:
     assert reason.startswith("target rollout/a: B cannot resolve rollout targets yet")
 
 
-def test_the_local_backend_refuses_other_kinds_before_any_io(tmp_path: Path) -> None:
-    backend = LocalBackend(ClusterPaths(tmp_path / "none"))
+def test_the_kubernetes_backend_resolves_every_kind_and_the_fake_says_what_it_cannot() -> None:
+    assert {i.kind for i in KINDS} == RESOLVABLE_KINDS
+    backend = FakeCluster()
     with pytest.raises(TargetError, match="cannot resolve job targets yet"):
         asyncio.run(backend.resolve(TargetRef.parse("job/a"), namespace="default"))
     assert backend.resolvable_kinds == {"pod", "deployment", "statefulset", "service"}

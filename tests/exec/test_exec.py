@@ -175,4 +175,4 @@ def test_a_killed_session_stops_the_command_and_says_who_killed_it(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "session ended: Killed: Killed by root" in err.read_text()
+    assert "session ended: Killed: Killed by podtap-admin" in err.read_text()

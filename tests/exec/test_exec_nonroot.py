@@ -24,6 +24,7 @@ import pytest
 
 import podtap
 from podtap.testing.localcluster import LocalCluster, processes_of
+from tests.kube_users import limited_user
 
 NOBODY = 65534
 REPO = Path(podtap.__file__).resolve().parents[1]
@@ -103,23 +104,19 @@ def test_a_non_root_user_runs_the_app_in_the_pods_context(
     python, pythonpath = _interpreter(scratch)
     for mount_point in ("repo", "venv"):
         (scratch / mount_point).mkdir()
-    (scratch / "operator.sock").touch()
     home = scratch / "home"
     home.mkdir()
     os.chown(home, NOBODY, NOBODY)
     app = scratch / "app.py"
     app.write_text(APP)
-    operator_socket = shop.state_home / "local" / shop.name / "operator.sock"
-    mounts = (
-        'mount --bind "$1" "$4/repo" && mount --bind "$2" "$4/venv" && '
-        'mount --bind "$3" "$4/operator.sock" && shift 4 && exec "$@"'
-    )
+    kubeconfig = limited_user(shop, "nobody-dev", out=scratch / "dev.kubeconfig")
+    mounts = 'mount --bind "$1" "$3/repo" && mount --bind "$2" "$3/venv" && shift 3 && exec "$@"'
     argv = [
         *("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", mounts, "sh"),
-        *(str(REPO), sys.prefix, str(operator_socket), str(scratch)),
+        *(str(REPO), sys.prefix, str(scratch)),
         *("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--"),
         *(python, "-m", "podtap", "exec", "-t", "deployment/shop"),
-        *("--operator", f"unix:{scratch / 'operator.sock'}", "--", python, str(app)),
+        *("--kubeconfig", str(kubeconfig), "--", python, str(app)),
     ]
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",

@@ -1,12 +1,12 @@
 """`podtap exec` survives a dropped link to the operator (issue 10, item 6): the command keeps
-running through an operator restart (or a crash and a start, or a network blip), the client
-resumes its session and its stolen requests come back, while a teammate's requests reach the
-pod throughout; an operator away past the unused TTL, or one that says the session is gone
-(410), ends the run non-zero, saying so, and stops the command."""
+running through an operator restart (its pod deleted, or killed and replaced by its
+Deployment, or a network blip), the client resumes its session and its stolen requests come
+back, while a teammate's requests reach the pod throughout; an operator away past the unused
+TTL, or one that says the session is gone (410), ends the run non-zero, saying so, and stops
+the command."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from podtap.backends.local.launcher import operator_pid, start_operator
-from podtap.backends.local.paths import ClusterPaths
 from podtap.testing.localcluster import LocalCluster, podtap_argv
 from podtap.testing.wait import wait_until
+from tests.cluster.test_kubectl_local import Kubectl
 from tests.exec.test_exec_incoming import LOCAL_APP
 from tests.exec.test_exec_spec import answer
 
@@ -39,16 +39,77 @@ STEAL_MINE = {
 RESUMED = "reconnected, session "
 
 
+OPERATOR = ("-n", "podtap", "deployment/podtap-operator")
+OPERATOR_PODS = "app.kubernetes.io/name=podtap-operator"
+
+
+class Operator:
+    """The shop's operator as its admin sees it: its pod, deleted or killed, and its
+    Deployment, scaled."""
+
+    def __init__(self, shop: LocalCluster) -> None:
+        self.shop = shop
+        self.kubectl = Kubectl(shop.kubeconfig, shop.state_home)
+
+    def pods(self) -> list[dict[str, Any]]:
+        found = self.kubectl.json(
+            "pods", "-n", "podtap", "-l", "app.kubernetes.io/name=podtap-operator"
+        )
+        return list(found["items"])
+
+    def ready(self) -> list[str]:
+        return [
+            p["metadata"]["name"]
+            for p in self.pods()
+            if not p["metadata"].get("deletionTimestamp")
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p["status"].get("conditions") or []
+            )
+        ]
+
+    def delete(self, *, force: bool) -> str:
+        """Delete the running pod (--force: SIGKILL, no goodbye); its name."""
+        (name,) = self.ready()
+        now = ("--grace-period=0", "--force") if force else ()
+        self.kubectl("delete", "pod", "-n", "podtap", name, "--wait=false", *now)
+        return name
+
+    def scale(self, replicas: int) -> None:
+        self.kubectl("scale", *OPERATOR, f"--replicas={replicas}")
+
+    def away(self) -> None:
+        """Scaled to 0 and its pod killed at once (no goodbye): no operator at all."""
+        self.scale(0)
+        for pod in self.pods():
+            name = pod["metadata"]["name"]
+            self.kubectl("delete", "pod", "-n", "podtap", name, "--grace-period=0", "--force",
+                         ok=False)  # fmt: skip
+
+    def wait_ready(self, *, other_than: str = "", timeout: float = 60) -> None:
+        """Until a pod (not `other_than`) is ready and the operator answers through the API
+        server (it leads, and its Service has it as endpoint)."""
+        wait_until(
+            lambda: [p for p in self.ready() if p != other_than] and self.answers(),
+            timeout=timeout,
+            what="the operator's pod to be ready and to answer",
+            interval=0.2,
+        )
+
+    def answers(self) -> bool:
+        return self.shop.podtap("operator", "status", check=False).returncode == 0
+
+
 @pytest.fixture
-def paths(shop: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClusterPaths]:
-    """The shop's paths; the operator runs again at the end whatever the test did to it."""
-    paths = ClusterPaths(shop.state_home / "local" / shop.name)
-    monkeypatch.setenv("PODTAP_UNUSED_TTL", shop.env["PODTAP_UNUSED_TTL"])  # as `local up` had
+def operator(shop: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
+    """The shop's operator; it runs again at the end whatever the test did to it."""
+    monkeypatch.setenv("PODTAP_UNUSED_TTL", shop.env["PODTAP_UNUSED_TTL"])
+    op = Operator(shop)
     try:
-        yield paths
+        yield op
     finally:
-        if operator_pid(paths) is None:
-            asyncio.run(start_operator(paths))
+        op.scale(1)
+        op.wait_ready()
         wait_until(  # a restored record whose client gave up holds its ports until it ends
             lambda: not _sessions(shop),
             timeout=30,
@@ -121,7 +182,7 @@ def resumed(errors: Path, before: int, *, timeout: float) -> float:
 
 
 def test_an_operator_restart_keeps_the_command_running_and_its_stolen_requests_come_back(
-    shop: LocalCluster, tmp_path: Path, paths: ClusterPaths
+    shop: LocalCluster, tmp_path: Path, operator: Operator
 ) -> None:
     with running(shop, tmp_path) as (proc, errors, app):
         assert answer(shop, "/before", user="me") == "mine"
@@ -129,17 +190,16 @@ def test_an_operator_restart_keeps_the_command_running_and_its_stolen_requests_c
         (command,) = app_pids(app)
         figures = {}
         for n, how in enumerate(("restart", "crash")):
-            if how == "crash":  # kill -9: no goodbye at all; the pod answers everyone meanwhile
-                os.kill(operator_pid(paths) or 0, signal.SIGKILL)
-                wait_until(
-                    lambda: "lost the operator" in errors.read_text().split(RESUMED)[-1],
-                    timeout=10,
-                    what="podtap exec to notice",
-                )
-                assert answer(shop, "/away", user="ann") == "pod"
-                assert answer(shop, "/away", user="me") == "pod"  # fail-open: no agent now
-            asyncio.run(start_operator(paths))  # stops the running one first (SIGTERM)
-            figures[how] = resumed(errors, n, timeout=15)
+            # crash: SIGKILL, no goodbye at all; the pod answers everyone meanwhile
+            gone = operator.delete(force=how == "crash")
+            wait_until(
+                lambda: "lost the operator" in errors.read_text().split(RESUMED)[-1],
+                timeout=15,
+                what="podtap exec to notice",
+            )
+            assert answer(shop, "/away", user="ann") == "pod"
+            operator.wait_ready(other_than=gone)
+            figures[how] = resumed(errors, n, timeout=20)
             wait_until(
                 lambda: answer(shop, "/after", user="me") == "mine",
                 timeout=15,
@@ -156,12 +216,12 @@ def test_an_operator_restart_keeps_the_command_running_and_its_stolen_requests_c
 
 
 def test_an_operator_away_past_the_unused_ttl_ends_the_run_saying_the_session_is_gone(
-    shop: LocalCluster, tmp_path: Path, paths: ClusterPaths
+    shop: LocalCluster, tmp_path: Path, operator: Operator
 ) -> None:
     ttl = float(shop.env["PODTAP_UNUSED_TTL"])
     with running(shop, tmp_path) as (proc, errors, app):
         assert app_pids(app)
-        os.kill(operator_pid(paths) or 0, signal.SIGKILL)
+        operator.away()  # and its Deployment starts no other
         lost = time.monotonic()
         code = proc.wait(timeout=ttl + 15)
         took = time.monotonic() - lost
@@ -174,15 +234,15 @@ def test_an_operator_away_past_the_unused_ttl_ends_the_run_saying_the_session_is
 
 
 class Proxy:
-    """A Unix socket relayed to the operator's, whose links can be cut (a network blip) and
-    which can turn connections away for a while (the operator unreachable)."""
+    """127.0.0.1:PORT relayed to the API server at `upstream` (TLS passes through), whose
+    links can be cut (a network blip) and which can turn connections away for a while (the
+    operator unreachable)."""
 
-    def __init__(self, path: Path, upstream: Path) -> None:
-        self.path, self.upstream = path, upstream
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
         self.refusing = False
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(str(path))
-        self._server.listen(16)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
         self._links: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -196,9 +256,8 @@ class Proxy:
             if self.refusing:
                 client.close()
                 continue
-            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                upstream.connect(str(self.upstream))
+                upstream = socket.create_connection(self.upstream)
             except OSError:
                 client.close()
                 continue
@@ -228,12 +287,29 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
         sink.shutdown(socket.SHUT_WR)
 
 
+def through(proxy: Proxy, kubeconfig: Path, out: Path) -> Path:
+    """A copy of `kubeconfig` whose server is the proxy."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    out.write_text(yaml.safe_dump(config))
+    out.chmod(0o600)
+    return out
+
+
+def server_of(kubeconfig: Path) -> tuple[str, int]:
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    host, port = server.removeprefix("https://").rsplit(":", 1)
+    return host, int(port)
+
+
 def test_a_blip_is_resumed_and_a_session_killed_meanwhile_ends_the_run_as_gone(
-    shop: LocalCluster, tmp_path: Path, paths: ClusterPaths
+    shop: LocalCluster, tmp_path: Path, operator: Operator
 ) -> None:
-    proxy = Proxy(tmp_path / "op.sock", paths.operator_socket)
+    proxy = Proxy(server_of(shop.kubeconfig))
     try:
-        env: dict[str, Any] = {"PODTAP_OPERATOR": f"unix:{proxy.path}"}
+        proxied = through(proxy, shop.kubeconfig, tmp_path / "kubeconfig")
+        env: dict[str, Any] = {"KUBECONFIG": str(proxied)}
         with running(shop, tmp_path, env=env) as (proc, errors, app):
             assert answer(shop, "/before", user="me") == "mine"
             proxy.cut()  # the operator itself stays up: it sees its client go, keeps the record

@@ -36,6 +36,7 @@ from podtap.testing.localcluster import LocalCluster
 from podtap.testing.opclient import operator_session
 from podtap.testing.wait import wait_until
 from tests.operator.test_operator import address, get, status, subscribe
+from tests.operator.test_operator import audit as operator_audit
 
 
 async def bad_window(peer: SessionPeer) -> str:
@@ -59,13 +60,12 @@ BAD_FRAMES = [bad_window, data_beyond_window]
 
 
 def audit(cluster: LocalCluster, label: str) -> list[dict[str, object]]:
-    text = (cluster.state_home / "local" / cluster.name / "operator" / "audit.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines() if label in line]
+    return [e for e in operator_audit(cluster) if label in json.dumps(e)]
 
 
 def test_a_client_bad_frame_ends_its_session_only(shop: LocalCluster, web: dict[str, int]) -> None:
     async def go() -> None:
-        op, tasks = address(shop), TaskSet()
+        op, tasks = await address(shop), TaskSet()
         async with operator_session(op, "deployment/web") as (_, alice):
             assert (await subscribe(alice, None)).ok
             tasks.spawn(serve_connections(alice, b"stolen"), name="alice")
@@ -93,7 +93,7 @@ def test_subscribe_to_port_0_is_refused_before_the_agent(
     shop: LocalCluster, web: dict[str, int]
 ) -> None:
     async def go() -> None:
-        async with operator_session(address(shop), "deployment/web") as (session, peer):
+        async with operator_session(await address(shop), "deployment/web") as (session, peer):
             await peer.send(Subscribe(request=RequestId(9), port=Port(0), mode=IncomingMode.STEAL))
             result = await peer.expect(SubscribeResult)
             assert not result.ok and result.error and "1..65535" in result.error, result
@@ -107,7 +107,7 @@ async def first_frame(op: OperatorAddress, frame: bytes) -> Message | None:
     url = op.url("/apis/operator.podtap.dev/v1/proxy/namespaces/default/targets/deployment.web")
     async with (
         aiohttp.ClientSession(connector=op.connector()) as http,
-        http.ws_connect(url, max_msg_size=0) as ws,
+        http.ws_connect(url, max_msg_size=0, **op.request_options()) as ws,
     ):
         await ws.send_bytes(frame)
         async with asyncio.timeout(10):
@@ -129,7 +129,10 @@ async def first_frame(op: OperatorAddress, frame: bytes) -> Message | None:
 def test_a_first_frame_that_is_not_hello_is_answered_with_close(
     shop: LocalCluster, web: dict[str, int], frame: bytes, tag: str | None
 ) -> None:
-    answer = asyncio.run(first_frame(address(shop), frame))
+    async def go() -> Message | None:
+        return await first_frame(await address(shop), frame)
+
+    answer = asyncio.run(go())
     assert isinstance(answer, Close), answer
     assert answer.reason == CloseReason.PROTOCOL_ERROR
     assert (f"expected hello first, got {tag}" if tag else "window.stream") in answer.message

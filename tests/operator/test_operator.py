@@ -1,15 +1,15 @@
-"""The operator end to end on the local cluster: sessions, arbitration, relay, kill."""
+"""The operator end to end on the local cluster, installed by its chart and reached through
+the API server as any client reaches it: sessions, arbitration, relay, kill, restart."""
 
 from __future__ import annotations
 
 import asyncio
 import http.client
 import json
-import os
 import subprocess
+from typing import Any
 
-import pytest
-
+from podtap.client.host.kube_address import kube_address
 from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import (
@@ -28,13 +28,36 @@ from podtap.testing.fakedev import serve_connections, serve_requests, text_reply
 from podtap.testing.localcluster import LocalCluster
 from podtap.testing.opclient import operator_session
 from podtap.testing.wait import wait_until
+from tests.cluster.test_kubectl_local import Kubectl
+from tests.kube_users import limited_user
 
+LINGER = 5  # seconds an agent pod outlives its last session: the shop fixture's agent.linger
+AUDIT = "/tmp/podtap/audit.jsonl"  # in the chart's PODTAP_STATE_DIR (an emptyDir)
+OPERATOR_LABEL = "app.kubernetes.io/name=podtap-operator"
 ALICE = HttpFilter(header=r"^x-user: alice$")
 BOB = HttpFilter(header=r"^x-user: bob$")
 
 
-def address(cluster: LocalCluster) -> OperatorAddress:
-    return OperatorAddress(f"unix:{cluster.state_home}/local/{cluster.name}/operator.sock")
+async def address(cluster: LocalCluster) -> OperatorAddress:
+    """The operator through the cluster's API server, as the cluster's admin."""
+    return await kube_address(files=str(cluster.kubeconfig), context=None)
+
+
+def kubectl(cluster: LocalCluster) -> Kubectl:
+    return Kubectl(cluster.kubeconfig, cluster.state_home)
+
+
+def metrics(cluster: LocalCluster) -> str:
+    """The operator's /metrics, from a pod, through its Service (metrics.enabled)."""
+    return cluster.curl("http://podtap-operator.podtap:9090/metrics")
+
+
+def audit(cluster: LocalCluster) -> list[dict[str, object]]:
+    """The operator's audit log, read in its pod."""
+    text = kubectl(cluster)(
+        "exec", "-n", "podtap", "deploy/podtap-operator", "--", "cat", AUDIT
+    ).stdout
+    return [json.loads(line) for line in text.splitlines()]
 
 
 async def subscribe(
@@ -65,7 +88,7 @@ def test_two_filters_and_a_mirror_share_a_port_and_status_shows_them(
     shop: LocalCluster, web: dict[str, int]
 ) -> None:
     async def go() -> None:
-        op, tasks = address(shop), TaskSet()
+        op, tasks = await address(shop), TaskSet()
         async with (
             operator_session(op, "deployment/web") as (_, alice),
             operator_session(op, "deployment/web") as (_, bob),
@@ -91,23 +114,15 @@ def test_two_filters_and_a_mirror_share_a_port_and_status_shows_them(
             assert "8000 mirror" in text
             assert text.count("deployment/web") == 3
 
-            def metrics() -> str:
-                sock = op.value.removeprefix("unix:")
-                return subprocess.run(
-                    ["curl", "-s", "--unix-socket", sock, "http://x/metrics"],
-                    capture_output=True,
-                    text=True,
-                ).stdout
-
             def counted() -> bool:  # agents report their counters with every pong (3 s)
-                text = metrics()
+                text = metrics(shop)
                 return all(
                     f'podtap_agent_traffic_total{{kind="{kind}"}}' in text
                     for kind in ("requests_routed", "requests_passed")
                 )
 
             await asyncio.to_thread(wait_until, counted, timeout=10, what="agent counters")
-            assert "podtap_sessions 3.0" in metrics()
+            assert "podtap_sessions 3.0" in metrics(shop)
             await tasks.close()
 
     asyncio.run(go())
@@ -117,13 +132,13 @@ def test_unfiltered_steal_is_refused_with_the_holder_then_override_takes_the_por
     shop: LocalCluster, web: dict[str, int]
 ) -> None:
     async def go() -> None:
-        op, tasks = address(shop), TaskSet()
+        op, tasks = await address(shop), TaskSet()
         async with operator_session(op, "deployment/web") as (held, alice):
             assert (await subscribe(alice, ALICE)).ok
             async with operator_session(op, "deployment/web") as (_, carol):
                 refused = await subscribe(carol, None)
                 assert not refused.ok and refused.error
-                assert held.label in refused.error and "root/root@" in refused.error
+                assert held.label in refused.error and "root/podtap-admin@" in refused.error
             async with operator_session(op, "deployment/web", on_concurrent_steal="override") as (
                 _,
                 dave,
@@ -142,41 +157,26 @@ def test_kill_tells_the_client_releases_the_port_and_needs_rights(
     shop: LocalCluster, web: dict[str, int]
 ) -> None:
     async def go() -> None:
-        op, tasks = address(shop), TaskSet()
+        op, tasks = await address(shop), TaskSet()
         async with operator_session(op, "deployment/web") as (session, alice):
             assert (await subscribe(alice, None)).ok
             tasks.spawn(serve_connections(alice, b"stolen"), name="alice")
             assert await asyncio.to_thread(get, web["http"]) == b"stolen"
             await tasks.close()  # from here on the test reads alice's frames itself
-            sock = address(shop).value.removeprefix("unix:")
-            os.chmod(shop.state_home, 0o755)
-            os.chmod(shop.state_home / "local", 0o755)
-            os.chmod(shop.state_home / "local" / shop.name, 0o755)
-            nobody = await asyncio.to_thread(
-                subprocess.run,
-                [
-                    "setpriv",
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    "curl",
-                    "-s",
-                    "--unix-socket",
-                    sock,
-                    "-X",
-                    "DELETE",
-                    f"http://operator/apis/operator.podtap.dev/v1/sessions/{session.label}",
-                ],
-                capture_output=True,
-                text=True,
+            mallory = await asyncio.to_thread(limited_user, shop, "mallory")
+            refused = await asyncio.to_thread(
+                shop.podtap,
+                *("operator", "session", "kill", session.label, "--kubeconfig", str(mallory)),
+                check=False,
             )
-            assert "only its owner or an admin may kill it" in nobody.stdout, nobody
+            assert refused.returncode == 1, refused
+            assert "only its owner or an admin may kill it" in refused.stderr, refused
             killed = await asyncio.to_thread(
                 shop.podtap, "operator", "session", "kill", session.label
             )
             assert session.label in killed.stdout
             close = await alice.expect(Close)
-            assert close.reason == CloseReason.KILLED and close.message == "Killed by root"
+            assert close.reason == CloseReason.KILLED and close.message == "Killed by podtap-admin"
         assert await asyncio.to_thread(
             wait_until,
             lambda: from_app(get(web["http"])),
@@ -190,13 +190,15 @@ def test_kill_tells_the_client_releases_the_port_and_needs_rights(
 
 CLIENT = """
 import asyncio, sys
+from podtap.client.host.kube_address import kube_address
 from podtap.client.host.operator_api import OperatorAddress
 from podtap.core.ids import Port, RequestId
 from podtap.core.protocol import IncomingMode, Subscribe, SubscribeResult
 from podtap.testing.opclient import operator_session
 
 async def main():
-    async with operator_session(OperatorAddress(sys.argv[1]), "deployment/web") as (s, peer):
+    op = await kube_address(files=sys.argv[1], context=None)
+    async with operator_session(op, "deployment/web") as (s, peer):
         await peer.send(Subscribe(request=RequestId(1), port=Port(8000), mode=IncomingMode.STEAL))
         assert (await peer.expect(SubscribeResult)).ok
         print(s.label, flush=True)
@@ -212,7 +214,7 @@ def test_a_sigkilled_client_loses_its_port_and_its_session_within_the_ttl(
     import sys
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, address(shop).value], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", CLIENT, str(shop.kubeconfig)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
@@ -227,38 +229,52 @@ def test_a_sigkilled_client_loses_its_port_and_its_session_within_the_ttl(
         timeout=15,
         what="the session to close after the 6 s unused TTL",
     )
-    audit = (shop.state_home / "local" / shop.name / "operator" / "audit.jsonl").read_text()
-    ended = [json.loads(line) for line in audit.splitlines() if label in line]
+    ended = [e for e in audit(shop) if label in json.dumps(e)]
     assert ended[-1]["event"] == "session_end" and ended[-1]["reason"] == "Unused"
 
 
+def operator_pods(cluster: LocalCluster) -> list[str]:
+    found = kubectl(cluster).json(
+        "pods", "-n", "podtap", "-l", "app.kubernetes.io/name=podtap-operator"
+    )
+    return [p["metadata"]["name"] for p in found["items"] if ready(p)]
+
+
+def answers(cluster: LocalCluster) -> bool:
+    return cluster.podtap("operator", "status", check=False).returncode == 0
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 def test_operator_restart_restores_sessions_and_leaks_no_rule(
-    shop: LocalCluster, web: dict[str, int], monkeypatch: pytest.MonkeyPatch
+    shop: LocalCluster, web: dict[str, int]
 ) -> None:
-    import signal
-
-    from podtap.backends.local.launcher import operator_pid, start_operator
-    from podtap.backends.local.paths import ClusterPaths
-    from tests.agent.conftest import assert_no_agent_table
-
-    paths = ClusterPaths(shop.state_home / "local" / shop.name)
-    monkeypatch.setenv("PODTAP_UNUSED_TTL", shop.env["PODTAP_UNUSED_TTL"])  # as `local up` had
+    """The operator's pod killed (--force: SIGKILL, no goodbye): its Deployment starts
+    another, which restores both sessions from their PodtapSession objects; the one whose
+    client comes back gets its port again, the other ends when its TTL has run out."""
+    from tests.agent.conftest import agent_tables
 
     async def go() -> None:
-        op, tasks = address(shop), TaskSet()
+        op, tasks = await address(shop), TaskSet()
         async with (
             operator_session(op, "deployment/web") as (kept, alice),
             operator_session(op, "deployment/web") as (lost, bob),
         ):
             assert (await subscribe(alice, ALICE)).ok
             assert (await subscribe(bob, BOB)).ok
-            pid = operator_pid(paths)
-            assert pid is not None
-            os.kill(pid, signal.SIGKILL)
-            assert (await alice.expect(Close)).reason == CloseReason.OTHER
-            await asyncio.to_thread(assert_no_agent_table, web["pid"])
+            (first,) = operator_pods(shop)
+            kubectl(shop)("delete", "pod", "-n", "podtap", first, "--grace-period=0", "--force")
+            assert (await alice.expect(Close, timeout=20)).reason == CloseReason.OTHER
             assert from_app(await asyncio.to_thread(get, web["http"], "alice"))
-        await start_operator(paths)
+        await asyncio.to_thread(
+            wait_until,
+            lambda: [p for p in operator_pods(shop) if p != first] and answers(shop),
+            timeout=60,
+            what="the operator's next pod to be ready and to answer (leader, endpoints)",
+        )
         restored = {s["id"]: s for s in status(shop)["sessions"]}  # type: ignore[attr-defined]
         assert {kept.label, lost.label} <= set(restored)
         assert restored[kept.label]["ports"] == "8000 steal header=^x-user: alice$"
@@ -271,11 +287,22 @@ def test_operator_restart_restores_sessions_and_leaks_no_rule(
         await asyncio.to_thread(
             wait_until,
             lambda: lost.label not in json.dumps(status(shop)),
-            timeout=15,
+            timeout=20,
             what="the session whose client never came back to close",
         )
-        audit = (paths.root / "operator" / "audit.jsonl").read_text()
-        ends = [json.loads(x) for x in audit.splitlines() if lost.label in x and "_end" in x]
+        ends = [e for e in audit(shop) if lost.label in json.dumps(e) and "_end" in str(e["event"])]
         assert ends and ends[-1]["reason"] == "StateLost"
+        await asyncio.to_thread(
+            wait_until,
+            lambda: not [s for s in status(shop)["sessions"]],  # type: ignore[attr-defined]
+            timeout=20,
+            what="every session to end",
+        )
+        await asyncio.to_thread(
+            wait_until,
+            lambda: "podtap_agent" not in agent_tables(web["pid"]),
+            timeout=LINGER + 15,
+            what="the agent (its linger over) to go, and its rules with it",
+        )
 
     asyncio.run(go())

@@ -10,7 +10,7 @@ container's pid (an agent pod on its node finds it from the container id).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -38,7 +38,7 @@ from podtap.backends.kubernetes.discovery import Discovery
 from podtap.backends.kubernetes.pods import pod_info
 from podtap.backends.kubernetes.resources import Resources
 from podtap.backends.kubernetes.rest import Rest
-from podtap.backends.kubernetes.targets import LISTED, Targets
+from podtap.backends.kubernetes.targets import LISTED, WORKLOADS, Targets
 from podtap.backends.kubernetes.watch import watch
 from podtap.core.kube.target_selection import ContainerChoiceError, choose_container
 
@@ -120,6 +120,16 @@ class KubernetesBackend:
         raw = next(p for p in pods if p["metadata"]["name"] == chosen.name)
         info = pod_info(raw, owner=await self._targets.owner(raw))
         return ResolvedTarget(target, namespace, info, self._container(target, raw, info))
+
+    async def target_labels(self, resolved: ResolvedTarget) -> Mapping[str, str]:
+        """The labels of the object a session targets (a policy's `selector` matches them):
+        a pod's own; a workload's or a service's from the object; a label selector's are
+        the pod's (it names no object)."""
+        ref = resolved.target
+        if ref.kind not in WORKLOADS:
+            return dict(resolved.pod.labels)
+        obj = await self._targets.workload(ref, resolved.namespace)
+        return dict(obj.get("metadata", {}).get("labels") or {})
 
     @staticmethod
     def _container(target: TargetRef, raw: dict[str, Any], info: PodInfo) -> ContainerInfo:

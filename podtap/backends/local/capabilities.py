@@ -142,10 +142,14 @@ and sh exec, so the program keeps the pid the node knows."""
 
 
 def setpriv_argv(identity: Identity) -> list[str]:
-    """`setpriv ... --` that leaves a process with `identity` (then exec's the program)."""
+    """`setpriv ... --` that leaves a process with `identity` (then exec's the program).
+
+    The program is SIGKILLed when its launcher dies (``--pdeathsig``, set after the
+    credentials that would clear it): the node's death takes every container with it, as
+    a pod's own PID namespace does, also for a ``hostPID`` pod, which has none."""
     names = sorted(identity.caps, key=NAMES.index)
     listed = "-all" + "".join(f",+{n.lower()}" for n in names)
-    argv = ["setpriv", f"--bounding-set={listed}"]
+    argv = ["setpriv", "--pdeathsig=KILL", f"--bounding-set={listed}"]
     if identity.uid == 0:
         argv += [f"--inh-caps={listed}", f"--ambient-caps={listed}"]
     else:

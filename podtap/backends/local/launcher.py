@@ -59,7 +59,7 @@ def node_argv(paths: ClusterPaths, *, api_fd: int) -> list[str]:
     ]
 
 
-MARK = "PODTAP_CLUSTER_ROOT"  # in the environment of the node and operator of a cluster
+MARK = "PODTAP_CLUSTER_ROOT"  # in the environment of a cluster's node
 
 
 def _running(pid_file: Path) -> int | None:
@@ -116,45 +116,6 @@ async def start_node(paths: ClusterPaths, *, api_port: int = 0, timeout: float =
     raise NodeStartFailed(f"the node did not answer within {timeout:.0f} s; see {paths.node_log}")
 
 
-async def start_operator(paths: ClusterPaths, *, timeout: float = 30.0) -> int:
-    """Start the cluster's operator in the background (stopping one still running: there is
-    never a second) and wait until it answers. It ends with the node (operator/node_watch)."""
-    import aiohttp
-
-    await _stop_pid(operator_pid(paths), timeout=timeout)
-    env = {
-        **_env(paths),
-        "PODTAP_STATE_HOME": str(paths.root.parent.parent),
-        "PODTAP_NODE_PID": str(_running(paths.pid_file) or ""),
-    }
-    with open(paths.root / "operator.log", "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "podtap", "operator", "serve", "--local", paths.name],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    (paths.root / "operator.pid").write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = (paths.root / "operator.log").read_text(errors="replace").splitlines()[-15:]
-            raise NodeStartFailed("the operator exited at start:\n" + "\n".join(tail))
-        with contextlib.suppress(aiohttp.ClientError, OSError):
-            connector = aiohttp.UnixConnector(path=str(paths.operator_socket))
-            async with (
-                aiohttp.ClientSession(connector=connector) as http,
-                http.get("http://operator/healthz") as r,
-            ):
-                if r.status == 200:
-                    return proc.pid
-        await asyncio.sleep(0.1)
-    proc.kill()
-    raise NodeStartFailed(f"the operator did not answer within {timeout:.0f} s")
-
-
 async def _stop_pid(pid: int | None, *, timeout: float) -> None:
     """SIGTERM, wait, then SIGKILL the process group."""
     if pid is None:
@@ -174,17 +135,13 @@ async def _stop_pid(pid: int | None, *, timeout: float) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-def operator_pid(paths: ClusterPaths) -> int | None:
-    return _running(paths.root / "operator.pid")
-
-
 def node_pid(paths: ClusterPaths) -> int | None:
     return _running(paths.pid_file)
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """The node or the operator as `podtap local status` tells it."""
+    """The node as `podtap local status` tells it."""
 
     name: str
     pid: int | None  # it runs
@@ -204,17 +161,13 @@ def parts(paths: ClusterPaths) -> list[Part]:
             return int(pid_file.read_text())
         return None
 
-    return [
-        Part(name, _running(file), recorded(file))
-        for name, file in (("node", paths.pid_file), ("operator", paths.root / "operator.pid"))
-    ]
+    return [Part("node", _running(paths.pid_file), recorded(paths.pid_file))]
 
 
 async def stop_node(paths: ClusterPaths, *, timeout: float = 20.0) -> bool:
-    """Stop the operator, then the node (SIGTERM: each shuts down gracefully; SIGKILL after
+    """Stop the node, and its pods with it (SIGTERM: it shuts down gracefully; SIGKILL after
     `timeout`), and remove the cluster's state. True if the node ran."""
     check_private(check_private(paths.root.parent.parent) / "local" / paths.name)
-    await _stop_pid(operator_pid(paths), timeout=timeout)
     pid = _running(paths.pid_file)
     await _stop_pid(pid, timeout=timeout)
     shutil.rmtree(paths.root, ignore_errors=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import podtap
@@ -37,6 +38,7 @@ VALUES: dict[str, str] = {
 # with the host's podtap on its PATH; the image is informational, never pulled), replicas 1
 # (one node), podSecurityContext/securityContext (uid 65532, read-only root: the node honours
 # them, and the venv must be runnable by that user as it must be in the image).
+OPERATOR_DEPLOYMENT = VALUES["fullnameOverride"]
 
 
 class OperatorChartFailed(RuntimeError):
@@ -64,15 +66,19 @@ def helm_binary() -> Path:
     )
 
 
-def helm_argv(*, helm: Path, chart: Path, kubeconfig: Path, timeout: float) -> list[str]:
-    """`helm upgrade --install` of the release, waiting up to `timeout` seconds."""
-    values = [a for key, value in VALUES.items() for a in ("--set-string", f"{key}={value}")]
+def helm_argv(
+    *, helm: Path, chart: Path, kubeconfig: Path, timeout: float, values: Sequence[str] = ()
+) -> list[str]:
+    """`helm upgrade --install` of the release, waiting up to `timeout` seconds, with the
+    user's `values` (``KEY=VALUE``, as helm --set takes them) after the embedded cluster's."""
+    given = [a for key, value in VALUES.items() for a in ("--set-string", f"{key}={value}")]
+    given += [a for value in values for a in ("--set", value)]
     return [
         str(helm), "upgrade", "--install", RELEASE, str(chart),
         "--namespace", NAMESPACE, "--create-namespace",
         "--kubeconfig", str(kubeconfig),
         "--wait", "--timeout", f"{max(1, round(timeout))}s",
-        *values,
+        *given,
     ]  # fmt: skip
 
 
@@ -93,9 +99,10 @@ def _why(output: str) -> str:
     return (errors or lines or ["(no output)"])[-1]
 
 
-async def install(paths: ClusterPaths, *, timeout: float) -> int:
+async def install(paths: ClusterPaths, *, timeout: float, values: Sequence[str] = ()) -> int:
     """Install or upgrade the release and wait for it; returns its revision."""
     argv = helm_argv(
+        values=values,
         helm=helm_binary(),
         chart=chart_dir(),
         kubeconfig=apiaccess.admin_kubeconfig(paths),

@@ -94,10 +94,6 @@ class ClusterPaths:
         return self.root / "forward.sock"
 
     @property
-    def operator_socket(self) -> Path:
-        return self.root / "operator.sock"
-
-    @property
     def pid_file(self) -> Path:
         return self.root / "node.pid"
 

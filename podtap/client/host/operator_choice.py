@@ -1,14 +1,18 @@
 """Which operator a command talks to, in this order:
 
 1. ``--operator ADDR`` / ``$PODTAP_OPERATOR`` (``unix:/PATH``, ``http(s)://HOST:PORT``);
-2. ``--name`` given: that embedded cluster's operator socket;
+2. ``--name`` given: that embedded cluster's API server (its admin kubeconfig), whose
+   answer is final;
 3. a kubeconfig named explicitly (``--kubeconfig``, ``--context`` / ``kube_context`` /
    ``$PODTAP_KUBE_CONTEXT``): its API server, whose answer for ``operator.podtap.dev/v1`` is
    final (no operator installed, refused credentials, ... are errors);
 4. a kubeconfig found (``$KUBECONFIG``, ``~/.kube/config``): its API server if it serves
    ``operator.podtap.dev/v1``, checked once by discovery; when it does not (404) or cannot
-   be reached, the embedded cluster's operator if one runs here;
-5. the embedded cluster's operator socket (``podtap local up``).
+   be reached, the embedded cluster's if one runs here;
+5. the embedded cluster's API server (``podtap local up``), through its admin kubeconfig.
+
+The embedded cluster runs the operator as a real one does: installed with the chart, behind
+its APIService; a client reaches it through the API server like any other cluster's.
 
 A kubeconfig's cluster without the APIService (discovery 404), or ``via="port-forward"``,
 reaches the operator by port-forward to its pod in ``operator_namespace``
@@ -103,14 +107,36 @@ async def probe(address: OperatorAddress, *, timeout: float = PROBE_TIMEOUT) -> 
     await OperatorApi(address).call("GET", "", timeout=timeout)
 
 
-def _usable(address: OperatorAddress) -> bool:
-    return not address.value.startswith("unix:") or Path(address.value[5:]).exists()
+@dataclass(frozen=True, kw_only=True)
+class LocalCluster:
+    """An embedded cluster's name and its admin kubeconfig (None: it does not run here)."""
+
+    name: str
+    kubeconfig: Path | None
+
+
+def not_running(name: str) -> OperatorUnavailable:
+    flag = "" if name == "default" else f" --name {name}"
+    return OperatorUnavailable(
+        f"no operator to use: no kubeconfig names a cluster with podtap installed, and the "
+        f"local cluster {name!r} does not run here: start it with `podtap local up{flag}`, "
+        "or give --kubeconfig / --context"
+    )
+
+
+def without_operator(name: str) -> OperatorRefused:
+    flag = "" if name == "default" else f" --name {name}"
+    return OperatorRefused(
+        404,
+        f"the local cluster {name!r} has no podtap operator (it was started with "
+        f"--no-operator-chart): install it with `podtap local up{flag}`",
+    )
 
 
 async def choose(
     sources: Sources,
     *,
-    local: Callable[[str | None], OperatorAddress],
+    local: Callable[[str | None], LocalCluster],
     probe_timeout: float = PROBE_TIMEOUT,
 ) -> OperatorAddress:
     """The address to use (KubeconfigError, OperatorRefused or OperatorUnavailable if the
@@ -123,11 +149,20 @@ async def choose(
             log.debug("operator: %s (--operator / PODTAP_OPERATOR)", candidate.value)
             return OperatorAddress(candidate.value)
         if isinstance(candidate, Local):
-            address = local(candidate.name)
-            if failure is not None and not _usable(address):
-                raise failure
-            log.debug("operator: the embedded cluster's, %s", address.value)
-            return address
+            cluster = local(candidate.name)
+            if cluster.kubeconfig is None:
+                raise failure or not_running(cluster.name)
+            log.debug("operator: the local cluster %s's, through its API server", cluster.name)
+            try:
+                return await _through_kube(
+                    Kube(files=str(cluster.kubeconfig), context=None, explicit=True),
+                    sources,
+                    timeout=probe_timeout,
+                )
+            except OperatorRefused as exc:
+                if exc.status == 404:
+                    raise without_operator(cluster.name) from None
+                raise
         try:
             return await _through_kube(candidate, sources, timeout=probe_timeout)
         except (KubeconfigError, OperatorRefused, OperatorUnavailable) as exc:
