@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import pytest
 
@@ -45,6 +46,12 @@ def numbers(broker: FakeBroker, queue: str) -> list[int]:
     return sorted(int(b) for b in broker.bodies(queue))
 
 
+def forwarder(broker: FakeBroker, **options: Any) -> Forwarder:
+    """A forwarder of ``orders`` that polls briefly and retries at once."""
+    options = {"wait": 0.05, "max_backoff": 0.01, **options}
+    return Forwarder(broker.client(), original="orders", fallback="fallback", **options)
+
+
 async def run(fwd: Forwarder, *, until: int) -> None:
     fwd.start()
     await async_wait_until(lambda: fwd.stats.forwarded >= until, timeout=5, what="forwarding")
@@ -53,7 +60,7 @@ async def run(fwd: Forwarder, *, until: int) -> None:
 
 async def _routes_and_counts() -> None:
     broker = await broker_with(30)
-    fwd = Forwarder(broker.client(), original="orders", fallback="fallback", batch=7, wait=0.05)
+    fwd = forwarder(broker, batch=7)
     fwd.set_routes([tenant_route(ALICE, "^alice$"), tenant_route(BOB, "^bob$")], queues=QUEUES)
     await run(fwd, until=30)
     assert numbers(broker, "tmp-alice") == list(range(0, 30, 3))
@@ -71,14 +78,7 @@ def test_each_message_goes_where_its_filter_says_and_is_counted() -> None:
 async def _lost_ack() -> None:
     broker = await broker_with(20)
     broker.cut_before_ack = 1  # the first batch is published, then its ack is lost
-    fwd = Forwarder(
-        broker.client(),
-        original="orders",
-        fallback="fallback",
-        batch=5,
-        wait=0.05,
-        max_backoff=0.01,
-    )
+    fwd = forwarder(broker, batch=5)
     await run(fwd, until=20)
     assert numbers(broker, "fallback") == list(range(20))  # once each
     assert (fwd.stats.duplicates, fwd.stats.redelivered, fwd.stats.reconnects) == (5, 0, 1)
@@ -92,14 +92,7 @@ def test_a_message_back_after_a_lost_ack_is_acked_not_published_again() -> None:
 async def _cut_publish() -> None:
     broker = await broker_with(20)
     broker.cut_after_publish = 1  # stored, but the confirmation is lost with the connection
-    fwd = Forwarder(
-        broker.client(),
-        original="orders",
-        fallback="fallback",
-        batch=5,
-        wait=0.05,
-        max_backoff=0.01,
-    )
+    fwd = forwarder(broker, batch=5)
     await run(fwd, until=20)
     got = numbers(broker, "fallback")
     assert sorted(set(got)) == list(range(20))  # none lost
@@ -114,15 +107,7 @@ async def _same_pick() -> None:
     broker = await broker_with(12)
     broker.cut_before_ack = 2
     picks = itertools.cycle([0, 1])
-    fwd = Forwarder(
-        broker.client(),
-        original="orders",
-        fallback="fallback",
-        batch=4,
-        wait=0.05,
-        max_backoff=0.01,
-        pick=lambda n: next(picks) % n,
-    )
+    fwd = forwarder(broker, batch=4, pick=lambda n: next(picks) % n)
     anyone = [tenant_route(ALICE, "."), tenant_route(BOB, ".")]  # both take everything
     fwd.set_routes(anyone, queues=QUEUES)
     await run(fwd, until=12)

@@ -8,10 +8,14 @@ import dataclasses
 from podtap.backends.brokers.base import Outgoing
 from podtap.backends.brokers.drain import drain
 from podtap.backends.brokers.factory import broker_client
-from podtap.backends.brokers.forwarder import Forwarder
+from podtap.backends.brokers.forwarder import Forwarder, ForwardStats
+from podtap.backends.brokers.settings import sqs_settings
+from podtap.backends.brokers.sqs import SqsClient
 from podtap.core.config.queues import QueueMode
 from podtap.core.queues import QueueKind, Route, compile_queue_filter
 from podtap.testing.brokers import Sqs
+from podtap.testing.cutproxy import CutProxy
+from podtap.testing.wait import async_wait_until
 from tests.queues.scenario import (
     ALICE,
     BOB,
@@ -21,6 +25,7 @@ from tests.queues.scenario import (
     check_forwarding,
     consume_all,
     destination,
+    expected,
     forward_all,
     make_split,
     number,
@@ -135,3 +140,48 @@ async def _fifo(config: dict[str, str]) -> None:
 
 def test_a_fifo_queue_splits_into_fifo_queues_and_drains_back_whole(sqs_broker: Sqs) -> None:
     asyncio.run(_fifo(sqs_config(sqs_broker)))
+
+
+async def _cut(broker: Sqs, count: int) -> ForwardStats:
+    proxy = CutProxy(broker.port)
+    await proxy.start()
+    client = broker_client(QueueKind.SQS, sqs_config(broker))
+    await client.connect()
+    split = await make_split(client, prefix="cut")
+    await publish(client, split.original, list(range(count)))
+    through = {**sqs_config(broker), "endpointUrl": f"http://127.0.0.1:{proxy.port}"}
+    # what was received when the connection broke is hidden until its visibility ends
+    fwd = Forwarder(
+        SqsClient(sqs_settings(through), visibility=2),
+        original=split.original,
+        fallback=split.fallback,
+        batch=20,
+        max_backoff=0.3,
+    )
+    fwd.set_routes(routes(QueueKind.SQS), queues=split.queues)
+    fwd.start()
+    await async_wait_until(lambda: fwd.stats.forwarded >= count // 4, timeout=60, what="a start")
+    await proxy.cut()
+    await async_wait_until(lambda: fwd.stats.reconnects, timeout=30, what="the cut to be seen")
+    assert fwd.stats.forwarded < count, "the forwarder was done before the cut: nothing tested"
+    await proxy.resume()
+    await async_wait_until(lambda: fwd.stats.forwarded >= count, timeout=90, what="the rest")
+    await fwd.stop()
+    await proxy.close()
+    extra = 0
+    for queue, share in expected(split, list(range(count))).items():
+        got = await consume_all(client, queue, expect=len(share))
+        assert sorted(set(got)) == share, queue  # none lost
+        extra += len(got) - len(share)
+    assert extra <= fwd.stats.possible_duplicates, (extra, fwd.stats)
+    assert "cannot reach SQS at http://127.0.0.1:" in (fwd.stats.last_error or "")
+    for name in (split.original, *split.created):
+        await client.delete_queue(name)
+    await client.close()
+    return fwd.stats
+
+
+def test_a_connection_cut_while_forwarding_loses_no_message(sqs_broker: Sqs) -> None:
+    # moto keeps its queues in memory: a restart would lose them, so the network is cut
+    stats = asyncio.run(_cut(sqs_broker, 200))
+    assert stats.reconnects >= 1
