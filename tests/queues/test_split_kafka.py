@@ -34,12 +34,15 @@ async def _record_kept(config: dict[str, str]) -> None:
     split = await make_split(client, prefix="whole")
     headers = (("tenant", b"carol"), ("trace", b"\x00\xff"), ("tenant", b"dave"))
     sent = Outgoing(b"\xfe payload", headers, key=b"k-7", properties={"timestamp_ms": 1234567})
-    await client.publish(split.original, [sent])
+    gone = Outgoing(b"", key=b"k-8", properties={"tombstone": True})
+    await client.publish(split.original, [sent, gone])
     fwd = Forwarder(
         broker_client(QueueKind.KAFKA, config), original=split.original, fallback=split.fallback
     )
-    await forward_all(fwd, count=1)
-    (got,) = await client.receive(split.fallback, max_messages=5, wait=10, group="reader")
+    await forward_all(fwd, count=2)
+    got, deleted = await client.receive(split.fallback, max_messages=5, wait=10, group="reader")
+    assert deleted.outgoing.properties["tombstone"] and deleted.outgoing.key == b"k-8"
+    assert deleted.message.document["payload"] is None  # a tombstone stays one
     assert (got.outgoing.body, got.outgoing.key) == (b"\xfe payload", b"k-7")
     assert got.outgoing.headers == headers  # order and repeats kept
     assert got.outgoing.properties["timestamp_ms"] == 1234567
@@ -47,7 +50,7 @@ async def _record_kept(config: dict[str, str]) -> None:
     await client.close()
 
 
-def test_forwarding_keeps_key_value_headers_and_timestamp(kafka_broker: Kafka) -> None:
+def test_forwarding_keeps_key_value_headers_timestamp_and_tombstones(kafka_broker: Kafka) -> None:
     asyncio.run(_record_kept(kafka_config(kafka_broker)))
 
 

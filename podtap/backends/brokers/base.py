@@ -56,7 +56,7 @@ class Outgoing:
     headers (name -> bytes; a name may repeat). ``key``: Kafka's record key.
     ``properties``: RabbitMQ's basic properties (``content_type``, ``message_id``,
     ``delivery_mode``, ...), SQS's ``MessageGroupId``/``MessageDeduplicationId`` (FIFO),
-    Kafka's ``timestamp_ms``."""
+    Kafka's ``timestamp_ms`` and ``tombstone`` (the record's value is ``None``, not empty)."""
 
     body: bytes
     headers: tuple[tuple[str, Any], ...] = ()

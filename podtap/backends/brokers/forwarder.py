@@ -5,7 +5,8 @@ where every message goes (a session's temporary queue, else the fallback queue; 
 copy to each mirroring session), publishes each destination's share, and acks the batch
 only after every publish succeeded: a message is never in no queue (at-least-once). When
 the broker goes away it closes the client, waits (backing off up to ``max_backoff``) and
-reconnects; what it had not acked comes back from the broker. A message that comes back
+reconnects (so it does after any other error: a forwarder that stopped would stop the
+workload's queue); what it had not acked comes back from the broker. A message that comes back
 after it was already published is not published again: the forwarder remembers, by the
 broker's message id, the destinations each unacked message reached (and its routing, so
 a random pick is not redrawn), acks it and counts it in ``duplicates``. A message the
@@ -150,7 +151,10 @@ class Forwarder:
                 if batch:
                     await self._forward(batch)
                 backoff = 0.1
-            except BrokerError as exc:
+            except Exception as exc:  # the original queue must not stop being consumed
+                if not isinstance(exc, BrokerError):
+                    log.error("forwarder of %s failed", self.original, exc_info=exc)
+                    exc = BrokerError(f"unexpected {type(exc).__name__}: {exc}")
                 self._failed(exc)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)

@@ -4,10 +4,11 @@ A topic is the queue. Each (topic, group) is read by a consumer of that group wi
 partition assigned by hand, not by joining the group: the forwarder is the one reader of
 the original topic, and a join costs seconds of rebalancing. It starts from the group's
 committed offsets (earliest when none) and an ack commits past the acked records, so
-what was not acked is read again after a reconnect. Publishing keeps key, value, headers
-and timestamp (the same key lands in the same partition, so per-key order holds), with
-``acks=all``. Only the standard protocol is used, so it runs on Kafka as on Tansu (the test
-broker; its ListOffsets answers are off by a batch, so its ``depth`` is not exact).
+what was not acked is read again after a reconnect. Publishing keeps key, value (a
+tombstone's ``None`` too), headers and timestamp (the same key lands in the same
+partition, so per-key order holds), with ``acks=all``. Only the standard protocol is used,
+so it runs on Kafka as on Tansu (the test broker; its ListOffsets answers are off by a
+batch, so its ``depth`` is not exact).
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ class KafkaClient:
             sent = [
                 await producer.send(
                     queue,
-                    m.body,
+                    None if m.properties.get("tombstone") else m.body,
                     key=m.key,
                     headers=list(m.headers),
                     timestamp_ms=m.properties.get("timestamp_ms"),
@@ -241,9 +242,8 @@ def _delivery(queue: str, group: str, record: Any) -> Delivery:
         value=record.value,
         headers=list(headers),
     )
-    outgoing = Outgoing(
-        record.value or b"", headers, key=record.key, properties={"timestamp_ms": record.timestamp}
-    )
+    properties = {"timestamp_ms": record.timestamp, "tombstone": record.value is None}
+    outgoing = Outgoing(record.value or b"", headers, key=record.key, properties=properties)
     tp = TopicPartition(record.topic, record.partition)
     return Delivery(
         queue=queue,

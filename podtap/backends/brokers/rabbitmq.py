@@ -102,6 +102,9 @@ class RabbitClient:
             raise BrokerUnavailable(f"RabbitMQ at {self.address} closed the channel to {what}")
         return channel
 
+    def _refused(self, what: str, exc: BaseException) -> BrokerError:
+        return BrokerError(f"RabbitMQ at {self.address} refused to {what}: {exc}")
+
     async def _passive(self, name: str) -> int:
         """The ready messages of ``name``; :class:`BrokerError` if it does not exist."""
         connection = self._connection
@@ -115,6 +118,8 @@ class RabbitClient:
             raise BrokerError(f"RabbitMQ at {self.address} has no queue {name}") from None
         except _BROKEN as exc:
             raise self._unreachable(f"read queue {name}", exc) from None
+        except aiormq.exceptions.AMQPError as exc:
+            raise self._refused(f"read queue {name}", exc) from None
 
     async def create_queue(self, name: str, *, like: str | None = None) -> None:
         channel = self._channel(self._publish, f"create queue {name}")
@@ -126,6 +131,8 @@ class RabbitClient:
             ) from None
         except _BROKEN as exc:
             raise self._unreachable(f"create queue {name}", exc) from None
+        except aiormq.exceptions.AMQPError as exc:
+            raise self._refused(f"create queue {name}", exc) from None
 
     async def delete_queue(self, name: str) -> None:
         channel = self._channel(self._publish, f"delete queue {name}")
@@ -134,6 +141,8 @@ class RabbitClient:
             await channel.queue_delete(name)
         except _BROKEN as exc:
             raise self._unreachable(f"delete queue {name}", exc) from None
+        except aiormq.exceptions.AMQPError as exc:
+            raise self._refused(f"delete queue {name}", exc) from None
 
     async def _buffer(self, queue: str) -> asyncio.Queue[AbstractIncomingMessage]:
         if queue in self._buffers:
@@ -150,6 +159,8 @@ class RabbitClient:
             await found.consume(take, no_ack=False)
         except _BROKEN as exc:
             raise self._unreachable(f"consume queue {queue}", exc) from None
+        except aiormq.exceptions.AMQPError as exc:
+            raise self._refused(f"consume queue {queue}", exc) from None
         self._buffers[queue] = buffer
         return buffer
 
@@ -193,6 +204,8 @@ class RabbitClient:
             ) from None
         except _BROKEN as exc:
             raise self._unreachable(f"publish to {queue}", exc) from None
+        except aiormq.exceptions.AMQPError as exc:
+            raise self._refused(f"publish to {queue}", exc) from None
 
     async def depth(self, queue: str, *, group: str | None = None) -> int | None:
         return await self._passive(queue)
