@@ -120,8 +120,8 @@ def status(
     *,
     choice: OperatorChoice,
 ) -> None:
-    """Operator version, uptime, and every session (or those with --key) with its key, ports
-    and filters."""
+    """Operator version, uptime, the policies and profiles in force, and every session (or
+    those with --key) with its key, ports and filters."""
     where = choice.address()
     while True:
         data = call(where, "GET", _with_key(STATUS, key))
@@ -134,6 +134,9 @@ def status(
                 f"podtap operator {data['version']}, up {age(data['uptime'])}, "
                 f"{len(data['sessions'])} session(s), {len(data['agents'])} agent(s)"
             )
+            for what in ("policies", "profiles"):  # an older operator does not say
+                if data.get(what):
+                    typer.echo(f"{what} in force: {', '.join(data[what])}")
             if data["sessions"]:
                 typer.echo(
                     columns(

@@ -300,11 +300,15 @@ class OperatorApi:
         return web.json_response({"pruned": [r.label for r in pruned]})
 
     async def status(self, request: web.Request) -> web.Response:
+        in_force = self.service.policies.source.snapshot()
         return web.json_response(
             {
                 "version": __version__,
                 "uptime": time.time() - self.service.started,
                 "agents": [f"{ns}/{pod}" for ns, pod in self.service.agents.links],
+                # what is in force now: how an admin (or a test) sees that a change applied
+                "policies": sorted(p.label for p in in_force.policies),
+                "profiles": sorted(p.label for p in in_force.profiles),
                 "sessions": self._session_list(self._key(request)),
             }
         )
