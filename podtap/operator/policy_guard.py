@@ -15,6 +15,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import posixpath
 from collections.abc import Mapping, Sequence
 
 from podtap.core.policy.access import FileRule, file_open_refusal, file_rule
@@ -39,11 +40,18 @@ __all__ = ["connect_answer", "file_answer"]
 _WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
+def canonical(path: str) -> str:
+    """``path`` as the agent resolves it lexically (``.``, ``..``, repeated slashes gone;
+    ``..`` stops at the root): what a policy's patterns are matched against, so that
+    ``/etc/./secret`` or ``/etc//secret`` is not a way around ``^/etc/secret``."""
+    return "/" + posixpath.normpath("/" + path).lstrip("/")
+
+
 def file_answer(policies: Sequence[FoundPolicy], frame: Payload) -> tuple[Payload, str] | None:
     """The answer to a file frame a policy refuses, and the refusal; None: pass it on."""
     if not isinstance(frame, FileOpen | FileStat | FileReadDir):
         return None
-    verdict = file_rule(policies, frame.path)
+    verdict = file_rule(policies, canonical(frame.path))
     if verdict.rule is FileRule.ALLOWED:
         return None
     write = isinstance(frame, FileOpen) and bool(frame.flags & _WRITE)

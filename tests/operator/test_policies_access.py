@@ -70,11 +70,14 @@ def test_hidden_local_and_read_only_files(tmp_path: Path) -> None:
             written = await opened(peer, "/data/x", os.O_WRONLY | os.O_TRUNC)
             assert written.error is not None and written.error.errno == errno.EROFS
             assert written.error.message.startswith("policy default/fs makes /data/x read-only")
+            for sneaky in ("/etc/./secret/key", "//etc/secret//key", "/tmp/../etc/secret/key"):
+                around = await opened(peer, sneaky)  # the same file, spelled otherwise
+                assert around.error is not None and around.error.errno == errno.ENOENT, sneaky
             for path in ("/data/x", "/etc/hosts"):  # read, or not named: the agent answers
                 answer = await opened(peer, path)
                 assert answer.error is not None and answer.error.message == FAKE_FILES
             reasons = [e["reason"] for e in audit_events(op.service) if e["event"] == "refusal"]
-            assert len(reasons) == 5 and all(r.startswith("policy default/fs ") for r in reasons)
+            assert len(reasons) == 8 and all(r.startswith("policy default/fs ") for r in reasons)
 
     run(tmp_path, test, FS)
 

@@ -3,7 +3,8 @@
 ``env.exclude`` uses mirrord's wildcards (:mod:`.globs`), matched against the whole name,
 case-sensitively; the union over policies is excluded. ``fs`` lists are regexes (RE2)
 searched in the path, as ``feature.fs`` lists are; when several apply, the strongest wins:
-``notFound`` over ``local`` over ``readOnly``.
+``notFound`` over ``local`` over ``readOnly``. A policy that excludes env names also hides
+the processes' environments in ``/proc`` (``/proc/1/environ`` would give them back).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from enum import StrEnum
 
 from podtap.core.policy.globs import glob_matches
 from podtap.core.policy.matching import FoundPolicy
-from podtap.core.safe_regex import compile_filter_union
+from podtap.core.safe_regex import compile_filter_regex, compile_filter_union
 
 __all__ = ["FileRule", "FileVerdict", "env_excluded", "file_open_refusal", "file_rule"]
 
@@ -58,8 +59,16 @@ def _lists(policy: FoundPolicy) -> tuple[tuple[FileRule, list[str]], ...]:
     )
 
 
+#: A process's environment as procfs shows it (its own, a thread's, any pid's).
+ENVIRON = compile_filter_regex(r"^/proc/(?:[0-9]+|self|thread-self)(?:/task/[0-9]+)?/environ$")
+
+
 def file_rule(policies: Sequence[FoundPolicy], path: str) -> FileVerdict:
     """What the policies make of opening ``path`` on the target."""
+    if ENVIRON.search(path):
+        for policy in policies:
+            if policy.spec.env.exclude:
+                return FileVerdict(FileRule.NOT_FOUND, policy.label)
     for rule in (FileRule.NOT_FOUND, FileRule.LOCAL, FileRule.READ_ONLY):
         for policy in policies:
             patterns = dict(_lists(policy))[rule]

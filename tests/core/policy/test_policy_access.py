@@ -74,3 +74,14 @@ def test_file_refusals_name_the_policy() -> None:
         "policy shop/p keeps /app/.env local: opened on this machine"
     )
     assert file_open_refusal(file_rule([FS], "/etc/hosts"), path="/etc/hosts", write=True) is None
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/1/environ", "/proc/self/environ", "/proc/42/task/43/environ"]
+)
+def test_excluding_env_names_hides_the_environments_procfs_shows(path: str) -> None:
+    excluding = policy("no-keys", env={"exclude": ["*_KEY"]})
+    verdict = file_rule([FS, excluding], path)
+    assert (verdict.rule, verdict.policy) == (FileRule.NOT_FOUND, "policy shop/no-keys")
+    assert file_rule([FS], path).rule is FileRule.ALLOWED  # no env rule: nothing to hide
+    assert file_rule([excluding], "/proc/1/status").rule is FileRule.ALLOWED
