@@ -161,3 +161,23 @@ async def _drain_fifo() -> None:
 
 def test_a_drain_moves_everything_and_gives_fifo_messages_fresh_deduplication_ids() -> None:
     asyncio.run(_drain_fifo())
+
+
+async def _session_left() -> None:
+    broker = await broker_with(6)
+    del broker.queues["tmp-alice"]  # alice is leaving: her queue is drained and deleted
+    fwd = forwarder(broker, batch=6)
+    fwd.set_routes([tenant_route(ALICE, ".")], queues={ALICE: "tmp-alice"})
+    fwd.start()
+    await async_wait_until(
+        lambda: "no queue tmp-alice" in (fwd.stats.last_error or ""), timeout=5, what="a refusal"
+    )
+    fwd.set_routes([], queues={})  # she has left
+    await async_wait_until(lambda: fwd.stats.fallback == 6, timeout=5, what="the fallback")
+    await fwd.stop()
+    assert numbers(broker, "fallback") == list(range(6))
+    assert fwd.stats.duplicates == 0
+
+
+def test_a_message_back_for_a_session_that_left_is_routed_afresh() -> None:
+    asyncio.run(_session_left())

@@ -9,7 +9,8 @@ reconnects (so it does after any other error: a forwarder that stopped would sto
 workload's queue); what it had not acked comes back from the broker. A message that comes back
 after it was already published is not published again: the forwarder remembers, by the
 broker's message id, the destinations each unacked message reached (and its routing, so
-a random pick is not redrawn), acks it and counts it in ``duplicates``. A message the
+a random pick is not redrawn), acks it and counts it in ``duplicates``; unless a session
+it had not reached yet has left since: then it is routed afresh. A message the
 broker marks redelivered but which this forwarder did not publish is forwarded and counted
 in ``redelivered`` (a duplicate only if an earlier forwarder process had published it;
 ``unidentified`` when it has no id to tell); one whose publish was cut off by the broker
@@ -169,10 +170,11 @@ class Forwarder:
 
     def _plan(self, delivery: Delivery) -> _Sent:
         sent = self._sent.get(delivery.id) if delivery.id is not None else None
-        if sent is not None:
+        live = {self.fallback, *self._queues.values()}
+        if sent is not None and all(q in sent.done or q in live for q in sent.queues):
             if sent.done:
                 self.stats.duplicates += 1
-            return sent
+            return sent  # else a session it was for left since: route it afresh
         if delivery.redelivered:
             self.stats.redelivered += 1
             self.stats.unidentified += delivery.id is None
