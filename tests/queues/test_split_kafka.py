@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from podtap.backends.brokers.base import Outgoing
+from podtap.backends.brokers.base import BrokerError, Outgoing
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.brokers.forwarder import Forwarder
 from podtap.core.queues import QueueKind
@@ -64,3 +64,20 @@ def test_a_broker_restart_while_forwarding_loses_no_record(durable_kafka: Kafka)
     )
     assert durable_kafka.pid != old
     assert stats.forwarded == 500
+
+
+async def _missing(config: dict[str, str]) -> str:
+    client = broker_client(QueueKind.KAFKA, config)
+    await client.connect()
+    try:
+        await client.receive("no-such-topic", max_messages=1, wait=0.1)
+    except BrokerError as exc:
+        return str(exc)
+    finally:
+        await client.close()
+    raise AssertionError("read a topic that does not exist")
+
+
+def test_a_missing_topic_is_one_clear_line_and_is_not_created(kafka_broker: Kafka) -> None:
+    assert asyncio.run(_missing(kafka_config(kafka_broker))).endswith("has no topic no-such-topic")
+    assert asyncio.run(_missing(kafka_config(kafka_broker))).endswith("has no topic no-such-topic")

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from podtap.backends.brokers.base import BrokerError
+from podtap.backends.brokers.factory import broker_client
 from podtap.core.queues import QueueKind
 from podtap.testing.brokers import RabbitMQ
 from tests.queues.scenario import (
@@ -31,3 +35,21 @@ def test_a_broker_restart_while_forwarding_loses_no_message(rabbitmq_broker: Rab
     stats = check_restart(QueueKind.RMQ, config, restart=rabbitmq_broker.restart, count=1000)
     assert rabbitmq_broker.pid != old
     assert stats.reconnects >= 1 and "cannot reach RabbitMQ at" in (stats.last_error or "")
+
+
+async def _refusals(broker: RabbitMQ) -> tuple[str, str]:
+    wrong = broker_client(QueueKind.RMQ, {"url": broker.url.replace("guest@", "nope@")})
+    with pytest.raises(BrokerError) as login:
+        await wrong.connect()
+    client = broker_client(QueueKind.RMQ, rabbit_config(broker))
+    await client.connect()
+    with pytest.raises(BrokerError) as missing:
+        await client.receive("no-such-queue", max_messages=1, wait=0.1)
+    await client.close()
+    return str(login.value), str(missing.value)
+
+
+def test_a_wrong_login_or_a_missing_queue_is_one_clear_line(rabbitmq_broker: RabbitMQ) -> None:
+    login, missing = asyncio.run(_refusals(rabbitmq_broker))
+    assert "refused the login: check clientConfig's url" in login and "nope" not in login
+    assert missing.endswith("has no queue no-such-queue")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from podtap.backends.brokers.base import Outgoing
+from podtap.backends.brokers.base import BrokerError, Outgoing
 from podtap.backends.brokers.drain import drain
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.brokers.forwarder import Forwarder, ForwardStats
@@ -185,3 +185,20 @@ def test_a_connection_cut_while_forwarding_loses_no_message(sqs_broker: Sqs) -> 
     # moto keeps its queues in memory: a restart would lose them, so the network is cut
     stats = asyncio.run(_cut(sqs_broker, 200))
     assert stats.reconnects >= 1
+
+
+async def _missing(config: dict[str, str]) -> str:
+    client = broker_client(QueueKind.SQS, config)
+    await client.connect()
+    try:
+        await client.receive("no-such-queue", max_messages=1, wait=0)
+    except BrokerError as exc:
+        return str(exc)
+    finally:
+        await client.close()
+    raise AssertionError("read a queue that does not exist")
+
+
+def test_a_missing_queue_is_one_clear_line(sqs_broker: Sqs) -> None:
+    message = asyncio.run(_missing(sqs_config(sqs_broker)))
+    assert "refused to find queue no-such-queue" in message and "\n" not in message
