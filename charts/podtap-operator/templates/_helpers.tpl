@@ -111,6 +111,10 @@ set: the listed ones plus agent.namespace, where the operator creates agent pods
 - apiGroups: [apps]
   resources: [deployments, statefulsets, replicasets, daemonsets]
   verbs: [get, list, watch, patch]
+{{- /* A queue split writes its fallback queues into the workload's env, and back. */}}
+- apiGroups: [apps]
+  resources: [deployments, statefulsets]
+  verbs: [update]
 - apiGroups: [batch]
   resources: [jobs, cronjobs]
   verbs: [get, list, watch, patch]

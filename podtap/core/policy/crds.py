@@ -4,7 +4,8 @@
 they drifted); tests/chart/test_policy_crds.py checks the rendered chart equals
 :func:`definitions`. The schemas are pydantic's JSON schema made structural, as the API
 server requires: references inlined, ``T | None`` as ``nullable``, no titles or defaults (the
-models fill those), a free-form object as ``x-kubernetes-preserve-unknown-fields``.
+models fill those), a free-form object as ``x-kubernetes-preserve-unknown-fields``,
+``exclusiveMinimum`` as OpenAPI v3's flag on ``minimum`` (not JSON Schema's number).
 
 Groups: podtap's kinds are in ``policies.podtap.dev`` and ``profiles.podtap.dev`` as
 mirrord's are in ``policies.`` / ``profiles.mirrord.metalbear.co``: a mirrord manifest
@@ -14,6 +15,7 @@ select them) while policies stay an admin's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -91,6 +93,8 @@ def _structural(node: Schema, defs: dict[str, Schema]) -> Schema:
                 out["x-kubernetes-preserve-unknown-fields"] = True
             elif isinstance(value, dict):
                 out[key] = _structural(value, defs)
+        elif key == "exclusiveMinimum" and "minimum" not in node:
+            out["minimum"], out[key] = value, True  # OpenAPI v3's flag, not JSON Schema's number
         else:
             out[key] = value
     return out
@@ -140,7 +144,7 @@ def definitions() -> dict[str, Schema]:
     return {f"{k.plural}.{k.group}": definition(k) for k in KINDS}
 
 
-_HEAD = """{{{{- /* Written by scripts/policy-crds from podtap/core/policy: do not edit. */}}}}
+_HEAD = """{{{{- /* Written by scripts/policy-crds from {source}: do not edit. */}}}}
 {{{{- if {condition} }}}}
 """
 _META = """---
@@ -157,14 +161,17 @@ metadata:
 """
 
 
-def template(name: str) -> str:
-    """The text of the chart template ``name`` (one of the ``template`` of :data:`KINDS`)."""
-    kinds = [k for k in KINDS if k.template == name]
+def template(
+    name: str, *, kinds: Sequence[CrdKind] = KINDS, source: str = "podtap/core/policy"
+) -> str:
+    """The text of the chart template ``name`` (one of the ``template`` of ``kinds``,
+    :data:`KINDS` unless given; ``source``: the package the models come from)."""
+    kinds = [k for k in kinds if k.template == name]
     mirrord = kinds[0].mirrord
     condition = (
         "and .Values.crds.install .Values.crds.mirrord" if mirrord else ".Values.crds.install"
     )
-    out = _HEAD.format(condition=condition)
+    out = _HEAD.format(condition=condition, source=source)
     for kind in kinds:
         crd = definition(kind)
         out += _META.format(name=crd["metadata"]["name"])
