@@ -1,6 +1,7 @@
 """Benchmark: messages per second through the queue-split forwarder vs the broker direct.
 
-Run: `python bench/queue_forwarder.py [--messages 2000] [--brokers sqs,rmq,kafka]`.
+Run: `python bench/queue_forwarder.py [--messages 2000] [--sqs-messages 300]
+[--brokers sqs,rmq,kafka] [--rounds 3]` (moto's SQS is slow: ~50 msg/s, so it gets fewer).
 Starts each real broker on loopback (moto's SQS, RabbitMQ, Tansu's Kafka, as the tests
 do), then in one run per broker:
   direct     a producer publishes N messages (in batches of 100) to a queue while a consumer
@@ -126,6 +127,7 @@ def started(kind: QueueKind) -> Iterator[dict[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--sqs-messages", type=int, default=300)
     parser.add_argument("--brokers", default="sqs,rmq,kafka")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -133,11 +135,12 @@ def main() -> None:
     for name in args.brokers.split(","):
         kind = QueueKind(name)
         bases, throughs = [], []
+        n = args.sqs_messages if kind is QueueKind.SQS else args.messages
         with started(kind) as config:
             asyncio.run(direct(kind, config, 100))  # warm up: connections, first fetches
             for _ in range(args.rounds):  # interleaved, so that a noisy minute hits both
-                bases.append(asyncio.run(direct(kind, config, args.messages)))
-                throughs.append(asyncio.run(forwarded(kind, config, args.messages)))
+                bases.append(asyncio.run(direct(kind, config, n)))
+                throughs.append(asyncio.run(forwarded(kind, config, n)))
         base, through = statistics.median(bases), statistics.median(throughs)
         rows.append((name, base, through))
         print(f"{name}: direct {base:,.0f} msg/s, forwarder {through:,.0f} msg/s", flush=True)
