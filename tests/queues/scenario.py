@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from podtap.backends.brokers.base import BrokerClient, Outgoing
+from podtap.backends.brokers.base import BrokerClient, BrokerError, Outgoing
+from podtap.backends.brokers.drain import drain
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.brokers.forwarder import Forwarder, ForwardStats
 from podtap.core.ids import SessionId
@@ -193,9 +194,6 @@ async def check_forwarding(kind: QueueKind, config: Mapping[str, Any], *, count:
 async def check_drain(kind: QueueKind, config: Mapping[str, Any], *, count: int) -> None:
     """After forwarding (nobody consuming), draining every created queue back puts each
     message in the original once more, and the drained queues can be deleted."""
-    from podtap.backends.brokers.base import BrokerError
-    from podtap.backends.brokers.drain import drain
-
     client = broker_client(kind, config)
     await client.connect()
     split = await make_split(client, prefix="drained")
