@@ -4,17 +4,21 @@ restart in the middle of forwarding that loses no message."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
-from podtap.backends.brokers.base import BrokerError
+from podtap.backends.brokers.base import BrokerError, Outgoing
 from podtap.backends.brokers.factory import broker_client
+from podtap.backends.brokers.forwarder import Forwarder
 from podtap.core.queues import QueueKind
 from podtap.testing.brokers import RabbitMQ
 from tests.queues.scenario import (
     check_drain,
     check_forwarding,
     check_restart,
+    forward_all,
+    make_split,
     rabbit_config,
 )
 
@@ -53,3 +57,41 @@ def test_a_wrong_login_or_a_missing_queue_is_one_clear_line(rabbitmq_broker: Rab
     login, missing = asyncio.run(_refusals(rabbitmq_broker))
     assert "refused the login: check clientConfig's url" in login and "nope" not in login
     assert missing.endswith("has no queue no-such-queue")
+
+
+async def _kept(broker: RabbitMQ) -> None:
+    config = rabbit_config(broker)
+    client = broker_client(QueueKind.RMQ, config)
+    await client.connect()
+    split = await make_split(client, prefix="whole")
+    headers = (("tenant", "carol"), ("tries", 3), ("meta", {"a": "x", "b": [1, True]}))
+    properties = {
+        "content_type": "application/json",
+        "content_encoding": "utf-8",
+        "delivery_mode": 2,
+        "priority": 4,
+        "correlation_id": "c-1",
+        "reply_to": "answers",
+        "message_id": "m-1",
+        "timestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "type": "order.created",
+        "app_id": "shop",
+    }
+    await client.publish(split.original, [Outgoing(b'{"n": 1}', headers, properties=properties)])
+    fwd = Forwarder(
+        broker_client(QueueKind.RMQ, config), original=split.original, fallback=split.fallback
+    )
+    await forward_all(fwd, count=1)
+    (got,) = await client.receive(split.fallback, max_messages=1, wait=10)
+    assert got.outgoing.body == b'{"n": 1}'
+    assert dict(got.outgoing.headers) == dict(headers)
+    assert {k: got.outgoing.properties[k] for k in properties} == properties
+    assert got.message.attributes["tenant"] == "carol" and got.message.attributes["tries"] == "3"
+    await client.ack([got])
+    for name in (split.original, *split.created):
+        await client.delete_queue(name)
+    await client.close()
+
+
+def test_forwarding_keeps_the_body_headers_and_properties(rabbitmq_broker: RabbitMQ) -> None:
+    asyncio.run(_kept(rabbitmq_broker))
