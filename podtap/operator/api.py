@@ -26,6 +26,7 @@ from podtap.core.protocol import (
     HttpFilter,
     InvalidHttpFilter,
 )
+from podtap.core.queues.wire import parse_split_request
 from podtap.net.wire import ConnectionClosed, WireConnection
 from podtap.operator.identity import Caller, peer_caller
 from podtap.operator.records import SessionRecord, filter_from_json, record_to_json
@@ -82,6 +83,7 @@ def connect_options(q: Mapping[str, str]) -> ConnectOptions:
         steals=_steals(q.get("steals")),
         key=session_key(q.get("key")),
         profile=profile,
+        splits=parse_split_request(q.get("split_queues")),
     )
 
 

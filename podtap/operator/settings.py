@@ -10,6 +10,7 @@ from pathlib import Path
 
 from podtap.backends.base import ResolvedTarget
 from podtap.core.arbitration import OnConcurrentSteal
+from podtap.core.config.queues import QueueSplitConfig
 from podtap.core.ids import Port, SessionId, format_session_id
 from podtap.core.lifecycle import Limits
 from podtap.core.policy.matching import SessionTarget
@@ -92,6 +93,8 @@ class ConnectOptions:
     steals: tuple[tuple[Port, HttpFilter | None], ...] = ()
     key: str | None = None
     profile: str | None = None
+    #: ``feature.split_queues``: the queues of the target's workload this session splits
+    splits: tuple[QueueSplitConfig, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

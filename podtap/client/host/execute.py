@@ -152,6 +152,7 @@ async def run_exec(
         key=session_spec.key,
         steals=planned_steals(session_spec.incoming),  # a held one: refused, before the command
         profile=session_spec.profile,  # a resume sends it again
+        splits=config.feature.split_queues if config is not None else (),  # and these
     )
     async with connect() as session:
         # applied before anything is set up: a profile may change what is subscribed,

@@ -21,6 +21,7 @@ from podtap.core.targets import TargetRef
 from podtap.net.wire import WireConnection
 
 if TYPE_CHECKING:  # the config models cost every CLI command time to import
+    from podtap.core.config.queues import QueueSplitConfig
     from podtap.core.exec_spec import IncomingPlan
     from podtap.core.policy.profiles import FoundProfile
 
@@ -116,6 +117,7 @@ def connect_params(
     key: str | None,
     steals: Sequence[Steal],
     profile: str | None = None,
+    splits: Sequence[QueueSplitConfig] = (),
 ) -> dict[str, str]:
     """The query of a connect: what the operator must know of the session before it starts."""
     params = {"client_version": __version__, "on_concurrent_steal": on_concurrent_steal}
@@ -127,6 +129,10 @@ def connect_params(
         params["steals"] = json.dumps(
             [{"port": port, "filter": asdict(f) if f else None} for port, f in steals]
         )
+    if splits:
+        from podtap.core.queues.wire import encode_split_request  # the config models: see above
+
+        params["split_queues"] = encode_split_request(splits)
     return params
 
 
@@ -187,13 +193,19 @@ class OperatorApi:
         key: str | None = None,
         steals: Sequence[Steal] = (),
         profile: str | None = None,
+        splits: Sequence[QueueSplitConfig] = (),
     ) -> AsyncIterator[ClientSession]:
         """A session on `target`; OperatorRefused if the operator will not open it (e.g. a
         port of `steals` is held and on_concurrent_steal is abort: the message names the
         holder). With `profile` (NAME or NS/NAME), the session carries the profile the
-        operator found, for the client to apply to its config."""
+        operator found, for the client to apply to its config. With `splits`, the operator
+        splits those queues of the target's workload before it answers (a refusal says why)."""
         params = connect_params(
-            on_concurrent_steal=on_concurrent_steal, key=key, steals=steals, profile=profile
+            on_concurrent_steal=on_concurrent_steal,
+            key=key,
+            steals=steals,
+            profile=profile,
+            splits=splits,
         )
         if resume is not None:
             params["session"] = format_session_id(resume)
