@@ -204,6 +204,8 @@ class OperatorApi:
         await ws.prepare(request)
         wire = WireConnection(ws, label=f"client {opening.label}")
         if not await self._hello(wire, label=opening.label):
+            if opening.resumed is None:
+                self.service.splits.leave(opening.id)  # its queues go with it
             return ws
         record = self.service.begin(opening)
         await self.service.serve(record, wire, opening.resolved, options)
@@ -312,6 +314,7 @@ class OperatorApi:
                 "policies": sorted(p.label for p in in_force.policies),
                 "profiles": sorted(p.label for p in in_force.profiles),
                 "sessions": self._session_list(self._key(request)),
+                "splits": self.service.splits.status(),
             }
         )
 
@@ -344,6 +347,7 @@ class OperatorApi:
         m.sessions.set(len(records))
         m.connected.set(len(self.service.attached))
         m.agents.set(len(self.service.agents.links))
+        self.service.splits.count()
         for mode in ("mirror", "steal"):
             m.subscriptions.labels(mode).set(
                 sum(1 for r in records for s in r.subscriptions.values() if s.mode.value == mode)

@@ -27,7 +27,13 @@ class Metrics:
         self.connections = Counter(
             "podtap_connections_routed", "Connections routed to sessions", ["mode"], registry=r
         )
-
+        self.queue_messages = Counter(
+            "podtap_queue_messages_routed",
+            "Messages a queue split routed from a workload's original queues, per session "
+            "(or to the workload's fallback queue)",
+            ["workload", "to"],
+            registry=r,
+        )
         self.agent_traffic = Counter(
             "podtap_agent_traffic",
             "What agents did with incoming traffic: connections "

@@ -48,6 +48,7 @@ from podtap.operator.identity import Caller
 from podtap.operator.metrics import Metrics
 from podtap.operator.policies import NoPolicies, PolicySource, SessionPolicies
 from podtap.operator.policy_live import enforce_changes, refuse_grant, refuse_subscribe
+from podtap.operator.queue_splits import QueueSplits, SplitRefused, SplitScreening
 from podtap.operator.records import RecordStore, SessionRecord
 from podtap.operator.relay import Attachment
 from podtap.operator.session_store import SessionStore
@@ -104,6 +105,12 @@ class OperatorService:
         )
         self._tasks = TaskSet()
         self.policies = SessionPolicies(policies or NoPolicies(), audit=self.audit.event)
+        self.splits = QueueSplits(  # a split that fails under a session ends it
+            backend,
+            audit=self.audit.event,
+            metrics=self.metrics,
+            on_fail=lambda sid, why: self.report(_end(sid, CloseReason.OTHER, why)),
+        )
 
     @property
     def records(self) -> dict[SessionId, SessionRecord]:
@@ -118,6 +125,7 @@ class OperatorService:
 
     async def close(self) -> None:
         await self._tasks.close()
+        await self.splits.close()
         for attachment in list(self.attached.values()):
             await self._let_go(attachment)
         await self.agents.close()
@@ -163,6 +171,7 @@ class OperatorService:
             case Forget():
                 self._store.drop(effect.session)
                 self.policies.forget(effect.session)
+                self.splits.leave(effect.session)
             case Audit():
                 self._audit(effect)
             case Tell():
@@ -224,7 +233,7 @@ class OperatorService:
             wire=wire,
             events=self,
             metrics=self.metrics,
-            policies=self.policies,
+            policies=SplitScreening(self.policies, self.splits),
         )
         attach = Attach(
             session=record.id, on_concurrent_steal=options.on_concurrent_steal, now=time.time()
@@ -242,14 +251,7 @@ class OperatorService:
             except Exception as exc:
                 log.exception("session %s: no agent", record.label)
                 message = f"cannot serve the session: {exc}"
-                await self.handle(
-                    End(
-                        session=record.id,
-                        reason=CloseReason.AGENT_FAILED,
-                        message=message,
-                        now=time.time(),
-                    )
-                )
+                await self.handle(_end(record.id, CloseReason.AGENT_FAILED, message))
                 return
             await self.handle(Linked(session=record.id))
             await attachment.pump()
@@ -317,7 +319,9 @@ class OperatorService:
             existing, resolved, rules = await self.check(
                 caller, target=target, namespace=namespace, resume=resume, options=options
             )
-        except (StartRefused, PolicyRefused) as exc:
+            sid = existing.id if existing is not None else new_session_id()
+            resolved = await self.splits.admit(sid, resolved, options.splits)
+        except (StartRefused, PolicyRefused, SplitRefused) as exc:
             self.metrics.refusals.inc()
             self.audit.event(
                 "refusal",
@@ -329,7 +333,7 @@ class OperatorService:
             )
             raise
         return Opening(
-            id=existing.id if existing is not None else new_session_id(),
+            id=sid,
             resumed=existing,
             resolved=resolved,
             owner=caller.owner(whoami=whoami, host=host),
@@ -363,7 +367,7 @@ class OperatorService:
         return self.book.records[opening.id]
 
     async def end(self, record: SessionRecord, reason: CloseReason, message: str) -> None:
-        await self.handle(End(session=record.id, reason=reason, message=message, now=time.time()))
+        await self.handle(_end(record.id, reason, message))
 
     async def kill(self, session: SessionId, *, by: Caller) -> SessionRecord:
         record = self.book.records.get(session)
@@ -385,11 +389,12 @@ class OperatorService:
     async def _agent_lost(self, link: AgentLink) -> None:
         message = f"the agent of pod {link.key[1]} failed: {link.lost_reason}"
         for sid in list(link.sessions):
-            end = End(
-                session=sid, reason=CloseReason.AGENT_FAILED, message=message, now=time.time()
-            )
-            await self.handle(end)
+            await self.handle(_end(sid, CloseReason.AGENT_FAILED, message))
 
     def matching(self, key: str | None) -> list[SessionRecord]:
         """Sessions with session key `key` (every session when None), oldest first."""
         return self.book.matching(key)
+
+
+def _end(session: SessionId, reason: CloseReason, message: str) -> End:
+    return End(session=session, reason=reason, message=message, now=time.time())

@@ -96,7 +96,7 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
     "unix_streams.json": ({}, ["feature.network.outgoing.unix_streams"]),
     "sqs_printer.json": (
         {"target.path": "deployment/sqs-printer", "operator": True},
-        ["feature.split_queues"],
+        [],
     ),
     "docs_basic.json": ({"target.path": "pod/bear-pod", "feature.network.dns.enabled": True}, []),
     "docs_basic_templating.json": ({"target.path": "pod/fallback"}, []),
@@ -135,8 +135,8 @@ VALID: dict[str, tuple[dict[str, Any], list[str]]] = {
         [],
     ),
     "docs_http_any_of.json": ({}, []),
-    "docs_split_queues_map.json": ({}, ["feature.split_queues"]),
-    "docs_split_queues_list.json": ({}, ["feature.split_queues"]),
+    "docs_split_queues_map.json": ({}, []),
+    "docs_split_queues_list.json": ({}, []),
     "docs_copy_target_advanced.json": (
         {"feature.copy_target.enabled": True, "feature.copy_target.scale_down": True},
         [

@@ -253,7 +253,6 @@ def test_mirrord_keys_not_supported_warn_once_and_are_listed(run: Any) -> None:
         "feature.network.ipv6",
         "feature.network.incoming.listen_ports",
         "feature.split_queues.q.jq_filter",
-        "feature.split_queues",
         "feature.copy_target",
         "operator",
     ]

@@ -110,11 +110,18 @@ def is_unsupported(schema_path: str) -> bool:
     return schema_path in UNSUPPORTED_KEYS or schema_path in LEGACY_KEYS
 
 
+#: The ``queue_type`` values the operator splits (docs/queues.md).
+SPLIT_TYPES: frozenset[str] = frozenset({"SQS", "RMQ", "Kafka"})
+
+
 def not_acted(config: ResolvedConfig) -> Iterator[tuple[str, str]]:
     """(path, why) for every field that is set but that podtap does not carry out yet."""
     f = config.feature
-    if f.split_queues:
-        yield "feature.split_queues", "queue messages are not split"
+    if others := sorted({q.queue_type.value for q in f.split_queues} - SPLIT_TYPES):
+        yield (
+            "feature.split_queues",
+            (f"{', '.join(others)} queues are not split (podtap splits SQS, RMQ and Kafka)"),
+        )
     if f.copy_target.enabled:
         yield "feature.copy_target", "the target is not copied: podtap joins its own pod"
     if config.operator is False:

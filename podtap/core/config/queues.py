@@ -2,8 +2,9 @@
 
 mirrord takes ``split_queues`` as a map keyed by queue id or as a list of entries carrying a
 ``queue_id`` (the same id may appear twice, on two brokers); both become the list, as in
-mirrord's own ``SplitQueuesConfig``. Neither feature is carried out by podtap yet: the loader
-warns when one is set (:data:`podtap.core.config.known_keys.NOT_ACTED`).
+mirrord's own ``SplitQueuesConfig``. The operator splits SQS, RMQ and Kafka queues
+(docs/queues.md); the loader warns of the other types, and of ``copy_target``, which podtap
+does not carry out (:func:`podtap.core.config.known_keys.not_acted`).
 """
 
 from __future__ import annotations

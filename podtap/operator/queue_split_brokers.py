@@ -1,0 +1,118 @@
+"""The broker side of one workload's queue split: its queues made, routed, drained, deleted.
+
+One admin client per queue of the split config creates and deletes the split's queues;
+each original queue has its own forwarder (with its own client: stopping a forwarder closes
+it); each drain pass opens a client of its own, so that a long drain never shares a
+connection with a create or another drain. Names are the broker's (see
+:mod:`podtap.core.queues.steps`); which broker a name lives on follows from its original.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from podtap.backends.brokers.base import BrokerClient, BrokerError
+from podtap.backends.brokers.drain import drain
+from podtap.backends.brokers.factory import broker_client
+from podtap.backends.brokers.forwarder import Forwarder
+from podtap.core.ids import SessionId
+from podtap.core.queues import QueueFilter, QueueKind, QueueSpec, Route, SplitPlan
+
+__all__ = ["ClientFactory", "SplitBrokers"]
+
+ClientFactory = Callable[[QueueKind, Mapping[str, Any]], BrokerClient]
+
+
+class SplitBrokers:
+    def __init__(self, plan: SplitPlan, *, clients: ClientFactory = broker_client) -> None:
+        self._clients = clients
+        self._spec: dict[str, QueueSpec] = {
+            original: queue.spec for queue in plan.queues for original in queue.originals
+        }
+        self._admins: dict[str, BrokerClient] = {}  # queue id -> connected client
+        self.forwarders: dict[str, Forwarder] = {}  # original -> its forwarder
+        self.routed: Counter[SessionId | None] = Counter()  # of forwarders already stopped
+
+    def _new(self, original: str) -> BrokerClient:
+        spec = self._spec[original]
+        return self._clients(spec.kind, spec.client_config)
+
+    async def _admin(self, original: str) -> BrokerClient:
+        queue_id = self._spec[original].id
+        client = self._admins.get(queue_id)
+        if client is None:
+            client = self._new(original)
+            try:
+                await client.connect()
+            except BrokerError:
+                with contextlib.suppress(BrokerError):
+                    await client.close()  # what the failed connect opened
+                raise
+            self._admins[queue_id] = client
+        return client
+
+    async def create(self, name: str, *, original: str) -> None:
+        """Make ``name`` shaped like ``original``; BrokerError (one line) if the broker will not."""
+        await (await self._admin(original)).create_queue(name, like=original)
+
+    async def delete(self, name: str, *, original: str) -> None:
+        await (await self._admin(original)).delete_queue(name)
+
+    async def drain(self, source: str, *, into: str, timeout: float) -> tuple[int, int]:
+        """One drain pass of ``source`` into its original: (moved, how many remain)."""
+        client = self._new(into)
+        try:
+            await client.connect()
+            result = await drain(client, source=source, into=into, timeout=timeout)
+        except BrokerError:
+            return 0, 1  # the broker is away: the machine asks for another pass
+        finally:
+            with contextlib.suppress(BrokerError):
+                await client.close()
+        return result.moved, 0 if result.complete else max(1, result.remaining or 0)
+
+    def route(
+        self,
+        *,
+        fallback: Mapping[str, str],
+        queues: Mapping[SessionId, Mapping[str, str]],
+        filters: Mapping[SessionId, Mapping[str, QueueFilter]],
+    ) -> None:
+        """Forward every original: each session's matches to its queue, the rest to
+        ``fallback[original]`` (starting the forwarders not running yet)."""
+        for original, into in fallback.items():
+            forwarder = self.forwarders.get(original)
+            if forwarder is None:
+                forwarder = Forwarder(self._new(original), original=original, fallback=into)
+                self.forwarders[original] = forwarder
+            routes = [
+                Route(session, f[original]) for session, f in filters.items() if original in f
+            ]
+            names = {s: queues[s][original] for s in queues if original in queues[s]}
+            forwarder.set_routes([r for r in routes if r.session in names], queues=names)
+            forwarder.start()
+
+    async def stop_forwarding(self) -> None:
+        forwarders, self.forwarders = self.forwarders, {}
+        for forwarder in forwarders.values():
+            stats = await forwarder.stop()
+            self.routed.update(stats.sessions)
+            self.routed[None] += stats.fallback
+
+    def counts(self) -> Counter[SessionId | None]:
+        """Messages routed so far, per session (``None``: to the fallback)."""
+        total = Counter(self.routed)
+        for forwarder in self.forwarders.values():
+            total.update(forwarder.stats.sessions)
+            total[None] += forwarder.stats.fallback
+        return total
+
+    async def close(self) -> None:
+        await self.stop_forwarding()
+        admins, self._admins = self._admins, {}
+        for client in admins.values():
+            with contextlib.suppress(BrokerError):
+                await client.close()

@@ -1,0 +1,244 @@
+"""One workload's queue split carried out: a :class:`~podtap.core.queues.SplitMachine` fed
+with what the brokers and the cluster report, its effects done in order.
+
+One task reads the split's events (sessions joining and leaving, queues made, pods ready,
+drain passes, ticks) and hands each to the machine; an effect that is quick (patching the
+env, routing, giving a session its queues) is done before the next event, one that waits
+(creating, draining, deleting queues, stopping the forwarders, waiting for the pods) runs
+as its own task and reports back as an event. So the machine's ordering holds (the env
+names the fallback queues only once they exist, a session is unrouted before its queue is
+drained) while a long drain never holds up a join.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from podtap.backends.brokers.base import BrokerError
+from podtap.core.ids import SessionId, format_session_id
+from podtap.core.queues import Phase, QueueFilter, SplitMachine, SplitPlan
+from podtap.core.queues import steps as s
+from podtap.net.tasks import TaskSet
+from podtap.operator.queue_split_brokers import ClientFactory, SplitBrokers
+from podtap.operator.queue_split_workload import Workload, WorkloadError
+
+__all__ = ["SplitFailed", "WorkloadSplit"]
+
+log = logging.getLogger(__name__)
+Audit = Callable[..., None]
+
+
+class SplitFailed(RuntimeError):
+    """The split could not start for a session; one line saying why."""
+
+
+class WorkloadSplit:
+    def __init__(
+        self,
+        plan: SplitPlan,
+        workload: Workload,
+        *,
+        clients: ClientFactory | None = None,
+        audit: Audit = lambda kind, **fields: None,
+        on_fail: Callable[[SessionId, str], None] = lambda session, why: None,
+        drain_pass: float = 5.0,
+        tick: float = 0.5,
+    ) -> None:
+        self.plan, self.workload = plan, workload
+        self.machine = SplitMachine(originals=plan.originals, name=plan.name, limits=plan.limits)
+        self.brokers = (
+            SplitBrokers(plan) if clients is None else SplitBrokers(plan, clients=clients)
+        )
+        self.filters: dict[SessionId, dict[str, QueueFilter]] = {}
+        self.env: dict[SessionId, dict[str, dict[str, str]]] = {}  # what each session is given
+        self._audit, self._on_fail, self._drain_pass, self._tick = audit, on_fail, drain_pass, tick
+        self._joining: dict[SessionId, asyncio.Future[None]] = {}
+        self._events: asyncio.Queue[s.Event] = asyncio.Queue()
+        self._tasks = TaskSet()
+        self._waiter: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @property
+    def label(self) -> str:
+        return f"{self.workload.namespace}/{self.workload.label}"
+
+    def start(self) -> None:
+        self._tasks.spawn(self._run(), name=f"split {self.label}")
+        self._tasks.spawn(self._ticks(), name=f"split {self.label} ticks")
+
+    async def close(self) -> None:
+        await self._tasks.close()
+        await self.brokers.close()
+
+    # -- sessions ------------------------------------------------------------------------
+    async def join(self, session: SessionId, filters: dict[str, QueueFilter]) -> None:
+        """Once ``session`` has its queues; SplitFailed (one line) if the split cannot start."""
+        if session in self.env:
+            return  # a resume: its queues are still there
+        joining = self._joining.get(session)
+        if joining is None:
+            joining = self._joining[session] = asyncio.get_running_loop().create_future()
+            self.filters[session] = filters
+            self.idle.clear()
+            self.post(s.SessionJoined(session, time.monotonic()))
+        await asyncio.shield(joining)
+
+    def leave(self, session: SessionId) -> None:
+        self.env.pop(session, None)
+        self.filters.pop(session, None)
+        self.post(s.SessionLeft(session, time.monotonic()))
+
+    def post(self, event: s.Event) -> None:
+        self._events.put_nowait(event)
+
+    # -- the loop ------------------------------------------------------------------------
+    async def _ticks(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)  # the machine's clock: deadlines, ttl
+            self.post(s.Tick(time.monotonic()))
+
+    async def _run(self) -> None:
+        while True:
+            event = await self._events.get()
+            before = self.machine.phase
+            for effect in self.machine.handle(event):
+                try:
+                    await self._do(effect)
+                except Exception:  # one effect's bug must not stop the split's loop
+                    log.exception("split %s: %s failed", self.label, type(effect).__name__)
+            self._phase_changed(before, self.machine.phase)
+
+    def _phase_changed(self, before: Phase, now: Phase) -> None:
+        if before is now:
+            return
+        if now is Phase.ACTIVE and before is not Phase.LINGERING:
+            self._audit("split_ready", workload=self.label, queues=self.machine.queues_of(None))
+        elif now is Phase.IDLE:
+            self._audit("split_end", workload=self.label)
+            if not self.machine.sessions and not self.machine.waiting:
+                self.idle.set()
+
+    def _spawn(self, what: str, coro: Any) -> None:
+        self._tasks.spawn(coro, name=f"split {self.label}: {what}")
+
+    async def _do(self, effect: s.Effect) -> None:
+        match effect:
+            case s.CreateQueues(names):
+                self._spawn("create", self._create(names))
+            case s.PatchEnv(to):
+                self._audit("split_start", workload=self.label, fallback=dict(to))
+                await self._set_env(self.plan.env(to))
+            case s.RestoreEnv():
+                await self._set_env(self.plan.original_env())
+            case s.WaitForPods(timeout):
+                if self._waiter is not None:
+                    self._waiter.cancel()  # its pods no longer count
+                self._waiter = self._tasks.spawn(self._wait(timeout), name=f"split {self.label}")
+            case s.SetRoutes(sessions):
+                self._route(sessions)
+            case s.StopForwarding():
+                self._spawn("stop", self._stop())
+            case s.GiveQueues(session, queues):
+                self.env[session] = self.plan.env(queues)
+                self._settle(session, None)
+            case s.Drain(source, into):
+                self._spawn(f"drain {source}", self._drain(source, into))
+            case s.DeleteQueues(names):
+                self._spawn("delete", self._delete(names))
+            case s.FailSessions(sessions, reason):
+                for session in sessions:
+                    self._fail(session, reason)
+            case s.Report(message):
+                log.warning("split %s: %s", self.label, message)
+                self._audit("split_report", workload=self.label, message=message)
+
+    def _settle(self, session: SessionId, why: str | None) -> None:
+        joining = self._joining.pop(session, None)
+        if joining is not None and not joining.done():
+            if why is None:
+                joining.set_result(None)
+            else:
+                joining.set_exception(SplitFailed(why))
+
+    def _fail(self, session: SessionId, why: str) -> None:
+        self._audit("split_failed", workload=self.label, session=format_session_id(session),
+                    reason=why)  # fmt: skip
+        self.filters.pop(session, None)
+        if session in self.env:  # running on its queues: it cannot go on without them
+            del self.env[session]
+            self._on_fail(session, f"queue split of {self.workload.label} failed: {why}")
+        self._settle(session, why)
+
+    def _route(self, sessions: Sequence[SessionId]) -> None:
+        m = self.machine
+        self.brokers.route(
+            fallback=m.queues_of(None),
+            queues={x: m.queues_of(x) for x in sessions},
+            filters={x: self.filters[x] for x in sessions if x in self.filters},
+        )
+
+    # -- what waits ----------------------------------------------------------------------
+    async def _set_env(self, change: Mapping[str, Mapping[str, str | None]]) -> None:
+        try:
+            await self.workload.set_env(change)
+        except WorkloadError as exc:
+            self.post(s.RolloutFailed(str(exc), time.monotonic()))
+
+    async def _wait(self, timeout: float) -> None:
+        try:
+            await self.workload.wait_ready(timeout=timeout)
+        except WorkloadError as exc:
+            self.post(s.RolloutFailed(str(exc), time.monotonic()))
+            return
+        self.post(s.PodsReady(time.monotonic()))
+
+    async def _create(self, names: tuple[str, ...]) -> None:
+        made: list[str] = []
+        for name in names:
+            try:
+                await self.brokers.create(name, original=self.machine.queues.origin[name])
+            except BrokerError as exc:
+                refused = tuple(n for n in names if n not in made)
+                self.post(s.CreateFailed(refused, str(exc), time.monotonic()))
+                break
+            made.append(name)
+        if made:
+            self.post(s.QueuesCreated(tuple(made), time.monotonic()))
+
+    async def _stop(self) -> None:
+        await self.brokers.stop_forwarding()
+        self.post(s.ForwardingStopped(time.monotonic()))
+
+    async def _drain(self, source: str, into: str) -> None:
+        moved, remaining = await self.brokers.drain(source, into=into, timeout=self._drain_pass)
+        if moved:
+            self._audit("split_drain", workload=self.label, queue=source, into=into, moved=moved)
+        self.post(s.Drained(source, remaining))
+
+    async def _delete(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            try:
+                await self.brokers.delete(name, original=self.machine.queues.origin[name])
+            except BrokerError as exc:
+                self._audit("split_report", workload=self.label, message=f"{name} left: {exc}")
+        self.post(s.QueuesDeleted(names))
+
+    def status(self) -> dict[str, Any]:
+        counts = self.brokers.counts()
+        return {
+            "workload": self.label,
+            "phase": self.machine.phase.value,
+            "sessions": sorted(format_session_id(x) for x in self.machine.sessions),
+            "queues": {
+                "fallback": self.machine.queues_of(None),
+                **{format_session_id(x): self.machine.queues_of(x) for x in self.env},
+            },
+            "routed": {
+                ("fallback" if x is None else format_session_id(x)): n for x, n in counts.items()
+            },
+        }
