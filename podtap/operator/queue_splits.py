@@ -15,6 +15,8 @@ workload is left as it was. The session leaves when its record is forgotten.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -128,6 +130,9 @@ class QueueSplits:
         except SplitFailed:
             self.sessions.pop(session, None)
             raise
+        except BaseException:  # the connect went away while its queues were being made
+            self.leave(session)
+            raise
 
     async def _config(self, workload: Workload) -> SplitConfig:
         found: list[tuple[str, dict[str, Any]]] = []
@@ -200,7 +205,16 @@ class QueueSplits:
     def status(self) -> list[dict[str, Any]]:
         return [split.status() for _, split in sorted(self.splits.items())]
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = 30.0) -> None:
+        """Every split ended as if its sessions had left (the workload restored, its queues
+        drained back), waiting up to ``grace`` seconds: nothing of a split outlives the
+        operator that ran it, which keeps it in memory only."""
+        for session in list(self.sessions):
+            self.leave(session)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                for split in list(self.splits.values()):
+                    await split.idle.wait()
         await self._tasks.close()
         for split in list(self.splits.values()):
             await split.close()

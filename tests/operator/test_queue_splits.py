@@ -277,3 +277,33 @@ def _no_splits(service: OperatorService) -> Callable[[], Awaitable[bool]]:
         return not service.splits.splits
 
     return check
+
+
+def test_an_operator_that_stops_ends_its_splits_first(tmp_path: Path, sqs_broker: Sqs) -> None:
+    asyncio.run(_stopping(tmp_path, _client_config(sqs_broker)))
+
+
+async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
+    original = unique_name("orders")
+    cluster = _cluster(original)
+    await cluster.put_resource(_split_config(config))
+    client = broker_client(QueueKind.SQS, config)
+    await client.connect()
+    await client.create_queue(original)
+    try:
+        async with operator(tmp_path, cluster=cluster) as (service, _):
+            alice = await _session(service, _wants("alice"))
+            queue = f"pt-{format_session_id(alice.id)}-{original}"
+            await _publish(client, original, 30)
+            await _until(lambda: _depth_is(client, queue, 10), what="alice's 10", timeout=30)
+        assert (await _workload_env(cluster))["QUEUE_NAME"] == original
+        fallback = f"pt-fallback-{original}"
+        assert not await _queues(client, queue, fallback)
+        assert len(await _peek(client, original, 30)) == 30
+    finally:
+        await client.delete_queue(original)
+        await client.close()
+
+
+async def _depth_is(client: BrokerClient, queue: str, count: int) -> bool:
+    return await client.depth(queue) == count
