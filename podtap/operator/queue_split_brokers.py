@@ -9,6 +9,7 @@ connection with a create or another drain. Names are the broker's (see
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ class SplitBrokers:
             original: queue.spec for queue in plan.queues for original in queue.originals
         }
         self._admins: dict[str, BrokerClient] = {}  # queue id -> connected client
+        self._connecting = asyncio.Lock()
         self.forwarders: dict[str, Forwarder] = {}  # original -> its forwarder
         self.routed: Counter[SessionId | None] = Counter()  # of forwarders already stopped
 
@@ -42,16 +44,18 @@ class SplitBrokers:
 
     async def _admin(self, original: str) -> BrokerClient:
         queue_id = self._spec[original].id
-        client = self._admins.get(queue_id)
-        if client is None:
-            client = self._new(original)
-            try:
-                await client.connect()
-            except BrokerError:
-                with contextlib.suppress(BrokerError):
-                    await client.close()  # what the failed connect opened
-                raise
-            self._admins[queue_id] = client
+        async with self._connecting:  # two creates at once must not open two clients
+            return self._admins.get(queue_id) or await self._connect(original, queue_id)
+
+    async def _connect(self, original: str, queue_id: str) -> BrokerClient:
+        client = self._new(original)
+        try:
+            await client.connect()
+        except BrokerError:
+            with contextlib.suppress(BrokerError):
+                await client.close()  # what the failed connect opened
+            raise
+        self._admins[queue_id] = client
         return client
 
     async def create(self, name: str, *, original: str) -> None:
