@@ -14,7 +14,7 @@ import pytest
 
 from podtap.client.host.operator_api import connect_params
 from podtap.core.config.queues import QueueMode, QueueSplitConfig, QueueType
-from podtap.core.queues.wire import encode_split_request, parse_split_request
+from podtap.core.queues.wire import encode_split_request, parse_split_request, splittable
 from podtap.operator.api import connect_options
 from tests.operator.inproc import UnixHTTPConnection, operator
 
@@ -31,6 +31,12 @@ def test_the_split_request_travels_in_the_connect_query() -> None:
     )
     assert " " not in params["split_queues"]  # compact, like steals
     assert connect_options(params).splits == (ORDERS, EVENTS)
+
+
+def test_only_the_types_the_operator_splits_are_sent() -> None:
+    pubsub = QueueSplitConfig(queue_id="jobs", queue_type=QueueType.GCP_PUBSUB)
+    rabbit = QueueSplitConfig(queue_id="pay", queue_type=QueueType.RMQ)
+    assert splittable((ORDERS, pubsub, EVENTS, rabbit)) == (ORDERS, EVENTS, rabbit)
 
 
 def test_no_split_request_no_parameter() -> None:

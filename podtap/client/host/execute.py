@@ -35,6 +35,7 @@ from podtap.core.policy.models import PolicyError
 from podtap.core.policy.profile_wire import parse_profile_ref
 from podtap.core.policy.profiles import FoundProfile
 from podtap.core.protocol import EnvRequest, EnvResponse, Log, LogLevel
+from podtap.core.queues.wire import splittable
 from podtap.core.reconnect import client_ttl
 from podtap.net.tasks import TaskSet
 
@@ -152,7 +153,7 @@ async def run_exec(
         key=session_spec.key,
         steals=planned_steals(session_spec.incoming),  # a held one: refused, before the command
         profile=session_spec.profile,  # a resume sends it again
-        splits=config.feature.split_queues if config is not None else (),  # and these
+        splits=splittable(config.feature.split_queues) if config is not None else (),  # and these
     )
     async with connect() as session:
         # applied before anything is set up: a profile may change what is subscribed,

@@ -1,9 +1,10 @@
 """A session's split request as it travels in the connect query (``?split_queues=``).
 
 ``podtap exec`` with ``feature.split_queues`` sends the entries (queue id, type, filter,
-mode) as compact JSON, like ``steals``, on its first connect and on every resume; the
-operator reads them back with :func:`parse_split_request`, which refuses a malformed one
-with a :class:`ValueError` of one line (the API answers 400 with it).
+mode) of the types the operator splits (:func:`splittable`) as compact JSON, like
+``steals``, on its first connect and on every resume; the operator reads them back with
+:func:`parse_split_request`, which refuses a malformed one with a :class:`ValueError` of
+one line (the API answers 400 with it).
 """
 
 from __future__ import annotations
@@ -13,9 +14,15 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from podtap.core.config.known_keys import SPLIT_TYPES
 from podtap.core.config.queues import QueueSplitConfig
 
-__all__ = ["encode_split_request", "parse_split_request"]
+__all__ = ["encode_split_request", "parse_split_request", "splittable"]
+
+
+def splittable(entries: Sequence[QueueSplitConfig]) -> tuple[QueueSplitConfig, ...]:
+    """The entries of types the operator splits (the config loader warned of the others)."""
+    return tuple(e for e in entries if e.queue_type.value in SPLIT_TYPES)
 
 
 def encode_split_request(entries: Sequence[QueueSplitConfig]) -> str:
