@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,18 +113,35 @@ def number(body: bytes) -> int:
 
 
 async def consume_all(
-    client: BrokerClient, queue: str, *, expect: int, group: str | None = None, idle: float = 2.0
+    client: BrokerClient,
+    queue: str,
+    *,
+    expect: int,
+    group: str | None = None,
+    idle: float = 2.0,
+    timeout: float = 120.0,
 ) -> list[int]:
     """Every message of ``queue`` (acked), until ``expect`` came and then ``idle`` seconds
-    brought nothing more (so that extra messages, duplicates, would show)."""
+    brought nothing more (so that extra messages, duplicates, would show), or ``timeout``
+    (the test then sees what is missing)."""
     got: list[int] = []
-    while True:
-        wait = idle if len(got) >= expect else 10.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait = idle if len(got) >= expect else 2.0
         batch = await client.receive(queue, max_messages=100, wait=wait, group=group)
-        if not batch:
-            return got
+        if not batch and len(got) >= expect:
+            break
         got += [number(d.outgoing.body) for d in batch]
-        await client.ack(batch)
+        if batch:
+            await client.ack(batch)
+    return got
+
+
+def difference(want: Sequence[int], got: Sequence[int]) -> dict[str, list[int]]:
+    """What is missing from ``got``, and what it has too many times or should not have."""
+    seen = Counter(got)
+    extra = [n for n, k in seen.items() if k > 1 or n not in want]
+    return {"missing": sorted(set(want) - set(got)), "extra": sorted(extra)}
 
 
 def expected(split: Split, numbers: Sequence[int]) -> dict[str, list[int]]:
@@ -142,7 +161,7 @@ def forwarder(
     return fwd
 
 
-async def forward_all(fwd: Forwarder, *, count: int, timeout: float = 60.0) -> None:
+async def forward_all(fwd: Forwarder, *, count: int, timeout: float = 120.0) -> None:
     fwd.start()  # no-op when started already
     await async_wait_until(
         lambda: fwd.stats.forwarded >= count, timeout=timeout, what=f"{count} forwarded messages"
@@ -177,7 +196,8 @@ async def check_forwarding(kind: QueueKind, config: Mapping[str, Any], *, count:
         await publish(client, split.original, numbers)
         await forward_all(fwd, count=count)
         got = dict(zip(readers, await asyncio.gather(*reading), strict=True))
-        assert {q: sorted(v) for q, v in got.items()} == want
+        problems = {q: difference(want[q], v) for q, v in got.items() if sorted(v) != want[q]}
+        assert not problems, (problems, fwd.stats)
         assert sum(len(v) for v in got.values()) == count  # none lost, none twice
         stats = fwd.stats
         assert (stats.forwarded, stats.duplicates, stats.reconnects) == (count, 0, 0)
