@@ -89,7 +89,9 @@ class QueueSplits:
         try:
             await self._join(session, target.kind, target.name, resolved.namespace, entries)
         except (SplitFailed, WorkloadError) as exc:
-            raise SplitRefused(f"feature.split_queues: {exc}") from None
+            why = str(exc)
+            prefix = "" if why.startswith("feature.split_queues") else "feature.split_queues: "
+            raise SplitRefused(prefix + why) from None
         return await self.backend.resolve(target, namespace=resolved.namespace)
 
     async def _join(

@@ -22,13 +22,13 @@ from podtap.backends.base import TargetRef
 from podtap.backends.brokers.base import BrokerClient, Outgoing
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.local.manifests import parse_text
-from podtap.core.config.queues import QueueSplitConfig
+from podtap.core.config.queues import QueueSplitConfig, QueueType
 from podtap.core.ids import RequestId, format_session_id
 from podtap.core.protocol import CloseReason, EnvResponse
 from podtap.core.queues import QueueKind
 from podtap.operator.records import SessionRecord
 from podtap.operator.service import ConnectOptions, OperatorError, OperatorService
-from podtap.testing.brokers import Sqs, sqs, unique_name
+from podtap.testing.brokers import Sqs, rabbitmq, sqs, unique_name
 from podtap.testing.fakebackend import FakeCluster
 from tests.operator.inproc import ROOT, audit_events, get, operator
 
@@ -48,6 +48,8 @@ spec:
           env: [{name: QUEUE_NAME, value: ORIGINAL}, {name: LOG_LEVEL, value: info}]
 """
 WHO = ("alice", "bob", "carol")
+TYPES = {QueueKind.SQS: QueueType.SQS, QueueKind.RMQ: QueueType.RMQ}
+PEEK: dict[str, dict[str, str]] = {}  # a client's address -> its config
 STATUS = "/apis/operator.podtap.dev/v1/operators/operator"
 
 
@@ -67,7 +69,9 @@ def _client_config(broker: Sqs) -> dict[str, str]:
     }
 
 
-def _split_config(client_config: dict[str, str], *, env: str = "QUEUE_NAME") -> dict[str, Any]:
+def _split_config(
+    client_config: dict[str, str], *, env: str = "QUEUE_NAME", kind: str = "sqs"
+) -> dict[str, Any]:
     return {
         "apiVersion": "queues.podtap.dev/v1alpha1",
         "kind": "PodtapSplitConfig",
@@ -75,7 +79,7 @@ def _split_config(client_config: dict[str, str], *, env: str = "QUEUE_NAME") -> 
         "spec": {
             "targetRef": {"kind": "Deployment", "name": "consumer"},
             "queues": [
-                {"id": "orders", "kind": "sqs", "clientConfig": client_config,
+                {"id": "orders", "kind": kind, "clientConfig": client_config,
                  "appConfig": {"env": env}},
             ],
             "tmpNameTemplate": "pt-{{ID}}-{{ORIGINAL}}",
@@ -89,8 +93,10 @@ def _cluster(original: str) -> FakeCluster:
     return FakeCluster(parse_text(CONSUMER.replace("ORIGINAL", original), source="c.yaml"))
 
 
-def _wants(who: str) -> ConnectOptions:
-    entry = QueueSplitConfig(queue_id="orders", message_filter={"who": f"^{who}$"})
+def _wants(who: str, kind: QueueKind = QueueKind.SQS) -> ConnectOptions:
+    entry = QueueSplitConfig(
+        queue_id="orders", queue_type=TYPES[kind], message_filter={"who": f"^{who}$"}
+    )
     return ConnectOptions(splits=(entry,))
 
 
@@ -131,26 +137,34 @@ async def _until(check: Callable[[], Awaitable[bool]], *, what: str, timeout: fl
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-async def _publish(client: BrokerClient, queue: str, count: int) -> None:
+def _message(kind: QueueKind, n: int) -> Outgoing:
+    if kind is QueueKind.RMQ:
+        return Outgoing(str(n).encode(), (("who", WHO[n % 3]),), properties={"message_id": f"{n}"})
+    return Outgoing(str(n).encode(), (("who", {"DataType": "String", "StringValue": WHO[n % 3]}),))
+
+
+async def _publish(
+    client: BrokerClient, queue: str, count: int, *, kind: QueueKind = QueueKind.SQS
+) -> None:
     for start in range(0, count, 50):
-        batch = [
-            Outgoing(
-                body=str(n).encode(),
-                headers=(("who", {"DataType": "String", "StringValue": WHO[n % 3]}),),
-            )
-            for n in range(start, min(count, start + 50))
-        ]
+        batch = [_message(kind, n) for n in range(start, min(count, start + 50))]
         await client.publish(queue, batch)
 
 
-async def _peek(client: BrokerClient, queue: str, count: int) -> list[tuple[int, str]]:
-    """Every message of ``queue`` (``count`` of them), given back to it afterwards."""
+async def _peek(like: BrokerClient, queue: str, count: int) -> list[tuple[int, str]]:
+    """Every message of ``queue`` (``count`` of them), given back to it afterwards, by a
+    client of its own that then goes (a RabbitMQ consumer holds what it was given)."""
+    client = broker_client(like.kind, PEEK[like.address])
+    await client.connect()
     got: dict[str, Any] = {}
     deadline = time.monotonic() + 30
-    while len(got) < count and time.monotonic() < deadline:
-        for d in await client.receive(queue, max_messages=10, wait=1):
-            got[str(d.id)] = d
-    await client.release(list(got.values()))
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            for d in await client.receive(queue, max_messages=10, wait=1):
+                got[str(d.id)] = d
+        await client.release(list(got.values()))
+    finally:
+        await client.close()
     assert len(got) == count, f"{queue}: {len(got)} messages, not {count}"
     return sorted((int(d.outgoing.body), d.message.attributes["who"]) for d in got.values())
 
@@ -169,20 +183,27 @@ async def _queues(client: BrokerClient, *names: str) -> set[str]:
 def test_two_sessions_split_a_real_sqs_queue_and_nothing_is_lost(
     tmp_path: Path, sqs_broker: Sqs
 ) -> None:
-    asyncio.run(_two_sessions(tmp_path, _client_config(sqs_broker)))
+    asyncio.run(_two_sessions(tmp_path, QueueKind.SQS, _client_config(sqs_broker)))
 
 
-async def _two_sessions(tmp_path: Path, config: dict[str, str]) -> None:
+def test_two_sessions_split_a_real_rabbitmq_queue_and_nothing_is_lost(tmp_path: Path) -> None:
+    with rabbitmq() as broker:
+        asyncio.run(_two_sessions(tmp_path, QueueKind.RMQ, {"url": broker.url}))
+    assert broker.leftovers() == []
+
+
+async def _two_sessions(tmp_path: Path, kind: QueueKind, config: dict[str, str]) -> None:
     original = unique_name("orders")
     cluster = _cluster(original)
-    await cluster.put_resource(_split_config(config))
-    client = broker_client(QueueKind.SQS, config)
+    await cluster.put_resource(_split_config(config, kind=kind.value))
+    client = broker_client(kind, config)
+    PEEK[client.address] = config
     await client.connect()
     await client.create_queue(original)
     try:
         async with operator(tmp_path, cluster=cluster) as (service, sock):
-            alice = await _session(service, _wants("alice"))
-            bob = await _session(service, _wants("bob"))
+            alice = await _session(service, _wants("alice", kind))
+            bob = await _session(service, _wants("bob", kind))
             fallback = f"pt-fallback-{original}"
             mine = {r.id: f"pt-{format_session_id(r.id)}-{original}" for r in (alice, bob)}
             assert (await _workload_env(cluster))["QUEUE_NAME"] == fallback
@@ -196,7 +217,7 @@ async def _two_sessions(tmp_path: Path, config: dict[str, str]) -> None:
             assert row["queues"][format_session_id(alice.id)] == {original: mine[alice.id]}
             assert row["queues"]["fallback"] == {original: fallback}
 
-            await _publish(client, original, 200)
+            await _publish(client, original, 200, kind=kind)
             split_queues = [*mine.values(), fallback]
 
             async def routed() -> bool:
@@ -288,6 +309,7 @@ async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
     cluster = _cluster(original)
     await cluster.put_resource(_split_config(config))
     client = broker_client(QueueKind.SQS, config)
+    PEEK[client.address] = config
     await client.connect()
     await client.create_queue(original)
     try:
