@@ -61,7 +61,9 @@ def test_a_client_config_without_its_address_says_which_key() -> None:
 
 
 def test_keys_are_found_however_they_are_spelled() -> None:
-    assert kafka_settings({"BOOTSTRAP_SERVERS": "k:9092", "groupId": "g"}).group_id == "g"
+    kafka = kafka_settings({"BOOTSTRAP_SERVERS": "k:9092", "groupId": "g"})
+    assert (kafka.group_id, kafka.idempotence) == ("g", False)
+    assert kafka_settings({"bootstrap.servers": "k", "enable.idempotence": "true"}).idempotence
     sqs = sqs_settings({"AWS_REGION": "eu-west-1", "endpoint_url": "http://e"})
     assert (sqs.region, sqs.endpoint_url) == ("eu-west-1", "http://e")
     assert redact_url("amqp://u:pw@h:5672/v") == "amqp://u:***@h:5672/v"

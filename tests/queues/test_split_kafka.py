@@ -57,10 +57,12 @@ def test_forwarding_keeps_key_value_headers_timestamp_and_tombstones(kafka_broke
 def test_a_broker_restart_while_forwarding_loses_no_record(durable_kafka: Kafka) -> None:
     old = durable_kafka.pid
     config = kafka_config(durable_kafka)
-    # one record a batch: slow enough for the restart to fall in the middle; aiokafka's
-    # own clients reconnect by themselves, so the forwarder may not even see an error
+    # one record a batch: slow enough for the restart to fall in the middle. aiokafka's
+    # clients reconnect and resend by themselves, so the forwarder may see no error, and
+    # a batch resent across the restart may be there twice: Tansu has no idempotent
+    # producer to drop it (Kafka does: enable.idempotence), so duplicates are not counted
     stats = check_restart(
-        QueueKind.KAFKA, config, restart=durable_kafka.restart, count=500, batch=1
+        QueueKind.KAFKA, config, restart=durable_kafka.restart, count=500, batch=1, counted=False
     )
     assert durable_kafka.pid != old
     assert stats.forwarded == 500

@@ -8,7 +8,10 @@ what was not acked is read again after a reconnect. Publishing keeps key, value 
 tombstone's ``None`` too), headers and timestamp (the same key lands in the same
 partition, so per-key order holds), with ``acks=all``. Only the standard protocol is used,
 so it runs on Kafka as on Tansu (the test broker; its ListOffsets answers are off by a
-batch, so its ``depth`` is not exact).
+batch, so its ``depth`` is not exact). The producer retries a send by itself; across a
+broker restart a retried batch can be written twice, which no one above it can see: set
+``enable.idempotence`` where the broker has it (Kafka does, Tansu does not) and the broker
+drops the second copy.
 """
 
 from __future__ import annotations
@@ -83,7 +86,10 @@ class KafkaClient:
             self._admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
             await self._admin.start()
             self._producer = AIOKafkaProducer(
-                bootstrap_servers=servers, acks="all", request_timeout_ms=10000
+                bootstrap_servers=servers,
+                acks="all",
+                request_timeout_ms=10000,
+                enable_idempotence=self.settings.idempotence,
             )
             await self._producer.start()
         except _UNREACHABLE as exc:

@@ -7,7 +7,8 @@ map first; here a name is found however it is spelled, as Kafka properties
 SQS: ``endpointUrl`` (else AWS's own), ``region`` (default ``us-east-1``),
 ``accessKeyId``/``secretAccessKey``/``sessionToken`` (else AWS's usual chain).
 RabbitMQ: ``url`` (``amqp://user:password@host:port/vhost``). Kafka: ``bootstrap.servers``,
-``group.id`` (the forwarder's consumer group; default ``podtap-forwarder``).
+``group.id`` (the forwarder's consumer group; default ``podtap-forwarder``),
+``enable.idempotence`` (``true``: the broker drops a batch the producer sent twice).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class RabbitSettings:
 class KafkaSettings:
     bootstrap_servers: str
     group_id: str = "podtap-forwarder"
+    idempotence: bool = False
 
     @property
     def address(self) -> str:
@@ -109,5 +111,7 @@ def kafka_settings(config: Mapping[str, Any]) -> KafkaSettings:
     if servers is None:
         raise BrokerError("clientConfig: Kafka needs bootstrap.servers (host:port,...)")
     return KafkaSettings(
-        bootstrap_servers=servers, group_id=_get(config, "group.id") or "podtap-forwarder"
+        bootstrap_servers=servers,
+        group_id=_get(config, "group.id") or "podtap-forwarder",
+        idempotence=(_get(config, "enable.idempotence") or "false").lower() == "true",
     )
