@@ -179,13 +179,14 @@ class OperatorApi:
             return _error(409, why)
         ws = web.WebSocketResponse(max_msg_size=32 * 1024 * 1024)
         if not ws.can_prepare(request).ok:  # a plain GET asks why an upgrade was refused
-            await self.service.check(
+            _, resolved, _ = await self.service.check(
                 caller,
                 target=target,
                 resume=resume,
                 namespace=request.match_info["ns"],
                 options=options,
             )
+            await self.service.splits.check(resolved, options.splits)
             return _error(400, "connect needs a WebSocket upgrade")
         opening = await self.service.open(
             caller,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,13 +29,16 @@ from podtap.core.protocol import EnvResponse, Payload
 from podtap.core.queues import (
     EnvPatchError,
     FilterError,
+    QueueFilter,
     QueueNameError,
     SplitConfig,
     SplitConfigError,
+    SplitPlan,
     parse_split_config,
     plan_split,
 )
 from podtap.core.queues.crds import SPLIT_KINDS
+from podtap.core.queues.wire import encode_split_request
 from podtap.net.tasks import TaskSet
 from podtap.operator.metrics import Metrics
 from podtap.operator.queue_split_brokers import ClientFactory
@@ -47,6 +51,7 @@ __all__ = ["QueueSplits", "SplitRefused", "SplitScreening"]
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # namespace, kind, name
+REMEMBERED = 60.0  # seconds a refusal is remembered, for the client's question why
 
 
 class SplitRefused(OperatorError):
@@ -73,6 +78,7 @@ class QueueSplits:
         self.splits: dict[Key, WorkloadSplit] = {}
         self.sessions: dict[SessionId, WorkloadSplit] = {}
         self._counted: dict[tuple[Key, SessionId | None], int] = {}
+        self._refusals: dict[tuple[Key, str], tuple[float, str]] = {}
         self._tasks = TaskSet()
 
     async def admit(
@@ -85,35 +91,53 @@ class QueueSplits:
         rolled the pods out); SplitRefused (one line) if the split cannot start."""
         if not entries:
             return resolved
-        target = resolved.target
         try:
-            await self._join(session, target.kind, target.name, resolved.namespace, entries)
+            await self._join(session, _key(resolved), entries)
         except (SplitFailed, WorkloadError) as exc:
-            why = str(exc)
-            prefix = "" if why.startswith("feature.split_queues") else "feature.split_queues: "
-            raise SplitRefused(prefix + why) from None
-        return await self.backend.resolve(target, namespace=resolved.namespace)
+            raise self._refused(resolved, entries, exc) from None
+        return await self.backend.resolve(resolved.target, namespace=resolved.namespace)
+
+    async def check(self, resolved: ResolvedTarget, entries: Sequence[QueueSplitConfig]) -> None:
+        """What :meth:`admit` would refuse, changing nothing: its last refusal of the same
+        request (a client asks why its upgrade was refused), else the config, the pod's env
+        and the filters read again."""
+        if not entries:
+            return
+        when, why = self._refusals.get((_key(resolved), encode_split_request(entries)), (0, ""))
+        if time.monotonic() - when < REMEMBERED:
+            raise SplitRefused(why)
+        try:
+            split = self.splits.get(_key(resolved))
+            _filters(split.plan if split else await self._plan(_key(resolved)), entries)
+        except (SplitFailed, WorkloadError) as exc:
+            raise self._refused(resolved, entries, exc) from None
+
+    def _refused(
+        self, resolved: ResolvedTarget, entries: Sequence[QueueSplitConfig], exc: Exception
+    ) -> SplitRefused:
+        why = str(exc)
+        why = why if why.startswith("feature.split_queues") else f"feature.split_queues: {why}"
+        self._refusals[(_key(resolved), encode_split_request(entries))] = (time.monotonic(), why)
+        return SplitRefused(why)
+
+    async def _plan(self, key: Key) -> SplitPlan:
+        workload = Workload(self.backend, kind=key[1], namespace=key[0], name=key[2])
+        config = await self._config(workload)
+        try:
+            return plan_split(config, await workload.pod_spec())
+        except (EnvPatchError, QueueNameError) as exc:
+            raise SplitFailed(str(exc)) from None
 
     async def _join(
-        self,
-        session: SessionId,
-        kind: str,
-        name: str,
-        namespace: str,
-        entries: Sequence[QueueSplitConfig],
+        self, session: SessionId, key: Key, entries: Sequence[QueueSplitConfig]
     ) -> None:
-        key = (namespace, kind, name)
         split = self.splits.get(key)
         if split is None:
-            workload = Workload(self.backend, kind=kind, namespace=namespace, name=name)
-            config = await self._config(workload)
-            try:
-                plan = plan_split(config, await workload.pod_spec())
-            except (EnvPatchError, QueueNameError) as exc:
-                raise SplitFailed(str(exc)) from None
+            plan = await self._plan(key)
+            filters = _filters(plan, entries)  # before anything starts
             split = WorkloadSplit(
                 plan,
-                workload,
+                Workload(self.backend, kind=key[1], namespace=key[0], name=key[2]),
                 clients=self._clients,
                 audit=self.audit,
                 on_fail=self.on_fail,
@@ -122,10 +146,8 @@ class QueueSplits:
             self.splits[key] = split
             split.start()
             self._tasks.spawn(self._forget_when_idle(key, split), name=f"split {split.label}")
-        try:
-            filters = split.plan.session_filters(entries)
-        except FilterError as exc:
-            raise SplitFailed(str(exc)) from None
+        else:
+            filters = _filters(split.plan, entries)
         self.sessions[session] = split
         try:
             await split.join(session, filters)
@@ -221,6 +243,17 @@ class QueueSplits:
         for split in list(self.splits.values()):
             await split.close()
         self.splits.clear()
+
+
+def _key(resolved: ResolvedTarget) -> Key:
+    return resolved.namespace, resolved.target.kind, resolved.target.name
+
+
+def _filters(plan: SplitPlan, entries: Sequence[QueueSplitConfig]) -> dict[str, QueueFilter]:
+    try:
+        return plan.session_filters(entries)
+    except FilterError as exc:
+        raise SplitFailed(str(exc)) from None
 
 
 class SplitScreening:

@@ -22,9 +22,15 @@ from podtap.backends.base import TargetRef
 from podtap.backends.brokers.base import BrokerClient, Outgoing
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.local.manifests import parse_text
+from podtap.client.host.operator_api import (
+    ClientSession,
+    OperatorAddress,
+    OperatorApi,
+    OperatorRefused,
+)
 from podtap.core.config.queues import QueueSplitConfig, QueueType
 from podtap.core.ids import RequestId, format_session_id
-from podtap.core.protocol import CloseReason, EnvResponse
+from podtap.core.protocol import CloseReason, EnvRequest, EnvResponse
 from podtap.core.queues import QueueKind
 from podtap.operator.records import SessionRecord
 from podtap.operator.service import ConnectOptions, OperatorError, OperatorService
@@ -329,3 +335,47 @@ async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
 
 async def _depth_is(client: BrokerClient, queue: str, count: int) -> bool:
     return await client.depth(queue) == count
+
+
+def test_through_the_client_api_the_session_reads_its_own_queue(
+    tmp_path: Path, sqs_broker: Sqs
+) -> None:
+    """As `podtap exec` connects: the split request in the query, the env answer from the
+    agent of the rolled-out pod screened on its way to the client; a refusal is one line."""
+    asyncio.run(_through_the_api(tmp_path, _client_config(sqs_broker)))
+
+
+async def _env(session: ClientSession) -> dict[str, str]:
+    await session.wire.send(EnvRequest(request=RequestId(5)))
+    async with asyncio.timeout(10):
+        while not isinstance(message := await session.wire.receive(), EnvResponse):
+            pass
+    return dict(message.env)
+
+
+async def _through_the_api(tmp_path: Path, config: dict[str, str]) -> None:
+    original = unique_name("orders")
+    cluster = FakeCluster(
+        parse_text(CONSUMER.replace("ORIGINAL", original), source="c.yaml"), agents=True
+    )
+    client = broker_client(QueueKind.SQS, config)
+    await client.connect()
+    await client.create_queue(original)
+    try:
+        async with operator(tmp_path, cluster=cluster) as (service, sock):
+            api = OperatorApi(OperatorAddress(f"unix:{sock}"))
+            splits = _wants("alice").splits
+            with pytest.raises(OperatorRefused, match="no PodtapSplitConfig") as caught:
+                async with api.connect("deployment/consumer", splits=splits):
+                    pass
+            assert caught.value.status == 409 and "\n" not in str(caught.value)
+            await cluster.put_resource(_split_config(config))
+            async with api.connect("deployment/consumer", splits=splits) as session:
+                mine = f"pt-{format_session_id(session.id)}-{original}"
+                assert (await _env(session))["QUEUE_NAME"] == mine
+                assert (await _workload_env(cluster))["QUEUE_NAME"] == f"pt-fallback-{original}"
+            await _until(_no_splits(service), what="the split over", timeout=60)
+            assert (await _workload_env(cluster))["QUEUE_NAME"] == original
+    finally:
+        await client.delete_queue(original)
+        await client.close()
