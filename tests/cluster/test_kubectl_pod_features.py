@@ -244,6 +244,14 @@ def test_admission_refuses_what_the_node_cannot_honour(
     for kind, manifest in _kinds("terminationGracePeriodSeconds: 5").items():
         kubectl("apply", "-f", "-", stdin=manifest)
         kubectl("delete", kind.lower(), "w", "--wait=false")
+    # podtap local apply of a batch is all or nothing: the refused pod keeps the ConfigMap
+    # before it out too
+    note = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: before}\ndata: {a: b}\n"
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(note + "---\n" + _pod("p", spec="hostNetwork: true"))
+    done = c.podtap("local", "apply", "-f", str(batch), check=False)
+    assert done.returncode == 1 and "spec.hostNetwork: Forbidden" in done.stderr, done
+    assert "before" not in kubectl("get", "configmaps", "-o", "name").stdout
     c.down()
 
 

@@ -118,10 +118,13 @@ class Cluster:
         return [s.model for _, s in self.objects.items("Service") if isinstance(s.model, Service)]
 
     def apply(self, manifests: list[Manifest]) -> list[str]:
-        """`podtap local apply`: all or nothing was checked on the host; stored in order."""
+        """`podtap local apply`: all or nothing. The host checked the schemas; the node's
+        admission checks every object before any is stored; then they are stored in order."""
         ordered = sorted(
             manifests, key=lambda m: m.kind not in ("Namespace", "CustomResourceDefinition")
         )
+        for m in ordered:
+            self.objects.check(m)
         results = {id(m): self.objects.apply(m) for m in ordered}
         controllers.assign_cluster_ips(self.objects)
         self.changed()

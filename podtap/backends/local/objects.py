@@ -182,16 +182,30 @@ class ApiObjects:
             )
             self.create(kinds.NAMESPACES, key, obj)
 
-    def _type_for(self, manifest: Manifest) -> ResourceType:
+    def check(self, manifest: Manifest) -> None:
+        """Raise what `apply` would refuse of `manifest` (LookupError, ApiError), storing
+        nothing: a batch is checked whole before any of it is applied. A custom kind no CRD
+        serves yet is left to `apply` (its CRD may come in the batch, or be made for it)."""
+        rt = self._known_type(manifest)
+        if rt is not None:
+            namespace = (manifest.namespace or "default") if rt.namespaced else ""
+            self._admitted(rt, copy.deepcopy(manifest.raw), namespace=namespace)
+
+    def _known_type(self, manifest: Manifest) -> ResourceType | None:
         api_version = str(manifest.raw.get("apiVersion"))
         rt = self.type_of(manifest.kind, api_version)
-        if rt is not None:
-            return rt
-        if "/" not in api_version or self.type_of(manifest.kind) is not None:
+        if rt is None and ("/" not in api_version or self.type_of(manifest.kind) is not None):
             raise LookupError(
                 f"{manifest.source}: {manifest.ref}: no kind {manifest.kind!r} is served in "
                 f"{api_version}"
             )
+        return rt
+
+    def _type_for(self, manifest: Manifest) -> ResourceType:
+        api_version = str(manifest.raw.get("apiVersion"))
+        rt = self._known_type(manifest)
+        if rt is not None:
+            return rt
         crd = implicit_crd(api_version=api_version, kind=manifest.kind)
         name = crd["metadata"]["name"]
         key = Key(kinds.CRDS.group, kinds.CRDS.plural, "", name)
