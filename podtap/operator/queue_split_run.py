@@ -89,6 +89,9 @@ class WorkloadSplit:
         await asyncio.shield(joining)
 
     def leave(self, session: SessionId) -> None:
+        joining = self._joining.pop(session, None)
+        if joining is not None and not joining.done():
+            joining.cancel()  # its connect went away before its queues were made
         self.env.pop(session, None)
         self.filters.pop(session, None)
         self.post(s.SessionLeft(session, time.monotonic()))
