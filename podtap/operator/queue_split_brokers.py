@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from podtap.backends.brokers.base import BrokerClient, BrokerError
+from podtap.backends.brokers.base import BrokerClient, BrokerError, BrokerUnavailable
 from podtap.backends.brokers.drain import drain
 from podtap.backends.brokers.factory import broker_client
 from podtap.backends.brokers.forwarder import Forwarder
@@ -58,12 +58,28 @@ class SplitBrokers:
         self._admins[queue_id] = client
         return client
 
+    async def _admin_call(
+        self, original: str, call: Callable[[BrokerClient], Awaitable[None]]
+    ) -> None:
+        """``call`` on the admin client, reconnected once if its connection broke."""
+        for retry in (False, True):
+            client = await self._admin(original)
+            try:
+                return await call(client)
+            except BrokerUnavailable:
+                if self._admins.get(self._spec[original].id) is client:
+                    del self._admins[self._spec[original].id]
+                with contextlib.suppress(BrokerError):
+                    await client.close()
+                if retry:
+                    raise
+
     async def create(self, name: str, *, original: str) -> None:
         """Make ``name`` shaped like ``original``; BrokerError (one line) if the broker will not."""
-        await (await self._admin(original)).create_queue(name, like=original)
+        await self._admin_call(original, lambda c: c.create_queue(name, like=original))
 
     async def delete(self, name: str, *, original: str) -> None:
-        await (await self._admin(original)).delete_queue(name)
+        await self._admin_call(original, lambda c: c.delete_queue(name))
 
     async def drain(self, source: str, *, into: str, timeout: float) -> tuple[int, int]:
         """One drain pass of ``source`` into its original: (moved, how many remain)."""

@@ -223,12 +223,18 @@ class WorkloadSplit:
             self._audit("split_drain", workload=self.label, queue=source, into=into, moved=moved)
         self.post(s.Drained(source, remaining))
 
-    async def _delete(self, names: tuple[str, ...]) -> None:
+    async def _delete(self, names: tuple[str, ...], *, tries: int = 8) -> None:
         for name in names:
-            try:
-                await self.brokers.delete(name, original=self.machine.queues.origin[name])
-            except BrokerError as exc:
-                self._audit("split_report", workload=self.label, message=f"{name} left: {exc}")
+            for attempt in range(tries):
+                try:
+                    await self.brokers.delete(name, original=self.machine.queues.origin[name])
+                    break
+                except BrokerError as exc:
+                    if attempt == tries - 1:
+                        message = f"{name} left behind: {exc}"
+                        self._audit("split_report", workload=self.label, message=message)
+                    else:
+                        await asyncio.sleep(min(5.0, 0.2 * 2**attempt))  # back off, then retry
         self.post(s.QueuesDeleted(names))
 
     def status(self) -> dict[str, Any]:
