@@ -16,11 +16,13 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
 from podtap.core.policy.crds import definitions
+from podtap.core.queues.crds import definitions as split_definitions
 from tests.chart.cases import CASES
 from tests.chart.render import CHART, FULLNAME, NAMESPACE, Obj, helm, kinds, render
 
 VERSIONS = ("1.30.0", "1.37.0")
-POLICY_CRDS = tuple(definitions())  # policies and profiles, podtap's and mirrord's
+#: policies, profiles and split configs, podtap's and mirrord's
+POLICY_CRDS = (*definitions(), *split_definitions())
 _TYPED = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 CUSTOM: dict[str, Obj] = {

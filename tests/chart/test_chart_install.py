@@ -19,6 +19,7 @@ import pytest
 
 from podtap.backends.local.kubeapi.app import Running
 from podtap.core.policy.crds import definitions
+from podtap.core.queues.crds import definitions as split_definitions
 from tests.chart.cases import SAMPLES
 from tests.chart.render import CHART, FULLNAME
 from tests.kubeapi.cli import run
@@ -135,7 +136,7 @@ def test_uninstall_leaves_nothing_of_the_chart(cli: Cli) -> None:
     cli.install()
     try:
         # APIService, the sessions CRD, 4 ClusterRoles, 2 ClusterRoleBindings, policy CRDs
-        assert len(cli.ours()) == 8 + len(definitions())
+        assert len(cli.ours()) == 8 + len(definitions()) + len(split_definitions())
         cli.kubectl("apply", "-f", str(SAMPLES / "mirror-pod.yaml"))
     finally:
         cli.uninstall()
