@@ -57,9 +57,13 @@ def teardown(cluster: LocalCluster, before: HostSnapshot) -> list[str]:
     return problems
 
 
+#: The shop's unused TTL, for the operator and for podtap exec (how long it retries a lost
+#: connection): short, so lifecycle tests stay short, but longer than an operator pod takes to
+#: come back on a loaded 2-core machine (7-9 s; the minimum, 6 s, was not).
+SHOP_TTL = 10
 #: The shop's operator: short-lived sessions and agents (tests wait for them to end), and
 #: /metrics served (tests read it from a pod).
-SHOP_OPERATOR = ("sessions.unusedTtl=6", "agent.linger=5", "metrics.enabled=true")
+SHOP_OPERATOR = (f"sessions.unusedTtl={SHOP_TTL}", "agent.linger=5", "metrics.enabled=true")
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +71,7 @@ def shop() -> Iterator[LocalCluster]:
     """The example shop, shared by the read-only tests of a run."""
     require_root()
     cluster = LocalCluster("t-shop")
-    # the operator's minimum, for the operator and for podtap exec (how long it retries a
-    # lost connection): lifecycle tests stay short
-    cluster.env["PODTAP_UNUSED_TTL"] = "6"
+    cluster.env["PODTAP_UNUSED_TTL"] = str(SHOP_TTL)
     before = HostSnapshot.take(str(cluster.state_home))
     try:
         cluster.up(EXAMPLES / "shop", operator_chart=True, values=SHOP_OPERATOR)

@@ -130,7 +130,8 @@ class SessionPeer:
         """The first incoming connection that carries bytes, and its first bytes.
 
         A node's TCP readiness probe reaches the pod like any client, so it is stolen or
-        mirrored too: it opens and closes without a byte, and is skipped here.
+        mirrored too: it opens and closes without a byte (its end arrives as an empty
+        `Data`, the half-close), and is skipped here.
         """
         opened: dict[int, NewConnection] = {}
         async with asyncio.timeout(timeout):
@@ -140,7 +141,7 @@ class SessionPeer:
                     opened[msg.stream] = msg
                 elif isinstance(msg, StreamClose):
                     opened.pop(msg.stream, None)
-                elif isinstance(msg, Data) and msg.stream in opened:
+                elif isinstance(msg, Data) and msg.data and msg.stream in opened:
                     conn = opened[msg.stream]
                     if conn.mode != mode or conn.port != port:
                         raise AssertionError(f"expected a {mode} connection to {port}: {conn}")

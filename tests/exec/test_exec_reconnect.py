@@ -173,11 +173,14 @@ def session_of(errors: Path) -> str:
 def resumed(errors: Path, before: int, *, timeout: float) -> float:
     """Wait for the `before + 1`th 'reconnected' line; seconds it took."""
     start = time.monotonic()
-    wait_until(
-        lambda: errors.read_text().count(RESUMED) > before,
-        timeout=timeout,
-        what="podtap exec to resume its session",
-    )
+    try:
+        wait_until(
+            lambda: errors.read_text().count(RESUMED) > before,
+            timeout=timeout,
+            what="podtap exec to resume its session",
+        )
+    except AssertionError as e:
+        raise AssertionError(f"{e}; podtap exec said:\n{errors.read_text()}") from None
     return time.monotonic() - start
 
 

@@ -60,6 +60,27 @@ def test_a_dependent_with_another_live_owner_survives() -> None:
     assert names(ctx) == []
 
 
+def test_a_dependent_written_after_its_owner_went_is_collected() -> None:
+    ctx = context()
+    gone = configmap(ctx, "gone")
+    delete(ctx, "gone")
+    late = configmap(ctx, "late", gone)  # created as the API answers, then collected
+    assert late["metadata"]["name"] == "late" and names(ctx) == []
+    live = configmap(ctx, "live")
+    configmap(ctx, "kept", gone, live)  # one live owner is enough
+    assert names(ctx) == ["kept", "live"]
+    stranger = {"apiVersion": "example.com/v1", "kind": "Nobody", "name": "x", "uid": "u"}
+    t = target(ctx.registry, "namespaces/default/configmaps")
+    verbs.create(ctx, t, {"metadata": {"name": "unknown", "ownerReferences": [stranger]}})
+    assert "unknown" in names(ctx)  # an owner the API cannot resolve is never assumed gone
+    moved = verbs.get(ctx, target(ctx.registry, "namespaces/default/configmaps/live"))
+    moved["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": gone["metadata"]["uid"]}
+    ]
+    verbs.update(ctx, target(ctx.registry, "namespaces/default/configmaps/live"), moved)
+    assert names(ctx) == ["unknown"]  # live now names only a gone owner; kept lost its last
+
+
 def test_dry_run_delete_and_cascades_leave_everything() -> None:
     ctx = context()
     owner = configmap(ctx, "owner")

@@ -29,6 +29,7 @@ from podtap.testing.localcluster import LocalCluster
 from podtap.testing.opclient import operator_session
 from podtap.testing.wait import wait_until
 from tests.cluster.test_kubectl_local import Kubectl
+from tests.conftest import SHOP_TTL
 from tests.kube_users import limited_user
 
 LINGER = 5  # seconds an agent pod outlives its last session: the shop fixture's agent.linger
@@ -226,8 +227,8 @@ def test_a_sigkilled_client_loses_its_port_and_its_session_within_the_ttl(
     wait_until(lambda: from_app(get(web["http"])), timeout=3, what="the port to be released")
     wait_until(
         lambda: label not in json.dumps(status(shop)),
-        timeout=15,
-        what="the session to close after the 6 s unused TTL",
+        timeout=SHOP_TTL + 10,
+        what=f"the session to close after the {SHOP_TTL} s unused TTL",
     )
     ended = [e for e in audit(shop) if label in json.dumps(e)]
     assert ended[-1]["event"] == "session_end" and ended[-1]["reason"] == "Unused"

@@ -167,6 +167,30 @@ def _owner_exists(ctx: ApiContext, key: Key, ref: Obj) -> bool:
     return owner is not None and owner["metadata"].get("uid") == ref.get("uid")
 
 
+def collect_if_dangling(ctx: ApiContext, rt: ResourceType, key: Key) -> None:
+    """The garbage collector's other half: an object written with `ownerReferences` none of
+    which names a live owner (by uid) is deleted in the background, as kube-controller-manager
+    does once it has looked the owners up — an agent pod created after its release's
+    ClusterRole went still goes. An owner of a kind the API does not know keeps the object
+    (the real collector cannot resolve it either), as does a cluster-scoped object naming a
+    namespaced owner (invalid; the real one only reports it)."""
+    obj = ctx.store.get(key)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return
+    refs = obj["metadata"].get("ownerReferences") or []
+    if not refs:
+        return
+    for ref in refs:
+        owner_rt = ctx.registry.for_kind(
+            api_version=str(ref.get("apiVersion")), kind=str(ref.get("kind"))
+        )
+        if owner_rt is None or (owner_rt.namespaced and not rt.namespaced):
+            return
+        if _owner_exists(ctx, key, ref):
+            return
+    delete(ctx, rt, obj, policy="Background", dry_run=False)
+
+
 def remove(ctx: ApiContext, rt: ResourceType, key: Key) -> None:
     """Take the object out of the store, then collect what depended on it."""
     obj = ctx.store.get(key)

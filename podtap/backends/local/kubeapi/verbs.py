@@ -189,6 +189,7 @@ def create(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None
         return prepared
     stored = ctx.store.put(key, prepared)
     kinds.after_write(ctx, target.rt, stored)
+    lifecycle.collect_if_dangling(ctx, target.rt, key)
     return stored
 
 
@@ -220,6 +221,8 @@ def update(ctx: ApiContext, target: Target, obj: Obj, write: Write | None = None
         return old if not write.dry_run else new
     stored = ctx.store.put(key_of(target), new)
     kinds.after_write(ctx, target.rt, stored)
+    if new["metadata"].get("ownerReferences") != old["metadata"].get("ownerReferences"):
+        lifecycle.collect_if_dangling(ctx, target.rt, key_of(target))
     if stored["metadata"].get("deletionTimestamp"):
         lifecycle.settle(ctx, target.rt, key_of(target))
         return ctx.store.get(key_of(target)) or stored
