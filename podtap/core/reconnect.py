@@ -8,8 +8,9 @@ pauses until it is back, the operator says the session is gone (410), or the TTL
 passed since the drop — by then the operator has ended the session, or will as soon as it
 looks. A `Close` with a reason (killed, expired, TargetGone…) is the end, as before.
 
-The client does not learn the operator's TTL from the operator (yet): it takes the value
-both read, `PODTAP_UNUSED_TTL`, else the operator's default."""
+The operator announces its TTL when it answers the connect (`X-Podtap-Unused-Ttl`); from
+an operator too old to say, the client takes `PODTAP_UNUSED_TTL` if its environment has
+it, else the operator's default."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ TTL_VARIABLE = "PODTAP_UNUSED_TTL"
 FINAL_REFUSALS = frozenset({400, 401, 403, 410})
 
 
-def client_ttl(env: Mapping[str, str]) -> float:
-    """How long the operator keeps a detached session, as far as this client knows."""
+def client_ttl(env: Mapping[str, str], *, announced: float | None = None) -> float:
+    """How long the operator keeps a detached session, as far as this client knows: what
+    the operator `announced` at connect, else the operator's own variable if this client's
+    environment has it (an older operator says nothing), else the operator's default."""
+    if announced is not None and announced > 0:
+        return max(MIN_UNUSED_TTL, announced)
     try:
         return max(MIN_UNUSED_TTL, float(env[TTL_VARIABLE]))
     except (KeyError, ValueError):

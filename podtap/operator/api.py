@@ -35,6 +35,8 @@ from podtap.operator.service import ConnectOptions, OperatorError, OperatorServi
 log = logging.getLogger(__name__)
 API = paths.API
 SESSION_HEADER = "X-Podtap-Session"
+#: how long a detached session is kept, so a client retries a dropped link exactly that long
+TTL_HEADER = "X-Podtap-Unused-Ttl"
 CLOSE_GRACE = 1.0
 PUBLIC = frozenset({"/healthz", "/readyz", "/apis", f"/apis/{paths.GROUP}", API})
 """Paths anyone may ask (probes, and the discovery the aggregator reads)."""
@@ -199,6 +201,7 @@ class OperatorApi:
             options=options,
         )
         ws.headers[SESSION_HEADER] = opening.label
+        ws.headers[TTL_HEADER] = f"{self.service.settings.limits.unused_ttl:g}"
         if opening.rules is not None and opening.rules.profile is not None:
             # the client applies the same profile to its own config (docs/policies.md)
             ws.headers[PROFILE_HEADER] = encode_profile(opening.rules.profile)

@@ -57,7 +57,6 @@ def test_a_killed_node_ends_operator_agents_and_sessions_and_up_starts_it_again(
     make_cluster: type[LocalCluster], tmp_path: Path
 ) -> None:
     cluster = make_cluster("t-death")
-    cluster.env["PODTAP_UNUSED_TTL"] = str(TTL)
     (tmp_path / "app.yaml").write_text(APP)
     cluster.up(tmp_path / "app.yaml", operator_chart=True, values=[f"sessions.unusedTtl={TTL}"])
     client = subprocess.Popen(

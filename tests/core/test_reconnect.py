@@ -49,7 +49,10 @@ def test_410_and_final_refusals_give_up_at_once_the_rest_are_tried_again() -> No
     assert isinstance(over, GiveUp) and "409: already has a client" in over.reason
 
 
-def test_the_ttl_is_the_operators_variable_at_least_its_minimum_else_its_default() -> None:
+def test_the_ttl_is_what_the_operator_announced_else_its_variable_else_its_default() -> None:
+    assert client_ttl({"PODTAP_UNUSED_TTL": "12"}, announced=45) == 45
+    assert client_ttl({}, announced=2) == 6  # never below the operator's minimum
+    assert client_ttl({"PODTAP_UNUSED_TTL": "12"}, announced=None) == 12
     assert client_ttl({"PODTAP_UNUSED_TTL": "12"}) == 12
     assert client_ttl({"PODTAP_UNUSED_TTL": "1"}) == 6
     assert client_ttl({"PODTAP_UNUSED_TTL": "soon"}) == client_ttl({}) == 30

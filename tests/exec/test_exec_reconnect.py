@@ -27,6 +27,7 @@ import yaml
 from podtap.testing.localcluster import LocalCluster, podtap_argv
 from podtap.testing.wait import wait_until
 from tests.cluster.test_kubectl_local import Kubectl
+from tests.conftest import SHOP_TTL
 from tests.exec.test_exec_incoming import LOCAL_APP
 from tests.exec.test_exec_spec import answer
 
@@ -101,9 +102,8 @@ class Operator:
 
 
 @pytest.fixture
-def operator(shop: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[Operator]:
+def operator(shop: LocalCluster) -> Iterator[Operator]:
     """The shop's operator; it runs again at the end whatever the test did to it."""
-    monkeypatch.setenv("PODTAP_UNUSED_TTL", shop.env["PODTAP_UNUSED_TTL"])
     op = Operator(shop)
     try:
         yield op
@@ -221,7 +221,7 @@ def test_an_operator_restart_keeps_the_command_running_and_its_stolen_requests_c
 def test_an_operator_away_past_the_unused_ttl_ends_the_run_saying_the_session_is_gone(
     shop: LocalCluster, tmp_path: Path, operator: Operator
 ) -> None:
-    ttl = float(shop.env["PODTAP_UNUSED_TTL"])
+    ttl = float(SHOP_TTL)  # podtap exec learns it from the operator, not from its env
     with running(shop, tmp_path) as (proc, errors, app):
         assert app_pids(app)
         operator.away()  # and its Deployment starts no other

@@ -168,7 +168,7 @@ async def run_exec(
         linked = keep_linked(  # a dropped link is resumed within the TTL, the command kept
             channel,
             reconnect=lambda sid: connect(resume=sid),
-            ttl=client_ttl(os.environ),
+            ttl=client_ttl(os.environ, announced=session.unused_ttl),
             tell=on_status,
         )
         ended = tasks.spawn(linked, name=f"session {session.label}")

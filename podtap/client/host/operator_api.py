@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the config models cost every CLI command time to import
 
 API = paths.API
 SESSION_HEADER = "X-Podtap-Session"
+TTL_HEADER = "X-Podtap-Unused-Ttl"  # the operator's; absent from an older operator
 PROFILE_HEADER = "X-Podtap-Profile"  # core.policy.profile_wire's, without importing it
 
 
@@ -90,6 +91,7 @@ class ClientSession:
     id: SessionId
     wire: WireConnection
     profile: FoundProfile | None = None  # the profile the operator applied (if one was asked)
+    unused_ttl: float | None = None  # how long the operator keeps it detached, as it said
 
     @property
     def label(self) -> str:
@@ -229,7 +231,7 @@ class OperatorApi:
                     await wire.initiate(InitiatorHandshake(name="podtap", version=__version__))
                     sid = _session_id(ws, url)
                     found = _profile(ws, profile) if profile is not None else None
-                    yield ClientSession(sid, wire, profile=found)
+                    yield ClientSession(sid, wire, profile=found, unused_ttl=_ttl(ws))
                     if not ws.closed:  # a clean exit ends the session now, not after its TTL
                         await wire.close(CloseReason.CLIENT_EXITED, "the client exited")
         except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
@@ -267,6 +269,14 @@ def _session_id(ws: aiohttp.ClientWebSocketResponse, url: str) -> SessionId:
         "header: a proxy between here and the operator drops it"
     )
     return parse_session_id(_header(ws, SESSION_HEADER, missing=why))
+
+
+def _ttl(ws: aiohttp.ClientWebSocketResponse) -> float | None:
+    """The unused TTL the operator announced (None: it did not, or not as a number)."""
+    try:
+        return float(ws._response.headers[TTL_HEADER])
+    except (KeyError, ValueError):
+        return None
 
 
 def _header(ws: aiohttp.ClientWebSocketResponse, name: str, *, missing: str) -> str:
