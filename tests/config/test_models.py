@@ -246,7 +246,9 @@ def test_mirrord_keys_not_supported_are_warnings() -> None:
             "feature": {
                 "hostname": True,
                 "network": {"incoming": {"mode": "steal", "tls_delivery": {}}},
-                "split_queues": {"q": {"queue_type": "SQS", "jq_filter": ".a"}},
+                "split_queues": {
+                    "q": {"queue_type": "Kafka", "payload_protobuf": {"message_type": "x.Y"}}
+                },
             },
         },
         source="mirrord.json",
@@ -256,7 +258,7 @@ def test_mirrord_keys_not_supported_are_warnings() -> None:
         "mirrord.json: agent is not supported yet; ignored",
         "mirrord.json: feature.hostname is not supported yet; ignored",
         "mirrord.json: feature.network.incoming.tls_delivery is not supported yet; ignored",
-        "mirrord.json: feature.split_queues.q.jq_filter is not supported yet; ignored",
+        "mirrord.json: feature.split_queues.q.payload_protobuf is not supported yet; ignored",
     ]
     assert "agent" not in c.model_dump()
 

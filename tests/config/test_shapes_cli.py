@@ -240,7 +240,9 @@ def test_mirrord_keys_not_supported_warn_once_and_are_listed(run: Any) -> None:
         "feature": {
             "hostname": True,
             "copy_target": {"scale_down": True},
-            "split_queues": {"q": {"queue_type": "SQS", "jq_filter": ".a"}},
+            "split_queues": {
+                "q": {"queue_type": "Kafka", "payload_protobuf": {"message_type": "x.Y"}}
+            },
             "network": {"ipv6": False, "incoming": {"mode": "steal", "listen_ports": [[80, 8080]]}},
         },
     }
@@ -252,7 +254,7 @@ def test_mirrord_keys_not_supported_warn_once_and_are_listed(run: Any) -> None:
         "feature.hostname",
         "feature.network.ipv6",
         "feature.network.incoming.listen_ports",
-        "feature.split_queues.q.jq_filter",
+        "feature.split_queues.q.payload_protobuf",
         "feature.copy_target",
         "operator",
     ]

@@ -73,7 +73,6 @@ UNSUPPORTED_KEYS: frozenset[str] = frozenset(
         "feature.network.incoming.tls_delivery",
         "feature.network.outgoing.unix_streams",
         "feature.preview",
-        "feature.split_queues[].jq_filter",
         "feature.split_queues[].payload_protobuf",
     }
 )

@@ -12,9 +12,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from podtap.core.config.fields import Model, check_regex
+from podtap.core.jqprog import compile_jq
 
 __all__ = [
     "CopyTargetConfig",
@@ -59,12 +60,18 @@ class QueueMode(StrEnum):
 
 class QueueSplitConfig(Model):
     """One entry of ``feature.split_queues``: messages of queue ``queue_id`` whose attributes
-    (SQS) or headers (Kafka, RabbitMQ, ...) match every regex of ``message_filter`` go to this
-    session."""
+    (SQS) or headers (Kafka, RabbitMQ, ...) match every regex of ``message_filter`` and, if
+    set, for which the jq program ``jq_filter`` outputs ``true`` go to this session.
+
+    ``jq_filter`` is compiled here, by the real jq, so a program that does not compile is a
+    config error naming its queue before anything connects; mirrord has none for RabbitMQ,
+    so there it is refused rather than ignored (ignored, the session would take messages
+    its author meant to leave)."""
 
     queue_id: str
     queue_type: QueueType = QueueType.SQS
     message_filter: dict[str, str] = Field(default_factory=dict)
+    jq_filter: str | None = None
     queue_mode: QueueMode = QueueMode.STEAL
 
     @field_validator("message_filter")
@@ -73,6 +80,26 @@ class QueueSplitConfig(Model):
         for regex in v.values():
             check_regex(regex)
         return v
+
+    @field_validator("jq_filter")
+    @classmethod
+    def _jq(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is not None:
+            queue = info.data.get("queue_id")
+            try:
+                compile_jq(v)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (queue {queue!r})" if queue else str(exc)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _jq_where_mirrord_has_it(self) -> QueueSplitConfig:
+        if self.jq_filter is not None and self.queue_type is QueueType.RMQ:
+            raise ValueError(
+                f"jq_filter: RMQ queues take message_filter only (queue {self.queue_id!r}): "
+                "remove jq_filter, or filter on headers with message_filter"
+            )
+        return self
 
 
 def split_queues_shorthand(v: Any) -> Any:

@@ -5,9 +5,9 @@ The operator's shells (creating queues, patching workloads, the forwarder) carry
 these decide; nothing here touches a broker or the cluster. ``plan_split`` reads a config
 against the workload's pods; ``SplitMachine`` runs one split; ``route`` sends one message."""
 
+from podtap.core.jqprog import JqError, JqProgram, compile_jq
 from podtap.core.queues.envpatch import EnvBinding, EnvPatchError, find_queue_env, patched_value
 from podtap.core.queues.filters import FilterError, Message, QueueFilter, compile_queue_filter
-from podtap.core.queues.jqprog import JqError, JqProgram, compile_jq
 from podtap.core.queues.machine import Limits, Phase, SplitMachine
 from podtap.core.queues.messages import kafka_message, rmq_message, sqs_message
 from podtap.core.queues.models import (

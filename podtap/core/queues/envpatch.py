@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from podtap.core.queues.jqprog import JqError, compile_jq
+from podtap.core.jqprog import JqError, compile_jq
 from podtap.core.queues.models import AppConfig
 from podtap.core.safe_regex import FilterRegexError, compile_filter_regex
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podtap.core.config.queues import QueueMode
-from podtap.core.queues.jqprog import JqError, JqProgram, compile_jq
+from podtap.core.jqprog import JqError, JqProgram, compile_jq
 from podtap.core.queues.models import QueueKind
 from podtap.core.safe_regex import FilterRegex, FilterRegexError, compile_filter_regex
 

@@ -98,10 +98,9 @@ class SplitPlan:
                 out.setdefault(b.container, {})[b.var] = b.value
         return out
 
-    def session_filters(
-        self, entries: Sequence[QueueSplitConfig], *, jq: Mapping[str, str] | None = None
-    ) -> dict[str, QueueFilter]:
-        """original -> this session's filter on it (``jq``: queue id -> its ``jq_filter``)."""
+    def session_filters(self, entries: Sequence[QueueSplitConfig]) -> dict[str, QueueFilter]:
+        """original -> this session's filter on it: its ``message_filter`` and ``jq_filter``,
+        both to match when both are set."""
         ids = [q.spec.id for q in self.queues]
         out: dict[str, QueueFilter] = {}
         for entry in entries:
@@ -121,7 +120,7 @@ class SplitPlan:
                 queue_id=entry.queue_id,
                 kind=queue.spec.kind,
                 message_filter=entry.message_filter,
-                jq_filter=(jq or {}).get(entry.queue_id),
+                jq_filter=entry.jq_filter,
                 mode=entry.queue_mode,
             )
             out.update(dict.fromkeys(queue.originals, compiled))

@@ -1,8 +1,9 @@
 """A session's split request as it travels in the connect query (``?split_queues=``).
 
-``podtap exec`` with ``feature.split_queues`` sends the entries (queue id, type, filter,
-mode) of the types the operator splits (:func:`splittable`) as compact JSON, like
-``steals``, on its first connect and on every resume; the operator reads them back with
+``podtap exec`` with ``feature.split_queues`` sends the entries (queue id, type, filters,
+mode; ``jq_filter`` only when set, so a request without one is what it always was) of the
+types the operator splits (:func:`splittable`) as compact JSON, like ``steals``, on its
+first connect and on every resume; the operator reads them back with
 :func:`parse_split_request`, which refuses a malformed one with a :class:`ValueError` of
 one line (the API answers 400 with it).
 """
@@ -29,16 +30,19 @@ def encode_split_request(entries: Sequence[QueueSplitConfig]) -> str:
     """The query value of ``entries`` ("" when there is none)."""
     if not entries:
         return ""
-    items = [
-        {
-            "queue_id": e.queue_id,
-            "queue_type": e.queue_type.value,
-            "message_filter": dict(e.message_filter),
-            "queue_mode": e.queue_mode.value,
-        }
-        for e in entries
-    ]
-    return json.dumps(items, separators=(",", ":"), sort_keys=True)
+    return json.dumps([_item(e) for e in entries], separators=(",", ":"), sort_keys=True)
+
+
+def _item(entry: QueueSplitConfig) -> dict[str, object]:
+    item: dict[str, object] = {
+        "queue_id": entry.queue_id,
+        "queue_type": entry.queue_type.value,
+        "message_filter": dict(entry.message_filter),
+        "queue_mode": entry.queue_mode.value,
+    }
+    if entry.jq_filter is not None:
+        item["jq_filter"] = entry.jq_filter
+    return item
 
 
 def parse_split_request(text: str | None) -> tuple[QueueSplitConfig, ...]:

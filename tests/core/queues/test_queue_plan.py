@@ -82,9 +82,8 @@ def test_a_sessions_entries_become_one_filter_per_original() -> None:
     filters = plan.session_filters(
         [
             entry("orders", message_filter={"tenant": "^alice$"}),
-            entry("events", "Kafka", queue_mode="mirror"),
+            entry("events", "Kafka", queue_mode="mirror", jq_filter='.headers.tenant == "alice"'),
         ],
-        jq={"events": '.headers.tenant == "alice"'},
     )
     assert set(filters) == {"orders", "audit", "events"}
     assert filters["orders"].matches(Message({"tenant": "alice"}))
