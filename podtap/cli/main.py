@@ -12,6 +12,7 @@ from podtap.cli.exec_cmd import exec_command
 from podtap.cli.local import app as local_app
 from podtap.cli.operator import app as operator_app
 from podtap.cli.policy import app as policy_app
+from podtap.cli.queues import app as queues_app
 from podtap.cli.session import ls, port_forward
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(local_app, name="local")
 app.add_typer(operator_app, name="operator")
 app.add_typer(policy_app, name="policy")
+app.add_typer(queues_app, name="queues")
 app.command("agent", hidden=True)(agent)
 app.command("doctor")(doctor)
 app.command("ls")(ls)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from podtap.backends.brokers.base import BrokerError
+from podtap.core.config.queues import QueueSplitConfig
 from podtap.core.ids import SessionId, format_session_id
 from podtap.core.queues import Phase, QueueFilter, SplitMachine, SplitPlan
 from podtap.core.queues import steps as s
@@ -55,6 +56,8 @@ class WorkloadSplit:
         )
         self.filters: dict[SessionId, dict[str, QueueFilter]] = {}
         self.env: dict[SessionId, dict[str, dict[str, str]]] = {}  # what each session is given
+        self.asked: dict[SessionId, tuple[QueueSplitConfig, ...]] = {}  # its split_queues
+        self.pods = {"patched": 0, "ready": 0}  # the workload's, on the fallback queues
         self._audit, self._on_fail, self._drain_pass, self._tick = audit, on_fail, drain_pass, tick
         self._joining: dict[SessionId, asyncio.Future[None]] = {}
         self._events: asyncio.Queue[s.Event] = asyncio.Queue()
@@ -76,14 +79,22 @@ class WorkloadSplit:
         await self.brokers.close()
 
     # -- sessions ------------------------------------------------------------------------
-    async def join(self, session: SessionId, filters: dict[str, QueueFilter]) -> None:
-        """Once ``session`` has its queues; SplitFailed (one line) if the split cannot start."""
+    async def join(
+        self,
+        session: SessionId,
+        filters: dict[str, QueueFilter],
+        *,
+        asked: Sequence[QueueSplitConfig] = (),
+    ) -> None:
+        """Once ``session`` has its queues; SplitFailed (one line) if the split cannot start
+        (``asked``: the entries its filters were compiled from, for the status)."""
         if session in self.env:
             return  # a resume: its queues are still there
         joining = self._joining.get(session)
         if joining is None:
             joining = self._joining[session] = asyncio.get_running_loop().create_future()
             self.filters[session] = filters
+            self.asked[session] = tuple(asked)
             self.idle.clear()
             self.post(s.SessionJoined(session, time.monotonic()))
         await asyncio.shield(joining)
@@ -94,6 +105,7 @@ class WorkloadSplit:
             joining.cancel()  # its connect went away before its queues were made
         self.env.pop(session, None)
         self.filters.pop(session, None)
+        self.asked.pop(session, None)
         self.post(s.SessionLeft(session, time.monotonic()))
 
     def post(self, event: s.Event) -> None:
@@ -135,9 +147,11 @@ class WorkloadSplit:
                 self._spawn("create", self._create(names))
             case s.PatchEnv(to):
                 self._audit("split_start", workload=self.label, fallback=dict(to))
-                await self._set_env(self.plan.env(to))
+                if await self._set_env(self.plan.env(to)):
+                    self.pods = {"patched": await self._replicas(), "ready": 0}
             case s.RestoreEnv():
                 await self._set_env(self.plan.original_env())
+                self.pods = {"patched": 0, "ready": 0}
             case s.WaitForPods(timeout):
                 if self._waiter is not None:
                     self._waiter.cancel()  # its pods no longer count
@@ -172,6 +186,7 @@ class WorkloadSplit:
         self._audit("split_failed", workload=self.label, session=format_session_id(session),
                     reason=why)  # fmt: skip
         self.filters.pop(session, None)
+        self.asked.pop(session, None)
         if session in self.env:  # running on its queues: it cannot go on without them
             del self.env[session]
             self._on_fail(session, f"queue split of {self.workload.label} failed: {why}")
@@ -186,11 +201,21 @@ class WorkloadSplit:
         )
 
     # -- what waits ----------------------------------------------------------------------
-    async def _set_env(self, change: Mapping[str, Mapping[str, str | None]]) -> None:
+    async def _set_env(self, change: Mapping[str, Mapping[str, str | None]]) -> bool:
         try:
             await self.workload.set_env(change)
         except WorkloadError as exc:
             self.post(s.RolloutFailed(str(exc), time.monotonic()))
+            return False
+        return True
+
+    async def _replicas(self) -> int:
+        """How many pods the patched template rolls out (what the status counts as patched)."""
+        try:
+            spec = (await self.workload.read()).get("spec") or {}
+        except WorkloadError:
+            return 0
+        return int(spec.get("replicas", 1))
 
     async def _wait(self, timeout: float) -> None:
         try:
@@ -198,6 +223,8 @@ class WorkloadSplit:
         except WorkloadError as exc:
             self.post(s.RolloutFailed(str(exc), time.monotonic()))
             return
+        if self.pods["patched"]:  # rolled out on the fallback queues: all of them ready
+            self.pods = {**self.pods, "ready": self.pods["patched"]}
         self.post(s.PodsReady(time.monotonic()))
 
     async def _create(self, names: tuple[str, ...]) -> None:
@@ -237,10 +264,15 @@ class WorkloadSplit:
                         await asyncio.sleep(min(5.0, 0.2 * 2**attempt))  # back off, then retry
         self.post(s.QueuesDeleted(names))
 
-    def status(self) -> dict[str, Any]:
+    def status(self, *, users: Callable[[SessionId], str | None] | None = None) -> dict[str, Any]:
+        """The split as ``operator status`` shows it (``users``: a session's user, from its
+        record): the workload, its phase and queues, what was routed, its pods, and one
+        ``members`` row per session with what it asked."""
         counts = self.brokers.counts()
         return {
             "workload": self.label,
+            "namespace": self.workload.namespace,
+            "target": self.workload.label,
             "phase": self.machine.phase.value,
             "sessions": sorted(format_session_id(x) for x in self.machine.sessions),
             "queues": {
@@ -250,4 +282,29 @@ class WorkloadSplit:
             "routed": {
                 ("fallback" if x is None else format_session_id(x)): n for x, n in counts.items()
             },
+            "pods": dict(self.pods),
+            "members": [
+                self._member(x, users, counts.get(x, 0))
+                for x in sorted(self.machine.sessions, key=format_session_id)
+            ],
         }
+
+    def _member(
+        self, session: SessionId, users: Callable[[SessionId], str | None] | None, routed: int
+    ) -> dict[str, Any]:
+        return {
+            "session": format_session_id(session),
+            "user": users(session) if users is not None else None,
+            "queues": self.machine.queues_of(session) if session in self.env else {},
+            "filters": {e.queue_id: _asked(e) for e in self.asked.get(session, ())},
+            "routed": routed,
+        }
+
+
+def _asked(entry: QueueSplitConfig) -> dict[str, Any]:
+    return {
+        "queue_type": entry.queue_type.value,
+        "message_filter": dict(entry.message_filter),
+        "jq_filter": entry.jq_filter,
+        "queue_mode": entry.queue_mode.value,
+    }

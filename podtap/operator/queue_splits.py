@@ -70,10 +70,11 @@ class QueueSplits:
         metrics: Metrics | None = None,
         clients: ClientFactory | None = None,
         on_fail: Callable[[SessionId, str], None] = lambda session, why: None,
+        users: Callable[[SessionId], str | None] | None = None,
         drain_pass: float = 5.0,
     ) -> None:
         self.backend, self.audit, self.metrics = backend, audit, metrics
-        self.on_fail = on_fail
+        self.on_fail, self.users = on_fail, users  # users: who opened a session, for status
         self._clients, self._drain_pass = clients, drain_pass
         self.splits: dict[Key, WorkloadSplit] = {}
         self.sessions: dict[SessionId, WorkloadSplit] = {}
@@ -150,7 +151,7 @@ class QueueSplits:
             filters = _filters(split.plan, entries)
         self.sessions[session] = split
         try:
-            await split.join(session, filters)
+            await split.join(session, filters, asked=entries)
         except SplitFailed:
             self.sessions.pop(session, None)
             raise
@@ -227,7 +228,8 @@ class QueueSplits:
                     self._counted[(key, who)] = total
 
     def status(self) -> list[dict[str, Any]]:
-        return [split.status() for _, split in sorted(self.splits.items())]
+        """One row per workload split (``podtap operator status``, ``podtap queues status``)."""
+        return [split.status(users=self.users) for _, split in sorted(self.splits.items())]
 
     async def close(self, *, grace: float = 30.0) -> None:
         """Every split ended as if its sessions had left (the workload restored, its queues

@@ -110,6 +110,7 @@ class OperatorService:
             audit=self.audit.event,
             metrics=self.metrics,
             on_fail=lambda sid, why: self.report(_end(sid, CloseReason.OTHER, why)),
+            users=lambda sid: r.owner if (r := self.records.get(sid)) else None,
         )
 
     @property

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,12 +107,14 @@ def _wants(who: str, kind: QueueKind = QueueKind.SQS) -> ConnectOptions:
     return ConnectOptions(splits=(entry,))
 
 
-async def _session(service: OperatorService, options: ConnectOptions) -> SessionRecord:
+async def _session(
+    service: OperatorService, options: ConnectOptions, *, whoami: str = "alice"
+) -> SessionRecord:
     opening = await service.open(
         ROOT,
         target=TargetRef.parse("deployment/consumer"),
         namespace="default",
-        whoami="alice",
+        whoami=whoami,
         host="laptop",
         client_version="test",
         resume=None,
@@ -209,7 +212,7 @@ async def _two_sessions(tmp_path: Path, kind: QueueKind, config: dict[str, str])
     try:
         async with operator(tmp_path, cluster=cluster) as (service, sock):
             alice = await _session(service, _wants("alice", kind))
-            bob = await _session(service, _wants("bob", kind))
+            bob = await _session(service, _wants("bob", kind), whoami="bob")
             fallback = f"pt-fallback-{original}"
             mine = {r.id: f"pt-{format_session_id(r.id)}-{original}" for r in (alice, bob)}
             assert (await _workload_env(cluster))["QUEUE_NAME"] == fallback
@@ -222,6 +225,17 @@ async def _two_sessions(tmp_path: Path, kind: QueueKind, config: dict[str, str])
             assert row["sessions"] == sorted(format_session_id(r.id) for r in (alice, bob))
             assert row["queues"][format_session_id(alice.id)] == {original: mine[alice.id]}
             assert row["queues"]["fallback"] == {original: fallback}
+            assert (row["namespace"], row["target"]) == ("default", "deployment/consumer")
+            assert row["pods"] == {"patched": 1, "ready": 1}  # rolled out on the fallback
+            by_id = {m["session"]: m for m in row["members"]}
+            for record, who in ((alice, "alice"), (bob, "bob")):
+                member = by_id[format_session_id(record.id)]
+                assert member["user"] == record.owner and who in member["user"]
+                assert member["queues"] == {original: mine[record.id]}
+                assert member["filters"] == {
+                    "orders": {"queue_type": TYPES[kind].value, "queue_mode": "steal",
+                               "message_filter": {"who": f"^{who}$"}, "jq_filter": None}
+                }  # fmt: skip
 
             await _publish(client, original, 200, kind=kind)
             split_queues = [*mine.values(), fallback]
@@ -310,7 +324,10 @@ def test_an_operator_that_stops_ends_its_splits_first(tmp_path: Path, sqs_broker
     asyncio.run(_stopping(tmp_path, _client_config(sqs_broker)))
 
 
-async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
+@asynccontextmanager
+async def sqs_split(config: dict[str, str]) -> AsyncIterator[tuple[str, FakeCluster, BrokerClient]]:
+    """An original SQS queue, deployment/consumer reading it and its split config, and a
+    client of the broker; the queue deleted afterwards, whatever happened."""
     original = unique_name("orders")
     cluster = _cluster(original)
     await cluster.put_resource(_split_config(config))
@@ -319,6 +336,14 @@ async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
     await client.connect()
     await client.create_queue(original)
     try:
+        yield original, cluster, client
+    finally:
+        await client.delete_queue(original)
+        await client.close()
+
+
+async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
+    async with sqs_split(config) as (original, cluster, client):
         async with operator(tmp_path, cluster=cluster) as (service, _):
             alice = await _session(service, _wants("alice"))
             queue = f"pt-{format_session_id(alice.id)}-{original}"
@@ -328,9 +353,6 @@ async def _stopping(tmp_path: Path, config: dict[str, str]) -> None:
         fallback = f"pt-fallback-{original}"
         assert not await _queues(client, queue, fallback)
         assert len(await _peek(client, original, 30)) == 30
-    finally:
-        await client.delete_queue(original)
-        await client.close()
 
 
 async def _depth_is(client: BrokerClient, queue: str, count: int) -> bool:

@@ -31,7 +31,7 @@ from podtap.core.policy.objects import POLICY_KINDS, PROFILE_KINDS, session_targ
 from podtap.core.policy.profile_wire import parse_profile_ref, profile_not_found
 from podtap.core.targets import TargetRef
 
-__all__ = ["ExplainFailed", "Explained", "explain_session"]
+__all__ = ["ExplainFailed", "Explained", "context_namespace", "explain_session"]
 
 
 class ExplainFailed(Exception):
@@ -98,7 +98,9 @@ def _profile_kinds(ref: str) -> tuple[list[CrdKind], str | None]:
     return [k for k in profiles if k.namespaced == bool(namespace)], namespace
 
 
-def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+def context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace of the kubeconfig's ``context`` (else its current one), as kubectl
+    takes it: ``default`` when the context names none."""
     files = os.pathsep.join(str(p) for p in kubeconfig_paths(kubeconfig) if p.is_file())
     contexts, current = list_kube_config_contexts(config_file=files)
     chosen = next((c for c in contexts or () if c.get("name") == context), None) or current
@@ -130,7 +132,7 @@ async def explain_session(
         _profile_kinds(config.profile)  # a ref that cannot name a profile: before connecting
     try:
         api = await kubeconfig_client(path=kubeconfig, context=context)
-        namespace = config.target.namespace or _context_namespace(kubeconfig, context)
+        namespace = config.target.namespace or context_namespace(kubeconfig, context)
     except ConfigError as exc:
         raise ExplainFailed(str(exc)) from None
     try:
