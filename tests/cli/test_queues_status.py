@@ -5,11 +5,14 @@ as a table (wide: fallback queues and counts too) or given to scripts as JSON ro
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 
-from podtap.cli.queues import split_rows, split_table
+from podtap.cli.operator_address import OperatorChoice
+from podtap.cli.queues import _default_namespace, split_rows, split_table
 
 ALICE, BOB = "000000000000000A", "000000000000000B"
 
@@ -122,3 +125,27 @@ def test_an_empty_filter_says_it_matches_nothing() -> None:
     split = _split(members=[{"session": ALICE, "filters": nothing}])
     (row,) = split_rows([split], namespace=None)
     assert "o steal: nothing (an empty filter matches no message)" in _text([row])[1]
+
+
+def test_without_n_the_namespace_is_the_kubeconfig_contexts(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [
+                    {"name": "dev", "context": {"cluster": "c", "user": "u", "namespace": "shop"}},
+                    {"name": "bare", "context": {"cluster": "c", "user": "u"}},
+                ],
+                "current-context": "dev",
+            }
+        )
+    )
+    assert _default_namespace(OperatorChoice(kubeconfig=str(kubeconfig))) == "shop"
+    assert _default_namespace(OperatorChoice(kubeconfig=str(kubeconfig), context="bare")) == (
+        "default"
+    )
+    assert _default_namespace(OperatorChoice(kubeconfig=str(tmp_path / "none"))) == "default"
