@@ -43,5 +43,11 @@ class Metrics:
             registry=r,
         )
 
+    def count_agent_traffic(self, delta: dict[str, int]) -> None:
+        """What an agent says it did since its last report, by kind."""
+        for kind, count in delta.items():
+            if count > 0:
+                self.agent_traffic.labels(kind).inc(count)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

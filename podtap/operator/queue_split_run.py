@@ -126,14 +126,15 @@ class WorkloadSplit:
                     await self._do(effect)
                 except Exception:  # one effect's bug must not stop the split's loop
                     log.exception("split %s: %s failed", self.label, type(effect).__name__)
-            self._phase_changed(before, self.machine.phase)
+            await self._phase_changed(before, self.machine.phase)
 
-    def _phase_changed(self, before: Phase, now: Phase) -> None:
+    async def _phase_changed(self, before: Phase, now: Phase) -> None:
         if before is now:
             return
         if now is Phase.ACTIVE and before is not Phase.LINGERING:
             self._audit("split_ready", workload=self.label, queues=self.machine.queues_of(None))
         elif now is Phase.IDLE:
+            await self._record(clear=True)  # over: nothing for a next operator to finish
             self._audit("split_end", workload=self.label)
             if not self.machine.sessions and not self.machine.waiting:
                 self.idle.set()
@@ -147,6 +148,7 @@ class WorkloadSplit:
                 self._spawn("create", self._create(names))
             case s.PatchEnv(to):
                 self._audit("split_start", workload=self.label, fallback=dict(to))
+                await self._record(restore=self.plan.original_env())  # before it changes
                 if await self._set_env(self.plan.env(to)):
                     self.pods = {"patched": await self._replicas(), "ready": 0}
             case s.RestoreEnv():
@@ -238,6 +240,7 @@ class WorkloadSplit:
                 break
             made.append(name)
         if made:
+            await self._record(made={n: self.machine.queues.origin[n] for n in made})
             self.post(s.QueuesCreated(tuple(made), time.monotonic()))
 
     async def _stop(self) -> None:
@@ -251,10 +254,12 @@ class WorkloadSplit:
         self.post(s.Drained(source, remaining))
 
     async def _delete(self, names: tuple[str, ...], *, tries: int = 8) -> None:
+        deleted: list[str] = []
         for name in names:
             for attempt in range(tries):
                 try:
                     await self.brokers.delete(name, original=self.machine.queues.origin[name])
+                    deleted.append(name)
                     break
                 except BrokerError as exc:
                     if attempt == tries - 1:
@@ -262,7 +267,16 @@ class WorkloadSplit:
                         self._audit("split_report", workload=self.label, message=message)
                     else:
                         await asyncio.sleep(min(5.0, 0.2 * 2**attempt))  # back off, then retry
+        await self._record(gone=deleted)
         self.post(s.QueuesDeleted(names))
+
+    async def _record(self, **change: Any) -> None:
+        """The split's record on the workload updated (what a next operator would finish)."""
+        try:
+            await self.workload.record(**change)
+        except WorkloadError as exc:  # the split goes on; only a crash would need the record
+            log.warning("split %s: %s", self.label, exc)
+            self._audit("split_report", workload=self.label, message=str(exc))
 
     def status(self, *, users: Callable[[SessionId], str | None] | None = None) -> dict[str, Any]:
         """The split as ``operator status`` shows it (``users``: a session's user, from its

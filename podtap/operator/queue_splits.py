@@ -42,6 +42,7 @@ from podtap.core.queues.wire import encode_split_request
 from podtap.net.tasks import TaskSet
 from podtap.operator.metrics import Metrics
 from podtap.operator.queue_split_brokers import ClientFactory
+from podtap.operator.queue_split_leftovers import Leftovers
 from podtap.operator.queue_split_run import SplitFailed, WorkloadSplit
 from podtap.operator.queue_split_workload import Workload, WorkloadError
 from podtap.operator.relay import Screening
@@ -81,6 +82,13 @@ class QueueSplits:
         self._counted: dict[tuple[Key, SessionId | None], int] = {}
         self._refusals: dict[tuple[Key, str], tuple[float, str]] = {}
         self._tasks = TaskSet()
+        self.leftovers = Leftovers(
+            backend, config_of=self._config, clients=clients, audit=audit, drain_pass=drain_pass
+        )
+
+    def start(self) -> None:
+        """Finish, in the background, the splits an operator that died left running."""
+        self._tasks.spawn(self.leftovers.sweep(), name="leftover queue splits")
 
     async def admit(
         self,
@@ -134,7 +142,10 @@ class QueueSplits:
     ) -> None:
         split = self.splits.get(key)
         if split is None:
+            await self.leftovers.finish(key)  # what an earlier operator left of its split
             plan = await self._plan(key)
+            split = self.splits.get(key)  # another connect may have started it meanwhile
+        if split is None:
             filters = _filters(plan, entries)  # before anything starts
             split = WorkloadSplit(
                 plan,
@@ -234,7 +245,7 @@ class QueueSplits:
     async def close(self, *, grace: float = 30.0) -> None:
         """Every split ended as if its sessions had left (the workload restored, its queues
         drained back), waiting up to ``grace`` seconds: nothing of a split outlives the
-        operator that ran it, which keeps it in memory only."""
+        operator that ran it (what one killed leaves, its record, the next finishes)."""
         for session in list(self.sessions):
             self.leave(session)
         with contextlib.suppress(TimeoutError):

@@ -101,7 +101,7 @@ class OperatorService:
             run_dir=settings.state_dir / "agents",
             grace=settings.agent_grace,
             on_lost=self._agent_lost,
-            on_stats=self._agent_stats,
+            on_stats=self.metrics.count_agent_traffic,
         )
         self._tasks = TaskSet()
         self.policies = SessionPolicies(policies or NoPolicies(), audit=self.audit.event)
@@ -123,6 +123,7 @@ class OperatorService:
         await self.handle(Restore(records=tuple(await self._store.restore())))
         self._tasks.spawn(self._tick_loop(), name="session lifecycle")
         self._tasks.spawn(enforce_changes(self), name="policies live")
+        self.splits.start()  # what an operator that died with splits running left
 
     async def close(self) -> None:
         await self._tasks.close()
@@ -381,11 +382,6 @@ class OperatorService:
         before = dict(self.book.records)
         effects = await self.handle(Prune(by=by.actor, now=time.time()))
         return [before[e.session] for e in effects if isinstance(e, Close)]
-
-    def _agent_stats(self, delta: dict[str, int]) -> None:
-        for kind, count in delta.items():
-            if count > 0:
-                self.metrics.agent_traffic.labels(kind).inc(count)
 
     async def _agent_lost(self, link: AgentLink) -> None:
         message = f"the agent of pod {link.key[1]} failed: {link.lost_reason}"

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from podtap.operator.queue_split_workload import _rolled_out, env_patched
+from podtap.operator.queue_split_workload import (
+    RECORD_ANNOTATION,
+    SplitRecord,
+    _rolled_out,
+    env_patched,
+    recorded,
+)
 
 DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -58,3 +64,15 @@ def test_rolled_out_by_status() -> None:
     surge = {**done, "replicas": 3}  # an old pod still runs
     assert _rolled_out({**DEPLOYMENT, "metadata": meta, "status": surge}) is False
     assert _rolled_out(DEPLOYMENT) is None  # no status: ask the pods
+
+
+def test_the_split_record_rides_on_the_workload_and_leaves_the_template_alone() -> None:
+    record = SplitRecord(restore={"app": {"Q": "orders", "ADDED": None}}, made={"fb": "orders"})
+    carried = recorded(DEPLOYMENT, record)
+    assert SplitRecord.of(carried) == record
+    assert carried["spec"] == {k: v for k, v in DEPLOYMENT["spec"].items()}  # no rollout
+    assert RECORD_ANNOTATION not in recorded(carried, None)["metadata"]["annotations"]
+    assert SplitRecord.of(DEPLOYMENT) is None
+    for junk in ("", "{}", "[1]", '{"restore": [], "made": {}}'):  # not one podtap wrote
+        meta = {**DEPLOYMENT["metadata"], "annotations": {RECORD_ANNOTATION: junk}}
+        assert SplitRecord.of({**DEPLOYMENT, "metadata": meta}) is None
