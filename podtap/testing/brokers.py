@@ -6,6 +6,12 @@ process, port or temporary directory is left (``leftovers()`` on the yielded obj
 what is). How each starts is in the design notes' facts ("Brokers that run here").
 RabbitMQ takes ~9 s to start: share one per test session and keep tests apart by names
 (:func:`unique_name`).
+
+Each takes ``host=`` (the address it listens on; default 127.0.0.1) and ``netns=`` (a
+network namespace, ``/proc/PID/ns/net``, to run it in: the embedded cluster's node, whose
+pods reach it on the node's gateway address). Readiness is then checked from inside that
+namespace (:func:`~podtap.testing.brokers_proc.in_netns`), where the test's own clients
+must run too.
 """
 
 from __future__ import annotations
@@ -21,7 +27,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podtap.testing.brokers_proc import BrokerProcess, free_port, leftovers, port_open
+from podtap.testing.brokers_proc import (
+    BrokerProcess,
+    free_port,
+    in_netns,
+    leftovers,
+    netns_argv,
+    port_open,
+)
 from podtap.testing.brokers_rabbitmq import RabbitMQ, rabbitmq
 
 __all__ = ["Kafka", "RabbitMQ", "Sqs", "kafka", "rabbitmq", "sqs", "tansu_binary", "unique_name"]
@@ -59,14 +72,18 @@ def _http_answers(url: str) -> bool:
 
 
 @contextmanager
-def sqs(*, timeout: float = 30.0) -> Iterator[Sqs]:
-    """A moto server (``moto_server -H 127.0.0.1 -p PORT``) for the SQS API."""
+def sqs(
+    *, timeout: float = 30.0, host: str = "127.0.0.1", netns: str | None = None
+) -> Iterator[Sqs]:
+    """A moto server (``moto_server -H HOST -p PORT``) for the SQS API."""
     proc = BrokerProcess("moto-sqs")
     try:
         port = free_port()
-        proc.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
-        url = f"http://127.0.0.1:{port}"
-        proc.wait_ready(lambda: _http_answers(f"{url}/moto-api/"), timeout=timeout)
+        argv = [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)]
+        proc.start(netns_argv(netns, argv))
+        url = f"http://{host}:{port}"
+        ready = f"{url}/moto-api/"
+        proc.wait_ready(lambda: in_netns(netns, lambda: _http_answers(ready)), timeout=timeout)
         yield Sqs(endpoint_url=url, port=port, pid=proc.pid, dir=proc.dir)
     finally:
         proc.stop()
@@ -126,22 +143,30 @@ def _s3_storage(s3: Sqs) -> tuple[str, dict[str, str]]:
 
 
 @contextmanager
-def kafka(*, timeout: float = 30.0, s3: Sqs | None = None) -> Iterator[Kafka]:
-    """A Tansu broker listening and advertised on 127.0.0.1, its records in memory, or in
+def kafka(
+    *,
+    timeout: float = 30.0,
+    s3: Sqs | None = None,
+    host: str = "127.0.0.1",
+    netns: str | None = None,
+) -> Iterator[Kafka]:
+    """A Tansu broker listening and advertised on ``host``, its records in memory, or in
     a bucket of moto's S3 when ``s3`` (a running moto server) is given: then they survive
-    :meth:`Kafka.restart`."""
+    :meth:`Kafka.restart` (not with ``netns``)."""
     binary = tansu_binary()
     proc = BrokerProcess("tansu")
     try:
         port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
+        url = f"tcp://{host}:{port}"
         storage, env = _s3_storage(s3) if s3 is not None else ("memory://tansu/", None)
         argv = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url]
-        argv += ["--storage-engine", storage]
+        argv = netns_argv(netns, [*argv, "--storage-engine", storage])
         proc.start(argv, env=env)
-        proc.wait_ready(lambda: port_open(port), timeout=timeout)
+        proc.wait_ready(
+            lambda: in_netns(netns, lambda: port_open(port, host=host)), timeout=timeout
+        )
         yield Kafka(
-            bootstrap_servers=f"127.0.0.1:{port}",
+            bootstrap_servers=f"{host}:{port}",
             port=port,
             pid=proc.pid,
             dir=proc.dir,

@@ -18,13 +18,26 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
+from podtap.net.namespaces import join_netns
 from podtap.net.process import die_with_parent
 from podtap.testing.wait import wait_until
 
-__all__ = ["BrokerProcess", "free_port", "leftovers", "port_open", "session_pids"]
+__all__ = [
+    "BrokerProcess",
+    "free_port",
+    "in_netns",
+    "leftovers",
+    "netns_argv",
+    "port_open",
+    "session_pids",
+]
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -34,11 +47,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+def port_open(port: int, *, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host``:``port``."""
     with socket.socket() as sock:
         sock.settimeout(1.0)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
+
+
+def in_netns(netns: str | None, call: Callable[[], T]) -> T:
+    """``call()`` in the network namespace at ``netns`` (``/proc/PID/ns/net``; ``None``:
+    this one), on a thread of its own that joined it: every socket it (and the threads it
+    starts, an event loop's resolver too) opens is in that namespace; this thread's are not."""
+    if netns is None:
+        return call()
+    outcome: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            join_netns(netns)
+            outcome.append(call())
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"in {netns}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return outcome[0]
+
+
+def netns_argv(netns: str | None, argv: Sequence[str]) -> list[str]:
+    """``argv`` run in the network namespace at ``netns`` (nsenter execs it: the pid we
+    start is the program's, so its parent-death signal and our SIGTERM reach it)."""
+    return list(argv) if netns is None else ["nsenter", f"--net={netns}", "--", *argv]
 
 
 def session_pids(sid: int) -> list[int]:

@@ -18,7 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from podtap.testing.brokers_proc import BrokerProcess, free_port, leftovers, port_open
+from podtap.testing.brokers_proc import (
+    BrokerProcess,
+    free_port,
+    in_netns,
+    leftovers,
+    netns_argv,
+    port_open,
+)
 
 __all__ = ["RABBITMQ_SCRIPT", "RabbitMQ", "rabbitmq"]
 
@@ -57,20 +64,22 @@ class RabbitMQ:
         return leftovers(pids=[self.pid, self.epmd_pid], ports=ports, paths=[self.dir])
 
 
-def _amqp_answers(port: int) -> bool:
+def _amqp_answers(port: int, host: str = "127.0.0.1") -> bool:
     """Whether the broker answers AMQP 0-9-1's protocol header with a method frame."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        with socket.create_connection((host, port), timeout=2) as sock:
             sock.sendall(_AMQP_HEADER)
             return sock.recv(1) == b"\x01"
     except OSError:
         return False
 
 
-def _environment(base: Path, *, name: str, port: int, dist: int, epmd: int) -> dict[str, str]:
+def _environment(
+    base: Path, *, name: str, port: int, dist: int, epmd: int, host: str
+) -> dict[str, str]:
     (base / "enabled_plugins").write_text("[].\n")
     (base / "rabbitmq.conf").write_text(
-        f"listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n"
+        f"listeners.tcp.default = {host}:{port}\nloopback_users = none\n"
     )
     (base / "rabbitmq-env.conf").write_text("")
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
@@ -78,7 +87,7 @@ def _environment(base: Path, *, name: str, port: int, dist: int, epmd: int) -> d
         **keep,
         "HOME": str(base),
         "RABBITMQ_NODENAME": f"{name}@localhost",
-        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_IP_ADDRESS": host,
         "RABBITMQ_NODE_PORT": str(port),
         "RABBITMQ_DIST_PORT": str(dist),
         "ERL_EPMD_ADDRESS": "127.0.0.1",
@@ -97,9 +106,13 @@ def _environment(base: Path, *, name: str, port: int, dist: int, epmd: int) -> d
 
 
 @contextmanager
-def rabbitmq(*, timeout: float = 60.0) -> Iterator[RabbitMQ]:
-    """RabbitMQ on 127.0.0.1 (ready in ~9 s); stopped by SIGTERM to the VM's pid (the one
-    started, also in its pid file), then epmd."""
+def rabbitmq(
+    *, timeout: float = 60.0, host: str = "127.0.0.1", netns: str | None = None
+) -> Iterator[RabbitMQ]:
+    """RabbitMQ on ``host`` (ready in ~9 s); stopped by SIGTERM to the VM's pid (the one
+    started, also in its pid file), then epmd. ``netns``: run it (and epmd) in that
+    network namespace; epmd and the distribution port stay on its loopback. No restart
+    then."""
     if not RABBITMQ_SCRIPT.is_file() or shutil.which("epmd") is None:
         raise FileNotFoundError(
             f"no {RABBITMQ_SCRIPT}: run `source scripts/setup` as root "
@@ -108,13 +121,18 @@ def rabbitmq(*, timeout: float = 60.0) -> Iterator[RabbitMQ]:
     epmd, broker = BrokerProcess("epmd"), BrokerProcess("rabbitmq")
     try:
         port, dist, epmd_port = free_port(), free_port(), free_port()
-        env = _environment(broker.dir, name=broker.dir.name, port=port, dist=dist, epmd=epmd_port)
-        epmd.start(["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"], env=env)
-        epmd.wait_ready(lambda: port_open(epmd_port), timeout=10)
-        broker.start([str(RABBITMQ_SCRIPT)], env=env)
-        broker.wait_ready(lambda: _amqp_answers(port), timeout=timeout)
+        env = _environment(
+            broker.dir, name=broker.dir.name, port=port, dist=dist, epmd=epmd_port, host=host
+        )
+        epmd_argv = ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"]
+        epmd.start(netns_argv(netns, epmd_argv), env=env)
+        epmd.wait_ready(lambda: in_netns(netns, lambda: port_open(epmd_port)), timeout=10)
+        broker.start(netns_argv(netns, [str(RABBITMQ_SCRIPT)]), env=env)
+        broker.wait_ready(
+            lambda: in_netns(netns, lambda: _amqp_answers(port, host)), timeout=timeout
+        )
         yield RabbitMQ(
-            url=f"amqp://guest:guest@127.0.0.1:{port}/",
+            url=f"amqp://guest:guest@{host}:{port}/",
             port=port,
             dist_port=dist,
             epmd_port=epmd_port,
