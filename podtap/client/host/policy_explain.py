@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio.config import list_kube_config_contexts
+from kubernetes_asyncio.config import ConfigException, list_kube_config_contexts
 
 from podtap.backends.kubernetes.config import ConfigError, kubeconfig_client, kubeconfig_paths
 from podtap.backends.kubernetes.discovery import Discovery, UnknownKind
@@ -102,7 +102,12 @@ def context_namespace(kubeconfig: str | None, context: str | None) -> str:
     """The namespace of the kubeconfig's ``context`` (else its current one), as kubectl
     takes it: ``default`` when the context names none."""
     files = os.pathsep.join(str(p) for p in kubeconfig_paths(kubeconfig) if p.is_file())
-    contexts, current = list_kube_config_contexts(config_file=files)
+    if not files:  # no kubeconfig at all (the loader would only warn of it)
+        return "default"
+    try:
+        contexts, current = list_kube_config_contexts(config_file=files)
+    except (ConfigException, OSError, ValueError):  # kubectl would refuse it; the
+        return "default"  # operator's own answer says what is wrong with reaching it
     chosen = next((c for c in contexts or () if c.get("name") == context), None) or current
     return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
