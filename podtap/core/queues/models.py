@@ -8,14 +8,28 @@ and an idle split may last (``drainTimeout``, ``ttl``, in seconds). Unknown fiel
 refused, as a CRD's structural schema would prune them silently and a typo would turn a split
 into no split. :func:`parse_split_config` raises :class:`SplitConfigError`, one line naming
 the field.
+
+A queue's ``clientConfig`` is either the broker's properties inline, or the name of a
+property list resource in the operator's namespace (``PodtapBrokerConfig``, or mirrord's
+``MirrordKafkaClientConfig`` for Kafka; :mod:`podtap.core.queues.client_config`): then
+``client_config`` is empty until the operator resolves it and ``client_config_name`` holds
+the name.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from podtap.core.field_path import field_path
 
@@ -90,14 +104,47 @@ class AppConfig(_Spec):
         return self
 
 
+#: A structural schema cannot say "an object or a string": the node keeps any value, and
+#: the model checks it.
+_CLIENT_CONFIG_SCHEMA = {
+    "description": "The broker's properties, or the name of a PodtapBrokerConfig (or, for "
+    "Kafka, a MirrordKafkaClientConfig) in the operator's namespace.",
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+
+
 class QueueSpec(_Spec):
     """One splittable queue: ``id`` is what sessions' ``split_queues`` entries name."""
 
     id: str = Field(min_length=1)
     kind: QueueKind
-    client_config: dict[str, Any] = Field(default_factory=dict, alias="clientConfig")
+    client_config: Annotated[dict[str, Any], WithJsonSchema(_CLIENT_CONFIG_SCHEMA)] = Field(
+        default_factory=dict, alias="clientConfig"
+    )
+    client_config_name: SkipJsonSchema[str | None] = Field(default=None, exclude=True)
     queue_config: dict[str, Any] = Field(default_factory=dict, alias="queueConfig")
     app_config: AppConfig = Field(alias="appConfig")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_client_config(cls, data: Any) -> Any:
+        """``clientConfig: NAME`` names a property list resource (resolved by the operator)."""
+        if not isinstance(data, dict):
+            return data
+        if "client_config_name" in data:
+            raise ValueError("client_config_name: not a known field (check its spelling)")
+        value = data.get("clientConfig", data.get("client_config"))
+        if isinstance(value, str):
+            if not value.strip():
+                raise ValueError("clientConfig: give the broker's properties or a resource name")
+            rest = {k: v for k, v in data.items() if k not in ("clientConfig", "client_config")}
+            return {**rest, "clientConfig": {}, "client_config_name": value.strip()}
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(
+                "clientConfig: must be the broker's properties (a mapping) or the name of a "
+                "PodtapBrokerConfig"
+            )
+        return data
 
 
 class RestartSpec(_Spec):
