@@ -5,12 +5,21 @@ each original queue has its own forwarder (with its own client: stopping a forwa
 it); each drain pass opens a client of its own, so that a long drain never shares a
 connection with a create or another drain. Names are the broker's (see
 :mod:`podtap.core.queues.steps`); which broker a name lives on follows from its original.
+
+Kafka keeps what was consumed per consumer group, so a Kafka split reads as the group the
+workload reads with (``clientConfig``'s ``group.id``; the sessions' processes keep it, as
+it is in the pod's env): the forwarder picks the original up where the workload had got
+to and leaves it where the restored workload goes on, and each drain moves only what the
+split topic's consumers had not committed. A split without it is refused: reading as any
+other group would forward the original's history again, and drain back records that the
+sessions had consumed already.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -40,6 +49,11 @@ class SplitBrokers:
 
     def _new(self, original: str) -> BrokerClient:
         spec = self._spec[original]
+        if spec.kind is QueueKind.KAFKA and not _has_group(spec.client_config):
+            raise BrokerError(
+                "clientConfig: a Kafka split needs group.id, the consumer group the workload "
+                "reads the topic with (the split's forwarder and drains read as it)"
+            )
         return self._clients(spec.kind, spec.client_config)
 
     async def _admin(self, original: str) -> BrokerClient:
@@ -136,3 +150,9 @@ class SplitBrokers:
         for client in admins.values():
             with contextlib.suppress(BrokerError):
                 await client.close()
+
+
+def _has_group(config: Mapping[str, Any]) -> bool:
+    """Whether ``config`` names Kafka's ``group.id`` (spelled as settings.py reads it)."""
+    names = {re.sub(r"[._\-]", "", str(k)).lower(): v for k, v in config.items()}
+    return names.get("groupid") not in (None, "")
