@@ -198,7 +198,9 @@ async def serve_kube(
         identity = FrontProxyIdentity(
             config, SubjectAccessReviewer(rest), tokens=TokenReviewer(rest)
         )
-        operator = OperatorSettings(state_dir=settings.state_dir, limits=limits)
+        operator = OperatorSettings(
+            state_dir=settings.state_dir, limits=limits, namespace=settings.namespace
+        )
         election = LeaderElection(
             rest=rest,
             namespace=settings.namespace,

@@ -37,9 +37,11 @@ from podtap.core.queues import (
     parse_split_config,
     plan_split,
 )
+from podtap.core.queues.client_config import BrokerConfigError
 from podtap.core.queues.crds import SPLIT_KINDS
 from podtap.core.queues.wire import encode_split_request
 from podtap.net.tasks import TaskSet
+from podtap.operator.broker_configs import resolve_client_configs
 from podtap.operator.metrics import Metrics
 from podtap.operator.queue_split_brokers import ClientFactory
 from podtap.operator.queue_split_leftovers import Leftovers
@@ -73,8 +75,10 @@ class QueueSplits:
         on_fail: Callable[[SessionId, str], None] = lambda session, why: None,
         users: Callable[[SessionId], str | None] | None = None,
         drain_pass: float = 5.0,
+        namespace: str = "",
     ) -> None:
         self.backend, self.audit, self.metrics = backend, audit, metrics
+        self.namespace = namespace  # the operator's: where named clientConfigs are read
         self.on_fail, self.users = on_fail, users  # users: who opened a session, for status
         self._clients, self._drain_pass = clients, drain_pass
         self.splits: dict[Key, WorkloadSplit] = {}
@@ -187,9 +191,15 @@ class QueueSplits:
                 and ref.get("name") == workload.name
             ):
                 try:
-                    return parse_split_config(spec)
+                    config = parse_split_config(spec)
                 except SplitConfigError as exc:
                     raise SplitFailed(f"{label}: {exc}") from None
+                try:
+                    return await resolve_client_configs(
+                        self.backend, config, namespace=self.namespace, label=label
+                    )
+                except BrokerConfigError as exc:
+                    raise SplitFailed(str(exc)) from None
         raise SplitFailed(
             f"no PodtapSplitConfig in namespace {workload.namespace!r} splits {workload.label} "
             "(ask an admin for one: docs/queues.md)"

@@ -111,6 +111,7 @@ class OperatorService:
             metrics=self.metrics,
             on_fail=lambda sid, why: self.report(_end(sid, CloseReason.OTHER, why)),
             users=lambda sid: r.owner if (r := self.records.get(sid)) else None,
+            namespace=settings.namespace,
         )
 
     @property

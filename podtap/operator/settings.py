@@ -57,6 +57,7 @@ class OperatorSettings:
     admin_groups: tuple[str, ...] = ("podtap-admins",)
     agent_grace: float = 5.0
     handoff_grace: float = field(default_factory=handoff_grace_from_env)
+    namespace: str = ""  # its own (the chart's release): where PodtapBrokerConfigs are read
 
 
 class StartRefused(OperatorError):

@@ -163,6 +163,10 @@ class FakeCluster:
     ) -> list[dict[str, Any]]:
         return [s.as_json() for _, s in self.node.store.items(kind, namespace)]
 
+    async def get_resource(self, kind: str, *, namespace: str, name: str) -> dict[str, Any] | None:
+        stored = self.node.store.get(kind, namespace, name)
+        return None if stored is None else stored.as_json()
+
     async def put_resource(self, obj: dict[str, Any]) -> str:
         try:
             manifest = check(obj, source="backend", index=0)

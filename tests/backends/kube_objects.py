@@ -257,6 +257,10 @@ class EachCall:
         async with await self._open() as b:
             return await b.list_resources(kind, namespace=namespace)
 
+    async def get_resource(self, kind: str, *, namespace: str, name: str) -> Obj | None:
+        async with await self._open() as b:
+            return await b.get_resource(kind, namespace=namespace, name=name)
+
     async def put_resource(self, obj: Obj) -> str:
         async with await self._open() as b:
             return await b.put_resource(obj)

@@ -154,6 +154,9 @@ class KubernetesBackend:
     ) -> list[dict[str, Any]]:
         return await self._resources.of_kind(kind, namespace=namespace)
 
+    async def get_resource(self, kind: str, *, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._resources.get(kind, namespace=namespace, name=name)
+
     async def put_resource(self, obj: dict[str, Any]) -> str:
         return await self._resources.put(obj)
 

@@ -1,4 +1,4 @@
-"""Stored objects of any kind: list, create-or-replace, delete (JSON, paths by discovery)."""
+"""Stored objects of any kind: list, get, create-or-replace, delete (JSON, paths by discovery)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,11 @@ class Resources:
         rt = await self._discovery.find(kind)
         listing = await self._rest.get(rt.path(namespace=namespace))
         return _typed(listing.get("items") or [], rt)
+
+    async def get(self, kind: str, *, namespace: str, name: str) -> dict[str, Any] | None:
+        rt = await self._discovery.find(kind)
+        obj = await self._rest.get_or_none(rt.path(namespace=namespace, name=name))
+        return None if obj is None else {"apiVersion": rt.api_version, "kind": rt.kind, **obj}
 
     async def listing(self, rt: ResourceType) -> tuple[list[dict[str, Any]], str]:
         """Every object of `rt` and the list's resourceVersion (where a watch starts)."""
