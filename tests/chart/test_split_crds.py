@@ -1,6 +1,8 @@
-"""The chart's split config CRDs: written from the model, switched like the policy kinds, and
-every example of examples/queues valid against the rendered schema and the operator's model;
-the operator's role may read them and write the workloads it patches."""
+"""The chart's split config and broker config CRDs: written from the models, switched like the
+policy kinds, and every example of examples/queues valid against the rendered schema and the
+operator's models (each clientConfig the examples name resolves); the operator's role may
+read them, get Secrets and ConfigMaps in its own namespace only, and write the workloads it
+patches."""
 
 from __future__ import annotations
 
@@ -15,15 +17,22 @@ import pytest
 import yaml
 
 from podtap.backends.local.kubeapi.app import Running
-from podtap.core.queues import SplitConfig, parse_split_config
-from podtap.core.queues.crds import definitions
-from tests.chart.render import FULLNAME, Obj, kinds, render
+from podtap.core.queues import QueueKind, SplitConfig, parse_split_config
+from podtap.core.queues.client_config import BrokerConfigSpec, find_broker_config
+from podtap.core.queues.crds import BROKER_KINDS, SPLIT_KINDS, definitions
+from tests.chart.render import FULLNAME, NAMESPACE, Obj, kinds, render
 from tests.kubeapi.cli import run
 from tests.kubeapi.server import in_thread, tools
 
 ROOT = Path(__file__).parents[2]
 EXAMPLES = sorted((ROOT / "examples" / "queues").glob("*.yaml"))
-MIRRORD = "mirrordsplitconfigs.queues.mirrord.metalbear.co"
+MIRRORD = {
+    "mirrordsplitconfigs.queues.mirrord.metalbear.co",
+    "mirrordkafkaclientconfigs.queues.mirrord.metalbear.co",
+}
+MANIFESTS = [m for p in EXAMPLES for m in yaml.safe_load_all(p.read_text())]
+SPLITS = [m for m in MANIFESTS if m["kind"] in {k.kind for k in SPLIT_KINDS}]
+BROKERS = [m for m in MANIFESTS if m["kind"] in {k.kind for k in BROKER_KINDS}]
 
 
 def _crds(objs: tuple[Obj, ...]) -> dict[str, Obj]:
@@ -74,9 +83,10 @@ def test_templates_are_up_to_date_with_the_model() -> None:
 
 
 def test_mirrords_kind_follows_crds_mirrord() -> None:
-    assert set(_crds(render({"crds": {"mirrord": False}}))) == set(definitions()) - {MIRRORD}
+    assert set(_crds(render({"crds": {"mirrord": False}}))) == set(definitions()) - MIRRORD
     assert _crds(render({"crds": {"install": False}})) == {}
-    assert _crds(render({}))[MIRRORD]["spec"]["versions"][0]["name"] == "v1alpha"
+    for name in MIRRORD:
+        assert _crds(render({}))[name]["spec"]["versions"][0]["name"] == "v1alpha"
 
 
 def test_the_schema_uses_openapis_exclusive_minimum() -> None:
@@ -86,20 +96,46 @@ def test_the_schema_uses_openapis_exclusive_minimum() -> None:
 
 
 def test_there_is_an_example_per_broker() -> None:
-    got = {q["kind"] for p in EXAMPLES for q in yaml.safe_load(p.read_text())["spec"]["queues"]}
-    assert got == {"sqs", "rmq", "kafka"}
+    assert {q["kind"] for m in SPLITS for q in m["spec"]["queues"]} == {"sqs", "rmq", "kafka"}
+    assert BROKERS, "an example of a broker config"
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_validates_against_the_rendered_schema(path: Path) -> None:
     for manifest in yaml.safe_load_all(path.read_text()):
         jsonschema.validate(manifest, _schema_of(manifest))
-        assert isinstance(parse_split_config(manifest["spec"]), SplitConfig)
+        if manifest in BROKERS:
+            assert isinstance(BrokerConfigSpec.model_validate(manifest["spec"]), BrokerConfigSpec)
+        else:
+            assert isinstance(parse_split_config(manifest["spec"]), SplitConfig)
+
+
+def test_every_client_config_the_examples_name_resolves() -> None:
+    objects: dict[str, list[Obj]] = {}
+    for manifest in BROKERS:
+        assert manifest["metadata"]["namespace"] == "podtap"  # the operator's, as installed
+        objects.setdefault(manifest["kind"], []).append(manifest)
+    named = [
+        q for m in SPLITS for q in parse_split_config(m["spec"]).queues if q.client_config_name
+    ]
+    assert {q.kind for q in named} == {QueueKind.RMQ, QueueKind.KAFKA}
+    resolved = {}
+    for queue in named:
+        chain = find_broker_config(
+            str(queue.client_config_name), queue_kind=queue.kind, namespace="podtap",
+            objects=objects,
+        )  # fmt: skip
+        secrets = {s: {"url": "amqp://u:p@rabbitmq.shop.svc:5672/"} for s in chain.sources()}
+        resolved[queue.id] = chain.resolve(secrets)
+    assert resolved == {
+        "payments": {"url": "amqp://u:p@rabbitmq.shop.svc:5672/"},
+        "events": {"bootstrap.servers": "kafka.shop.svc:9092", "group.id": "events-processor"},
+    }
 
 
 def test_the_schema_refuses_what_the_model_refuses() -> None:
     schema = _schema_of({"apiVersion": "queues.podtap.dev/v1alpha1", "kind": "PodtapSplitConfig"})
-    good = yaml.safe_load(EXAMPLES[0].read_text())
+    good = next(m for m in SPLITS if m["kind"] == "PodtapSplitConfig")
     bad = {**good, "spec": {**good["spec"], "drainTimeout": 0}}
     with pytest.raises(jsonschema.ValidationError, match="less than or equal to the minimum"):
         jsonschema.validate(bad, schema)
@@ -123,10 +159,28 @@ def _allows(rules: list[Obj], group: str, resource: str, verb: str) -> bool:
     )
 
 
-@pytest.mark.parametrize("group", ["queues.podtap.dev", "queues.mirrord.metalbear.co"])
-def test_the_operator_reads_split_configs(group: str) -> None:
-    rules = _rules(render({}))
-    assert all(_allows(rules, group, "podtapsplitconfigs", v) for v in ("get", "list", "watch"))
+@pytest.mark.parametrize("kind", [*SPLIT_KINDS, *BROKER_KINDS], ids=lambda k: k.kind)
+@pytest.mark.parametrize("values", [{}, {"roleNamespaces": ["shop"]}], ids=["cluster", "roles"])
+def test_the_operator_reads_split_and_broker_configs(kind: Any, values: Obj) -> None:
+    rules = _rules(render(values))
+    assert all(_allows(rules, kind.group, kind.plural, v) for v in ("get", "list", "watch"))
+
+
+@pytest.mark.parametrize("values", [{}, {"roleNamespaces": ["shop"]}], ids=["cluster", "roles"])
+def test_the_operator_gets_secrets_and_config_maps_in_its_own_namespace_only(values: Obj) -> None:
+    objs = render(values)
+    name = f"{FULLNAME}-leader"  # the role of what it does in its own namespace
+    (role,) = [r for r in kinds(objs, "Role") if r["metadata"]["name"] == name]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    secrets = [r for r in role["rules"] if "secrets" in r["resources"]]
+    assert secrets == [{"apiGroups": [""], "resources": ["secrets", "configmaps"],
+                        "verbs": ["get"]}]  # fmt: skip
+    (binding,) = [b for b in kinds(objs, "RoleBinding") if b["metadata"]["name"] == name]
+    assert binding["roleRef"]["name"] == name
+    assert binding["subjects"][0]["name"] == FULLNAME
+    for other in [*kinds(objs, "ClusterRole"), *kinds(objs, "Role")]:
+        if other is not role and other["metadata"]["name"].startswith(FULLNAME):
+            assert not _allows(other["rules"], "", "secrets", "get"), other["metadata"]["name"]
 
 
 @pytest.mark.parametrize("resource", ["deployments", "statefulsets"])
@@ -147,6 +201,7 @@ def test_kubectl_applies_every_example_to_the_charts_crds(api: Running) -> None:
     run(kubectl, api, "apply", "-f", "-", stdin=crds)
     try:
         run(kubectl, api, "create", "namespace", "shop")
+        run(kubectl, api, "create", "namespace", "podtap")
         for path in EXAMPLES:
             run(kubectl, api, "apply", "-f", str(path))
         got = run(kubectl, api, "get", "podtapsplitconfigs", "-n", "shop", "-o", "name").stdout
@@ -154,6 +209,27 @@ def test_kubectl_applies_every_example_to_the_charts_crds(api: Running) -> None:
             "podtapsplitconfig.queues.podtap.dev/orders-consumer",
             "podtapsplitconfig.queues.podtap.dev/payments-worker",
         ]
+        got = run(kubectl, api, "get", "podtapbrokerconfigs", "-n", "podtap", "-o", "name").stdout
+        assert sorted(got.split()) == [
+            f"podtapbrokerconfig.queues.podtap.dev/{n}"
+            for n in ("events-kafka", "kafka-base", "payments-rabbitmq")
+        ]
+        stored = run(kubectl, api, "get", "mirrordsplitconfig", "-n", "shop", "events-processor",
+                     "-o", "json").stdout  # fmt: skip
+        assert '"clientConfig": "events-kafka"' in stored  # a name, kept as it was given
+        mirrord = (
+            "apiVersion: queues.mirrord.metalbear.co/v1alpha\nkind: MirrordKafkaClientConfig\n"
+            "metadata: {name: base-config, namespace: podtap}\nspec: {loadFromSecret: "
+            "podtap/my-secret, properties: [{name: bootstrap.servers, value: 'k:9092'}, "
+            "{name: message.send.max.retries, value: null}]}\n"
+        )
+        run(kubectl, api, "apply", "-f", "-", stdin=mirrord)
+        bad_ref = (
+            "apiVersion: queues.podtap.dev/v1alpha1\nkind: PodtapBrokerConfig\n"
+            "metadata: {name: bad, namespace: podtap}\nspec: {properties: [{value: x}]}\n"
+        )
+        done = run(kubectl, api, "apply", "-f", "-", stdin=bad_ref, ok=False)
+        assert done.returncode != 0 and "name" in done.stderr
         bad = (
             "apiVersion: queues.podtap.dev/v1alpha1\nkind: PodtapSplitConfig\n"
             "metadata: {name: bad, namespace: shop}\nspec: {targetRef: {kind: Deployment, "
@@ -163,4 +239,5 @@ def test_kubectl_applies_every_example_to_the_charts_crds(api: Running) -> None:
         assert done.returncode != 0 and "nats" in done.stderr
     finally:
         run(kubectl, api, "delete", "namespace", "shop", "--wait=false", ok=False)
+        run(kubectl, api, "delete", "namespace", "podtap", "--wait=false", ok=False)
         run(kubectl, api, "delete", "-f", "-", "--wait=false", stdin=crds, ok=False)
