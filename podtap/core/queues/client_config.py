@@ -23,9 +23,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from podtap.core.field_path import field_path
 from podtap.core.kube.container_env import secret_text
-from podtap.core.queues.models import QueueKind
+from podtap.core.queues.models import QueueKind, spec_error
 
 __all__ = [
     "BROKER_KIND",
@@ -112,12 +111,7 @@ def _parse(label: str, obj: Mapping[str, Any]) -> BrokerConfigSpec:
     try:
         return BrokerConfigSpec.model_validate(obj.get("spec") or {})
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "not a known field (check its spelling)"
-        raise BrokerConfigError(f"{label}: {field_path(('spec', *loc))}: {message}") from None
+        raise BrokerConfigError(f"{label}: {spec_error(exc)}") from None
 
 
 @dataclass(frozen=True, slots=True)

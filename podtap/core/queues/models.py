@@ -43,6 +43,7 @@ __all__ = [
     "SplitConfigError",
     "TargetRef",
     "parse_split_config",
+    "spec_error",
 ]
 
 DEFAULT_TMP_NAME_TEMPLATE = "podtap-tmp-{{ID}}-{{ORIGINAL}}"
@@ -175,14 +176,19 @@ class SplitConfig(_Spec):
         return next((q for q in self.queues if q.id == queue_id), None)
 
 
+def spec_error(exc: ValidationError) -> str:
+    """A resource's ``spec`` refused by its model, in one line: the field, then the fault."""
+    error = exc.errors()[0]
+    loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "not a known field (check its spelling)"
+    return f"{field_path(('spec', *loc))}: {message}"
+
+
 def parse_split_config(spec: object) -> SplitConfig:
     """The split config of a resource's ``spec``; :class:`SplitConfigError` names the field."""
     try:
         return SplitConfig.model_validate(spec)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "not a known field (check its spelling)"
-        raise SplitConfigError(f"{field_path(('spec', *loc))}: {message}") from None
+        raise SplitConfigError(spec_error(exc)) from None
