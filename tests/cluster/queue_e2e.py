@@ -164,10 +164,18 @@ def split_yaml(case: Case, *, client_config: Mapping[str, Any]) -> str:
 
 
 class Session:
-    """A developer's `podtap exec -f CONFIG -- python consumer.py KIND` on the workload."""
+    """A developer's `podtap exec -f CONFIG -- python consumer.py KIND` on the workload
+    (``idle``: its consumer reads nothing, so its queue holds its messages until it ends)."""
 
     def __init__(
-        self, cluster: LocalCluster, case: Case, *, who: str, tmp: Path, filters: dict[str, str]
+        self,
+        cluster: LocalCluster,
+        case: Case,
+        *,
+        who: str,
+        tmp: Path,
+        filters: dict[str, str],
+        idle: bool = False,
     ) -> None:
         self.who = who
         self.out, self.err = tmp / f"{who}.out", tmp / f"{who}.err"
@@ -184,7 +192,10 @@ class Session:
         argv = podtap_argv("exec", "-f", str(config), "--", sys.executable, str(CONSUMER))
         with self.out.open("w") as out, self.err.open("w") as err:
             self.proc = subprocess.Popen(
-                [*argv, case.kind.value], env=cluster.env, stdout=out, stderr=err
+                [*argv, case.kind.value, *(["--idle"] if idle else [])],
+                env=cluster.env,
+                stdout=out,
+                stderr=err,
             )
 
     @property

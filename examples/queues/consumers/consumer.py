@@ -8,6 +8,9 @@ where each pod appends to ``HOSTNAME.log``).
     python consumer.py rmq      # PAYMENTS_QUEUE, RABBITMQ_URL
     python consumer.py kafka    # EVENTS_TOPIC, KAFKA_BOOTSTRAP, KAFKA_GROUP
 
+``--idle``: say which queue, then read nothing until stopped (a developer's process that has
+not started consuming: what its session's queue holds is drained back when it ends).
+
 It uses podtap's own broker clients (aiobotocore, aio-pika, aiokafka underneath). SIGTERM
 or SIGINT: it finishes the batch in hand (acked), closes and exits 0.
 """
@@ -52,15 +55,18 @@ def _id(delivery: Delivery) -> str:
         return str(delivery.id)
 
 
-async def consume(kind: QueueKind, record: Path | None) -> None:
+async def consume(kind: QueueKind, record: Path | None, *, idle: bool = False) -> None:
     queue, config = _where(kind)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    print(f"consuming {queue}", flush=True)
+    if idle:
+        await stop.wait()
+        return
     client = broker_client(kind, config)
     connected = False
-    print(f"consuming {queue}", flush=True)
     while not stop.is_set():
         try:
             if not connected:
@@ -85,11 +91,11 @@ async def consume(kind: QueueKind, record: Path | None) -> None:
 
 
 def main() -> None:
-    kind = QueueKind(sys.argv[1])
-    record = Path(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "--record" else None
+    kind, options = QueueKind(sys.argv[1]), sys.argv[2:]
+    record = Path(options[1]) if options[:1] == ["--record"] and len(options) > 1 else None
     if record is not None and record.is_dir():
         record = record / f"{os.uname().nodename}.log"
-    asyncio.run(consume(kind, record))
+    asyncio.run(consume(kind, record, idle="--idle" in options))
 
 
 if __name__ == "__main__":
