@@ -45,6 +45,16 @@ def _owned(meta: Obj, owner: tuple[str, str] | None) -> Obj:
     return meta
 
 
+async def put_owned(backend: KubernetesBackend, obj: Obj) -> str:
+    """Put `obj` with its owners' real uids: the garbage collector deletes, as on a real
+    cluster, an object whose every owner reference names a uid no live object has."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        live = await backend.list_resources(ref["kind"], namespace=NS)
+        (owner,) = [o for o in live if o["metadata"]["name"] == ref["name"]]
+        ref["uid"] = owner["metadata"]["uid"]
+    return await backend.put_resource(obj)
+
+
 def template(labels: dict[str, str], *containers: str) -> Obj:
     return {
         "metadata": {"labels": labels},

@@ -26,6 +26,7 @@ from tests.backends.kube_objects import (
     deployment,
     job,
     pod,
+    put_owned,
     replicaset,
     service,
     write_pod_status,
@@ -57,24 +58,24 @@ async def _workloads(kubeconfig: Path) -> None:
     async with await KubernetesBackend.from_kubeconfig(path=kubeconfig) as b:
         web = {"app": "web"}
         await b.put_resource(deployment("web", web))
-        await b.put_resource(replicaset("web-rs", web, owner=("Deployment", "web")))
+        await put_owned(b, replicaset("web-rs", web, owner=("Deployment", "web")))
         for name, ready in (("web-0", False), ("web-1", True)):
-            await b.put_resource(pod(name, web, owner=("ReplicaSet", "web-rs")))
+            await put_owned(b, pod(name, web, owner=("ReplicaSet", "web-rs")))
             await write_pod_status(b, name, ready=ready)
         await b.put_resource(service("web-svc", web, ip="10.96.0.50"))
         sts = deployment("db", {"app": "db"}) | {"kind": "StatefulSet"}
         await b.put_resource(sts)
-        await b.put_resource(pod("db-0", {"app": "db"}, owner=("StatefulSet", "db")))
+        await put_owned(b, pod("db-0", {"app": "db"}, owner=("StatefulSet", "db")))
         await write_pod_status(b, "db-0", ready=True)
         await b.put_resource(job("batch"))
-        await b.put_resource(pod("batch-x", {"job": "batch"}, owner=("Job", "batch")))
+        await put_owned(b, pod("batch-x", {"job": "batch"}, owner=("Job", "batch")))
         await write_pod_status(b, "batch-x", ready=True)
         cron = {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "nightly"}}
         cron["spec"] = {"schedule": "0 3 * * *", "jobTemplate": {"spec": job("t")["spec"]}}
         await b.put_resource(cron)
         for name, done in (("nightly-1", True), ("nightly-2", False)):
-            await b.put_resource(job(name, owner=("CronJob", "nightly"), done=done))
-            await b.put_resource(pod(f"{name}-x", {"job": name}, owner=("Job", name)))
+            await put_owned(b, job(name, owner=("CronJob", "nightly"), done=done))
+            await put_owned(b, pod(f"{name}-x", {"job": name}, owner=("Job", name)))
             await write_pod_status(b, f"{name}-x", ready=True)
         await b.put_resource(crd("Rollout", "argoproj.io", "v1alpha1", scope="Namespaced"))
         await b.put_resource(
