@@ -91,7 +91,22 @@ def find_queue_env(
         targets = targets if app.containers else targets[:1]
         return [EnvBinding(str(c.get("name")), app.env, None, app.fallback) for c in targets]
     which = f"env var {app.env!r}" if app.env else f"env var matching {app.env_like!r}"
+    indirect = sorted(_indirect(app, spec, where))
+    if indirect:  # it has the var, but from a ConfigMap or Secret: its value is not here
+        raise EnvPatchError(
+            f"{where}: {', '.join(indirect)} is set from a ConfigMap or Secret (valueFrom), "
+            "which a split cannot repoint yet: set the queue as a literal env value"
+        )
     raise EnvPatchError(f"{where}: the pod has no {which} (set appConfig.fallback to add one)")
+
+
+def _indirect(app: AppConfig, spec: Mapping[str, Any], where: str) -> set[str]:
+    """The vars ``app`` names that the pod sets with ``valueFrom``."""
+    found: set[str] = set()
+    for container in _containers(app, spec, where):
+        names = {str(i.get("name")): "" for i in container.get("env") or [] if "valueFrom" in i}
+        found.update(_matching(app, names, where))
+    return found
 
 
 def _matching(app: AppConfig, env: Mapping[str, str], where: str) -> list[str]:

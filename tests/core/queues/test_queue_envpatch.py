@@ -99,7 +99,11 @@ def test_fallback_adds_the_var_when_the_pod_has_none() -> None:
             {"env": "ORDERS_QUEUE", "containers": ["web"]},
             r"\.containers: the pod has no container 'web' \(it has app, sidecar\)",
         ),
-        ({"env": "FROM_SECRET"}, r"the pod has no env var 'FROM_SECRET'"),
+        (
+            {"env": "FROM_SECRET"},
+            r"FROM_SECRET is set from a ConfigMap or Secret \(valueFrom\), which a split "
+            r"cannot repoint yet: set the queue as a literal env value$",
+        ),
         (
             {"env": "ORDERS_QUEUE", "valuePattern": "^https://"},
             r"\.valuePattern: '\^https://' not in 'orders'",
