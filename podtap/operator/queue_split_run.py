@@ -25,7 +25,7 @@ from podtap.core.queues import Phase, QueueFilter, SplitMachine, SplitPlan
 from podtap.core.queues import steps as s
 from podtap.net.tasks import TaskSet
 from podtap.operator.queue_split_brokers import ClientFactory, SplitBrokers
-from podtap.operator.queue_split_workload import Workload, WorkloadError
+from podtap.operator.queue_split_workload import Workload, WorkloadError, WorkloadGone
 
 __all__ = ["SplitFailed", "WorkloadSplit"]
 
@@ -206,6 +206,9 @@ class WorkloadSplit:
     async def _set_env(self, change: Mapping[str, Mapping[str, str | None]]) -> bool:
         try:
             await self.workload.set_env(change)
+        except WorkloadGone:
+            self.post(s.WorkloadGone(time.monotonic()))
+            return False
         except WorkloadError as exc:
             self.post(s.RolloutFailed(str(exc), time.monotonic()))
             return False
@@ -222,6 +225,9 @@ class WorkloadSplit:
     async def _wait(self, timeout: float) -> None:
         try:
             await self.workload.wait_ready(timeout=timeout)
+        except WorkloadGone:
+            self.post(s.WorkloadGone(time.monotonic()))
+            return
         except WorkloadError as exc:
             self.post(s.RolloutFailed(str(exc), time.monotonic()))
             return

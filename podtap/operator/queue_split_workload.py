@@ -27,7 +27,14 @@ from typing import Any
 
 from podtap.backends.base import ClusterBackend, TargetError, TargetRef
 
-__all__ = ["RECORD_ANNOTATION", "SplitRecord", "Workload", "WorkloadError", "env_patched"]
+__all__ = [
+    "RECORD_ANNOTATION",
+    "SplitRecord",
+    "Workload",
+    "WorkloadError",
+    "WorkloadGone",
+    "env_patched",
+]
 
 RECORD_ANNOTATION = "queues.podtap.dev/split"
 
@@ -38,6 +45,10 @@ EnvChange = Mapping[str, Mapping[str, str | None]]
 
 class WorkloadError(RuntimeError):
     """The workload cannot be read or written; one line saying what to check."""
+
+
+class WorkloadGone(WorkloadError):
+    """The workload is not there (deleted)."""
 
 
 def env_patched(obj: Mapping[str, Any], change: EnvChange) -> dict[str, Any]:
@@ -138,7 +149,7 @@ class Workload:
         for obj in await self.backend.list_resources(KINDS[self.kind], namespace=self.namespace):
             if obj["metadata"]["name"] == self.name:
                 return obj
-        raise WorkloadError(f"{self.label} not found in namespace {self.namespace!r}")
+        raise WorkloadGone(f"{self.label} not found in namespace {self.namespace!r}")
 
     async def pod_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = (await self.read())["spec"]["template"]["spec"]

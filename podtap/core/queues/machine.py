@@ -93,6 +93,8 @@ class SplitMachine:
                 return self._pods_ready(now)
             case s.RolloutFailed(reason, now):
                 return self._rollout_failed(reason, now)
+            case s.WorkloadGone(now):
+                return self._workload_gone(now)
             case s.ForwardingStopped(now):
                 if self.phase is not Phase.STOPPING:
                     return []
@@ -193,6 +195,19 @@ class SplitMachine:
             note = s.Report(f"restoring the workload's queues did not roll out: {reason}; retrying")
             return [note, s.RestoreEnv(), s.WaitForPods(self.limits.restart_timeout)]
         return []
+
+    def _workload_gone(self, now: float) -> list[s.Effect]:
+        """Deleted under the split: nothing to restore or wait for (which would wait for
+        ever); its sessions fail, the forwarders stop and the queues drain back."""
+        self.patched = False
+        if self.phase in (Phase.IDLE, Phase.STOPPING, Phase.DRAINING):
+            return []
+        victims = tuple(self.sessions)
+        self.sessions.clear()
+        out: list[s.Effect] = (
+            [s.FailSessions(victims, "the workload was deleted")] if victims else []
+        )
+        return out + self._restored(now)
 
     def _tick(self, now: float) -> list[s.Effect]:
         if self.deadline is None or now < self.deadline:

@@ -37,6 +37,7 @@ __all__ = [
     "StopForwarding",
     "Tick",
     "WaitForPods",
+    "WorkloadGone",
 ]
 
 # -- events ---------------------------------------------------------------------------
@@ -85,6 +86,13 @@ class RolloutFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadGone:
+    """The workload was deleted: there is no env to restore, only queues to drain back."""
+
+    now: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ForwardingStopped:
     """The forwarder finished the messages it held and stopped consuming."""
 
@@ -116,6 +124,7 @@ Event: TypeAlias = (
     | CreateFailed
     | PodsReady
     | RolloutFailed
+    | WorkloadGone
     | ForwardingStopped
     | Drained
     | QueuesDeleted

@@ -114,6 +114,41 @@ def test_a_rollout_that_fails_fails_the_sessions_and_leaves_the_workload_as_it_w
     )
 
 
+def test_a_workload_deleted_while_it_is_restored_still_ends_the_split() -> None:
+    split = machine(restart_timeout=30)
+    play(
+        split.handle,
+        [
+            *ALICE_SPLITTING,
+            (s.SessionLeft(ALICE), IGNORE),  # restoring: RestoreEnv, WaitForPods
+            (s.WorkloadGone(), [s.StopForwarding()]),  # no restore to retry, for ever
+            (s.ForwardingStopped(), [s.Drain(FALLBACK, "orders")]),
+            (s.Drained(A), [s.DeleteQueues((A,))]),
+            (s.Drained(FALLBACK), [s.DeleteQueues((FALLBACK,))]),
+            (s.QueuesDeleted((A, FALLBACK)), []),
+        ],
+    )
+    assert split.phase is Phase.IDLE
+
+
+def test_a_workload_deleted_under_its_sessions_fails_them_and_the_queues_drain_back() -> None:
+    split = machine()
+    play(
+        split.handle,
+        [
+            *ALICE_SPLITTING,
+            (
+                s.WorkloadGone(),
+                [s.FailSessions((ALICE,), "the workload was deleted"), s.StopForwarding()],
+            ),
+            (s.ForwardingStopped(), [s.Drain(A, "orders"), s.Drain(FALLBACK, "orders")]),
+            (s.Tick(1.0), []),
+            (s.RolloutFailed("late"), []),  # nothing left to roll out
+        ],
+    )
+    assert split.phase is Phase.DRAINING and not split.patched
+
+
 def test_a_broker_that_refuses_the_fallback_queue_fails_at_session_start() -> None:
     split = machine()
     play(
