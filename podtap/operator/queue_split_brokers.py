@@ -27,7 +27,7 @@ from typing import Any
 from podtap.backends.brokers.base import BrokerClient, BrokerError, BrokerUnavailable
 from podtap.backends.brokers.drain import drain
 from podtap.backends.brokers.factory import broker_client
-from podtap.backends.brokers.forwarder import Forwarder
+from podtap.backends.brokers.forwarder import Forwarder, ForwardStats
 from podtap.core.ids import SessionId
 from podtap.core.queues import QueueFilter, QueueKind, QueueSpec, Route, SplitPlan
 
@@ -46,6 +46,7 @@ class SplitBrokers:
         self._connecting = asyncio.Lock()
         self.forwarders: dict[str, Forwarder] = {}  # original -> its forwarder
         self.routed: Counter[SessionId | None] = Counter()  # of forwarders already stopped
+        self.delivered: Counter[str] = Counter()  # their delivery figures (`delivery`)
 
     def _new(self, original: str) -> BrokerClient:
         spec = self._spec[original]
@@ -135,6 +136,7 @@ class SplitBrokers:
             stats = await forwarder.stop()
             self.routed.update(stats.sessions)
             self.routed[None] += stats.fallback
+            self.delivered.update(_delivery(stats))
 
     def counts(self) -> Counter[SessionId | None]:
         """Messages routed so far, per session (``None``: to the fallback)."""
@@ -143,6 +145,15 @@ class SplitBrokers:
             total.update(forwarder.stats.sessions)
             total[None] += forwarder.stats.fallback
         return total
+
+    def delivery(self) -> dict[str, int]:
+        """At-least-once, counted: messages the broker gave back that were already
+        published and were acked, not sent twice (``duplicates_skipped``); messages that
+        may have reached a queue twice (``possible_duplicates``); ``reconnects``."""
+        total = Counter(self.delivered)
+        for forwarder in self.forwarders.values():
+            total.update(_delivery(forwarder.stats))
+        return {k: total[k] for k in ("duplicates_skipped", "possible_duplicates", "reconnects")}
 
     async def close(self) -> None:
         await self.stop_forwarding()
@@ -156,3 +167,11 @@ def _has_group(config: Mapping[str, Any]) -> bool:
     """Whether ``config`` names Kafka's ``group.id`` (spelled as settings.py reads it)."""
     names = {re.sub(r"[._\-]", "", str(k)).lower(): v for k, v in config.items()}
     return names.get("groupid") not in (None, "")
+
+
+def _delivery(stats: ForwardStats) -> dict[str, int]:
+    return {
+        "duplicates_skipped": stats.duplicates,
+        "possible_duplicates": stats.possible_duplicates,
+        "reconnects": stats.reconnects,
+    }

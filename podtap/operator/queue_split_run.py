@@ -135,7 +135,7 @@ class WorkloadSplit:
             self._audit("split_ready", workload=self.label, queues=self.machine.queues_of(None))
         elif now is Phase.IDLE:
             await self._record(clear=True)  # over: nothing for a next operator to finish
-            self._audit("split_end", workload=self.label)
+            self._audit("split_end", workload=self.label, delivery=self.brokers.delivery())
             if not self.machine.sessions and not self.machine.waiting:
                 self.idle.set()
 
@@ -303,6 +303,7 @@ class WorkloadSplit:
                 ("fallback" if x is None else format_session_id(x)): n for x, n in counts.items()
             },
             "pods": dict(self.pods),
+            "delivery": self.brokers.delivery(),
             "members": [
                 self._member(x, users, counts.get(x, 0))
                 for x in sorted(self.machine.sessions, key=format_session_id)

@@ -109,11 +109,17 @@ def test_a_broker_that_goes_away_while_a_split_runs_loses_no_message(tmp_path: P
                 return sum(queues.values()) >= 100 and queues["orders"] == 0
 
             await async_wait_until(split_up, timeout=20, what="every message routed")
+            (row,) = service.splits.status()
+            assert row["delivery"]["reconnects"] >= 1  # the forwarder came back, and says so
             await service.end(alice, CloseReason.CLIENT_EXITED, "done")
             await async_wait_until(
                 lambda: not service.splits.splits, timeout=20, what="the split over"
             )
             assert list(broker.queues) == ["orders"]
             assert sorted({int(b) for b in broker.bodies("orders")}) == list(range(100))
+            (end,) = [e for e in audit_events(service) if e["event"] == "split_end"]
+            assert end["delivery"]["reconnects"] >= 1
+            assert set(end["delivery"]) == {"duplicates_skipped", "possible_duplicates",
+                                            "reconnects"}  # fmt: skip
 
     asyncio.run(go())
