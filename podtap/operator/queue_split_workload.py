@@ -38,7 +38,7 @@ __all__ = [
 
 RECORD_ANNOTATION = "queues.podtap.dev/split"
 
-KINDS = {"deployment": "Deployment", "statefulset": "StatefulSet"}
+KINDS = {"deployment": "Deployment", "statefulset": "StatefulSet", "rollout": "Rollout"}
 EnvChange = Mapping[str, Mapping[str, str | None]]
 """container -> var -> value (``None``: remove the var)."""
 
@@ -117,11 +117,13 @@ def recorded(obj: Mapping[str, Any], record: SplitRecord | None) -> dict[str, An
 def _rolled_out(obj: Mapping[str, Any]) -> bool | None:
     """From the workload's status: whether every replica runs its template (None: no status)."""
     status, meta = obj.get("status") or {}, obj.get("metadata") or {}
-    if "observedGeneration" not in status:
+    try:
+        observed = int(status["observedGeneration"])
+    except (KeyError, TypeError, ValueError):  # none, or an Argo Rollout's hash: ask the pods
         return None
     want = int((obj.get("spec") or {}).get("replicas", 1))
     return (
-        int(status["observedGeneration"]) >= int(meta.get("generation", 0))
+        observed >= int(meta.get("generation", 0))
         and int(status.get("updatedReplicas", 0)) == want
         and int(status.get("readyReplicas", 0)) == want
         and int(status.get("replicas", 0)) == want
@@ -134,7 +136,8 @@ class Workload:
     def __init__(self, backend: ClusterBackend, *, kind: str, namespace: str, name: str) -> None:
         if kind not in KINDS:
             raise WorkloadError(
-                f"feature.split_queues needs a deployment or statefulset target, not a {kind}"
+                f"feature.split_queues needs a deployment, statefulset or rollout target, "
+                f"not a {kind}"
             )
         self.backend, self.kind, self.namespace, self.name = backend, kind, namespace, name
         self.expected: EnvChange = {}
@@ -152,7 +155,15 @@ class Workload:
         raise WorkloadGone(f"{self.label} not found in namespace {self.namespace!r}")
 
     async def pod_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = (await self.read())["spec"]["template"]["spec"]
+        obj = await self.read()
+        template = (obj.get("spec") or {}).get("template")
+        if template is None:  # an Argo Rollout's workloadRef: its pods are another's
+            ref = (obj.get("spec") or {}).get("workloadRef") or {}
+            raise WorkloadError(
+                f"{self.label} takes its pod template from {str(ref.get('kind', '?')).lower()}"
+                f"/{ref.get('name', '?')} (workloadRef), which a split cannot repoint yet"
+            )
+        spec: dict[str, Any] = template["spec"]
         return spec
 
     async def set_env(self, change: EnvChange) -> None:
@@ -207,7 +218,11 @@ class Workload:
             if await self._ready():
                 return
             await asyncio.sleep(every)  # polling the cluster, not synchronising a test
-        raise WorkloadError(f"{self.label}'s pods not ready within {timeout:g} s")
+        paused = " (a Rollout that pauses between steps must be promoted)"
+        raise WorkloadError(
+            f"{self.label}'s pods not ready within {timeout:g} s"
+            + (paused if self.kind == "rollout" else "")
+        )
 
     async def _ready(self) -> bool:
         by_status = _rolled_out(await self.read())

@@ -3,15 +3,21 @@ rollout read from the workload's status."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+import pytest
 
 from podtap.operator.queue_split_workload import (
     RECORD_ANNOTATION,
     SplitRecord,
+    Workload,
+    WorkloadError,
     _rolled_out,
     env_patched,
     recorded,
 )
+from podtap.testing.fakebackend import FakeCluster
 
 DEPLOYMENT: dict[str, Any] = {
     "apiVersion": "apps/v1",
@@ -76,3 +82,40 @@ def test_the_split_record_rides_on_the_workload_and_leaves_the_template_alone() 
     for junk in ("", "{}", "[1]", '{"restore": [], "made": {}}'):  # not one podtap wrote
         meta = {**DEPLOYMENT["metadata"], "annotations": {RECORD_ANNOTATION: junk}}
         assert SplitRecord.of({**DEPLOYMENT, "metadata": meta}) is None
+
+
+ROLLOUT: dict[str, Any] = {
+    **DEPLOYMENT,
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Rollout",
+    "metadata": {"name": "c", "namespace": "default", "generation": 4},
+}
+
+
+def test_an_argo_rollout_is_split_like_a_deployment() -> None:
+    new = env_patched(ROLLOUT, {"app": {"Q": "fb"}})
+    assert _env(new, 0)[0] == {"name": "Q", "value": "fb"} and new["kind"] == "Rollout"
+    done = {"observedGeneration": "4", "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2}
+    assert _rolled_out({**ROLLOUT, "status": done}) is True
+    paused = {**done, "updatedReplicas": 1}  # a canary step: not every pod on the template
+    assert _rolled_out({**ROLLOUT, "status": paused}) is False
+    hashed = {**done, "observedGeneration": "7d9f6c"}  # older Argo: a hash, not a number
+    assert _rolled_out({**ROLLOUT, "status": hashed}) is None  # then the pods are asked
+
+
+def test_a_rollout_with_a_workload_ref_is_refused_in_one_line() -> None:
+    async def go() -> None:
+        cluster = FakeCluster([])
+        ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+        await cluster.put_resource({**ROLLOUT, "spec": {"replicas": 1, "workloadRef": ref}})
+        workload = Workload(cluster, kind="rollout", namespace="default", name="c")
+        with pytest.raises(WorkloadError) as caught:
+            await workload.pod_spec()
+        assert str(caught.value) == (
+            "rollout/c takes its pod template from deployment/web (workloadRef), which a "
+            "split cannot repoint yet"
+        )
+        with pytest.raises(WorkloadError, match="deployment, statefulset or rollout target"):
+            Workload(cluster, kind="job", namespace="default", name="c")
+
+    asyncio.run(go())
