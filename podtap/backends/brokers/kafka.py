@@ -65,6 +65,7 @@ class KafkaClient:
         self._producer: Any = None
         self._admin: Any = None
         self._consumers: dict[tuple[str, str], Any] = {}
+        self._options: dict[str, Any] = {}  # security: the TLS context is made once
 
     def _unreachable(self, what: str, exc: BaseException) -> BrokerUnavailable:
         return unreachable("Kafka", self.address, what, exc, setting="bootstrap.servers")
@@ -82,14 +83,18 @@ class KafkaClient:
     async def connect(self) -> None:
         await self.close()
         servers = self.settings.bootstrap_servers
+        self._options = self.settings.security.options()
         try:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10000)
+            self._admin = AIOKafkaAdminClient(
+                bootstrap_servers=servers, request_timeout_ms=10000, **self._options
+            )
             await self._admin.start()
             self._producer = AIOKafkaProducer(
                 bootstrap_servers=servers,
                 acks="all",
                 request_timeout_ms=10000,
                 enable_idempotence=self.settings.idempotence,
+                **self._options,
             )
             await self._producer.start()
         except _UNREACHABLE as exc:
@@ -167,6 +172,7 @@ class KafkaClient:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             request_timeout_ms=10000,
+            **self._options,
         )
         try:
             await consumer.start()
